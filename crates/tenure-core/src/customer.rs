@@ -1,0 +1,649 @@
+//! `CustomerState`: everything Tenure knows about one customer, as a fold of the log.
+//!
+//! The state records facts with their business timestamps (a subscription's starts,
+//! changes, cancellations; orders; refunds; answers), never conclusions that depend on
+//! "now". Questions such as "what is the MRR on a date?" or "is this subscription active?"
+//! are answered by functions that take the instant as an argument, so a late event for a
+//! closed period lands in the right place and time passing needs no event.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::ids::CustomerId;
+use crate::message::{Message, MessageType};
+use crate::money::{Currency, Money};
+use crate::semantic::{Interval, Semantic, SubscriptionTerms};
+use crate::time::{Millis, add_months, day_of};
+
+/// An interned event name (see [`crate::engine::NameTable`]).
+pub type NameId = u32;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerState {
+    pub id: CustomerId,
+    pub user_id: Option<String>,
+    /// Every identity key (`u:…`, `a:…`) that resolves to this customer.
+    pub identities: Vec<String>,
+    /// Customers merged into this one by `alias` or `identify`.
+    pub merged: Vec<CustomerId>,
+    pub traits: Map<String, Value>,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    /// UTC days with at least one track / page / screen call, sorted, unique.
+    pub active_days: Vec<i32>,
+    /// Events per name, sorted by name id.
+    pub event_counts: Vec<(NameId, u32)>,
+    pub event_total: u32,
+    pub orders: Vec<Order>,
+    pub refunds: Vec<Refund>,
+    pub subscriptions: Vec<Subscription>,
+    pub surveys_shown: u32,
+    pub survey_answers: Vec<SurveyAnswer>,
+    pub tickets: Vec<Ticket>,
+    pub acquisition: Acquisition,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Order {
+    pub order_id: String,
+    pub at: Millis,
+    pub revenue: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refund {
+    pub order_id: String,
+    pub at: Millis,
+    /// `None`: the whole order.
+    pub amount: Option<Money>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurveyAnswer {
+    pub survey_id: String,
+    pub at: Millis,
+    /// `None`: the question was skipped.
+    pub score: Option<u8>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ticket {
+    pub ticket_id: String,
+    pub opened_at: Option<Millis>,
+    pub resolved_at: Option<Millis>,
+}
+
+/// Where the customer came from. The earliest-stamped source wins (first touch); a referral
+/// code or an explicit `referred_by` trait marks the customer as referred.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Acquisition {
+    pub channel: Option<String>,
+    /// When the channel was observed (for first-touch ordering).
+    #[serde(skip)]
+    pub channel_at: Option<Millis>,
+    pub referred_by: Option<String>,
+    pub referral_code: Option<String>,
+}
+
+/// One fact in a subscription's life, kept in business-time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionFact {
+    pub at: Millis,
+    pub kind: FactKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FactKind {
+    Started(Terms),
+    Changed(Terms),
+    Renewed,
+    Cancelled { ends_at: Option<Millis> },
+    Paused,
+    Resumed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Terms {
+    pub plan: String,
+    pub interval: Interval,
+    pub amount: Money,
+    pub trial_end: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub subscription_id: String,
+    pub facts: Vec<SubscriptionFact>,
+}
+
+/// What a subscription looks like at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionView {
+    pub subscription_id: String,
+    pub status: SubscriptionStatus,
+    pub plan: Option<String>,
+    pub interval: Option<Interval>,
+    pub amount: Option<Money>,
+    /// Recurring amount normalised to a month, minor units (0 while trialing or paused).
+    pub mrr: i64,
+    pub started_at: Option<Millis>,
+    pub current_period_end: Option<Millis>,
+    pub cancelled_at: Option<Millis>,
+    pub ends_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    /// Facts exist but none has started it yet (e.g. a change before its start arrived).
+    Unknown,
+    Trialing,
+    Active,
+    /// Cancelled, still paid up until `ends_at`.
+    Cancelling,
+    Paused,
+    Ended,
+}
+
+impl Subscription {
+    /// Replays the facts up to `at` (inclusive) and describes the subscription then.
+    pub fn view_at(&self, at: Millis) -> SubscriptionView {
+        let mut v = SubscriptionView {
+            subscription_id: self.subscription_id.clone(),
+            status: SubscriptionStatus::Unknown,
+            plan: None,
+            interval: None,
+            amount: None,
+            mrr: 0,
+            started_at: None,
+            current_period_end: None,
+            cancelled_at: None,
+            ends_at: None,
+        };
+        let mut terms: Option<&Terms> = None;
+        let mut paused = false;
+        for fact in self.facts.iter().take_while(|f| f.at <= at) {
+            match &fact.kind {
+                FactKind::Started(t) => {
+                    // A second start (re-subscription under the same id) opens a new life.
+                    terms = Some(t);
+                    paused = false;
+                    v.started_at = Some(fact.at);
+                    v.cancelled_at = None;
+                    v.ends_at = None;
+                    let paid_from = t.trial_end.filter(|e| *e > fact.at).unwrap_or(fact.at);
+                    v.current_period_end = Some(advance(paid_from, t.interval));
+                }
+                FactKind::Changed(t) => {
+                    terms = Some(t);
+                    if v.current_period_end.is_none() {
+                        v.current_period_end = Some(advance(fact.at, t.interval));
+                    }
+                }
+                FactKind::Renewed => {
+                    if let (Some(t), Some(end)) = (terms, v.current_period_end) {
+                        v.current_period_end = Some(advance(end.max(fact.at), t.interval));
+                    }
+                    v.cancelled_at = None;
+                    v.ends_at = None;
+                }
+                FactKind::Cancelled { ends_at } => {
+                    v.cancelled_at = Some(fact.at);
+                    let in_trial = terms.and_then(|t| t.trial_end).is_some_and(|e| e > fact.at);
+                    let end = if in_trial {
+                        Some(fact.at)
+                    } else {
+                        ends_at.or(v.current_period_end)
+                    };
+                    v.ends_at = Some(end.unwrap_or(fact.at).max(fact.at));
+                }
+                FactKind::Paused => paused = true,
+                FactKind::Resumed => paused = false,
+            }
+        }
+        let Some(t) = terms else {
+            return v;
+        };
+        v.plan = Some(t.plan.clone());
+        v.interval = Some(t.interval);
+        v.amount = Some(t.amount);
+        let ended = v.ends_at.is_some_and(|e| e <= at);
+        let trialing = t.trial_end.is_some_and(|e| e > at);
+        v.status = if ended {
+            SubscriptionStatus::Ended
+        } else if paused {
+            SubscriptionStatus::Paused
+        } else if trialing {
+            SubscriptionStatus::Trialing
+        } else if v.cancelled_at.is_some() {
+            SubscriptionStatus::Cancelling
+        } else {
+            SubscriptionStatus::Active
+        };
+        v.mrr = match v.status {
+            SubscriptionStatus::Active | SubscriptionStatus::Cancelling => {
+                t.interval.monthly(t.amount.minor)
+            }
+            _ => 0,
+        };
+        v
+    }
+
+    /// Every instant at which this subscription's MRR may change (facts, trial ends and
+    /// scheduled ends), sorted.
+    fn change_points(&self) -> Vec<Millis> {
+        let mut points: Vec<Millis> = Vec::with_capacity(self.facts.len() * 2);
+        for fact in &self.facts {
+            points.push(fact.at);
+            if let FactKind::Started(t) | FactKind::Changed(t) = &fact.kind {
+                points.extend(t.trial_end);
+            }
+        }
+        // Scheduled ends are only known by replaying.
+        let mut ends: Vec<Millis> = self
+            .facts
+            .iter()
+            .filter_map(|f| self.view_at(f.at).ends_at)
+            .collect();
+        points.append(&mut ends);
+        points.sort_unstable();
+        points.dedup();
+        points
+    }
+
+    fn insert_fact(&mut self, fact: SubscriptionFact) {
+        // Stable for equal instants: log order breaks ties.
+        let at = self.facts.partition_point(|f| f.at <= fact.at);
+        self.facts.insert(at, fact);
+    }
+}
+
+fn advance(from: Millis, interval: Interval) -> Millis {
+    match interval {
+        Interval::Day => from + crate::time::MILLIS_PER_DAY,
+        Interval::Week => from + 7 * crate::time::MILLIS_PER_DAY,
+        Interval::Month => add_months(from, 1),
+        Interval::Year => add_months(from, 12),
+    }
+}
+
+impl CustomerState {
+    pub fn new(id: CustomerId, at: Millis) -> Self {
+        Self {
+            id,
+            user_id: None,
+            identities: Vec::new(),
+            merged: Vec::new(),
+            traits: Map::new(),
+            first_seen: at,
+            last_seen: at,
+            active_days: Vec::new(),
+            event_counts: Vec::new(),
+            event_total: 0,
+            orders: Vec::new(),
+            refunds: Vec::new(),
+            subscriptions: Vec::new(),
+            surveys_shown: 0,
+            survey_answers: Vec::new(),
+            tickets: Vec::new(),
+            acquisition: Acquisition::default(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Folds one message (already resolved to this customer) into the state.
+    /// `name` is the interned event name for track / page / screen calls.
+    pub fn apply(&mut self, message: &Message, name: Option<NameId>) {
+        let at = message.timestamp;
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+        self.event_total += 1;
+        if let Some(campaign) = message
+            .context()
+            .and_then(|c| c.get("campaign"))
+            .and_then(Value::as_object)
+            .and_then(|c| c.get("source"))
+            .and_then(Value::as_str)
+        {
+            self.observe_channel(campaign, at);
+        }
+        match message.kind {
+            MessageType::Identify => {
+                if let Some(traits) = message.traits() {
+                    self.apply_traits(traits, at);
+                }
+            }
+            MessageType::Group => {
+                if let Some(group) = &message.group_id
+                    && !self.groups.contains(group)
+                {
+                    self.groups.push(group.clone());
+                }
+            }
+            MessageType::Alias => {}
+            MessageType::Track | MessageType::Page | MessageType::Screen => {
+                insert_sorted_unique(&mut self.active_days, day_of(at));
+                if let Some(name) = name {
+                    match self.event_counts.binary_search_by_key(&name, |(n, _)| *n) {
+                        Ok(i) => self.event_counts[i].1 += 1,
+                        Err(i) => self.event_counts.insert(i, (name, 1)),
+                    }
+                }
+                if message.kind == MessageType::Track {
+                    let event = message.name.as_deref().unwrap_or_default();
+                    // Validated on the way in; a stored event that no longer parses (rules
+                    // changed) still counts as activity but adds no typed facts.
+                    if let Ok(semantic) = Semantic::parse(event, message.properties()) {
+                        self.apply_semantic(semantic, at);
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply_traits(&mut self, traits: &Map<String, Value>, at: Millis) {
+        for (key, value) in traits {
+            self.traits.insert(key.clone(), value.clone());
+        }
+        for key in ["acquisition_channel", "utm_source", "heard_about_us"] {
+            if let Some(channel) = traits.get(key).and_then(Value::as_str) {
+                self.observe_channel(channel, at);
+                break;
+            }
+        }
+        if let Some(referrer) = traits.get("referred_by").and_then(Value::as_str) {
+            self.acquisition.referred_by = Some(referrer.to_owned());
+            self.acquisition.channel = Some("referral".into());
+            self.acquisition.channel_at = Some(at);
+        }
+    }
+
+    fn observe_channel(&mut self, channel: &str, at: Millis) {
+        if self.acquisition.referred_by.is_some() {
+            return;
+        }
+        let earlier = self.acquisition.channel_at.is_none_or(|seen| at < seen);
+        if earlier {
+            self.acquisition.channel = Some(channel.trim().to_ascii_lowercase());
+            self.acquisition.channel_at = Some(at);
+        }
+    }
+
+    fn apply_semantic(&mut self, semantic: Semantic, at: Millis) {
+        match semantic {
+            Semantic::OrderCompleted { order_id, revenue } => {
+                // The same order reported twice (under two message ids) counts once.
+                if !self.orders.iter().any(|o| o.order_id == order_id) {
+                    let i = self.orders.partition_point(|o| o.at <= at);
+                    self.orders.insert(
+                        i,
+                        Order {
+                            order_id,
+                            at,
+                            revenue,
+                        },
+                    );
+                }
+            }
+            Semantic::OrderRefunded { order_id, amount } => {
+                let i = self.refunds.partition_point(|r| r.at <= at);
+                self.refunds.insert(
+                    i,
+                    Refund {
+                        order_id,
+                        at,
+                        amount,
+                    },
+                );
+            }
+            Semantic::SubscriptionStarted(t) => {
+                self.subscription_fact(t.subscription_id.clone(), at, FactKind::Started(terms(t)))
+            }
+            Semantic::SubscriptionChanged(t) => {
+                self.subscription_fact(t.subscription_id.clone(), at, FactKind::Changed(terms(t)))
+            }
+            Semantic::SubscriptionRenewed { subscription_id } => {
+                self.subscription_fact(subscription_id, at, FactKind::Renewed)
+            }
+            Semantic::SubscriptionCancelled {
+                subscription_id,
+                ends_at,
+            } => self.subscription_fact(subscription_id, at, FactKind::Cancelled { ends_at }),
+            Semantic::SubscriptionPaused { subscription_id } => {
+                self.subscription_fact(subscription_id, at, FactKind::Paused)
+            }
+            Semantic::SubscriptionResumed { subscription_id } => {
+                self.subscription_fact(subscription_id, at, FactKind::Resumed)
+            }
+            Semantic::SurveyShown { .. } => self.surveys_shown += 1,
+            Semantic::SurveyResponded {
+                survey_id,
+                score,
+                comment,
+            } => {
+                let i = self.survey_answers.partition_point(|a| a.at <= at);
+                self.survey_answers.insert(
+                    i,
+                    SurveyAnswer {
+                        survey_id,
+                        at,
+                        score,
+                        comment,
+                    },
+                );
+            }
+            Semantic::TicketOpened { ticket_id } => {
+                let t = self.ticket(ticket_id);
+                t.opened_at = Some(t.opened_at.map_or(at, |o| o.min(at)));
+            }
+            Semantic::TicketResolved { ticket_id } => {
+                let t = self.ticket(ticket_id);
+                t.resolved_at = Some(t.resolved_at.map_or(at, |r| r.max(at)));
+            }
+            Semantic::ReferralCodeUsed { code, referrer_id } => {
+                self.acquisition.referral_code = Some(code);
+                if referrer_id.is_some() {
+                    self.acquisition.referred_by = referrer_id;
+                }
+                self.acquisition.channel = Some("referral".into());
+                self.acquisition.channel_at = Some(at);
+            }
+            Semantic::SignedUp
+            | Semantic::TrialStarted
+            | Semantic::TrialEnded
+            | Semantic::Custom => {}
+        }
+    }
+
+    fn subscription_fact(&mut self, subscription_id: String, at: Millis, kind: FactKind) {
+        let fact = SubscriptionFact { at, kind };
+        match self
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.subscription_id == subscription_id)
+        {
+            Some(sub) => sub.insert_fact(fact),
+            None => self.subscriptions.push(Subscription {
+                subscription_id,
+                facts: vec![fact],
+            }),
+        }
+    }
+
+    fn ticket(&mut self, ticket_id: String) -> &mut Ticket {
+        let i = match self.tickets.iter().position(|t| t.ticket_id == ticket_id) {
+            Some(i) => i,
+            None => {
+                self.tickets.push(Ticket {
+                    ticket_id,
+                    opened_at: None,
+                    resolved_at: None,
+                });
+                self.tickets.len() - 1
+            }
+        };
+        &mut self.tickets[i]
+    }
+
+    /// Folds another customer (merged by identity resolution) into this one. This
+    /// customer's traits win where both have a value.
+    pub fn absorb(&mut self, other: CustomerState) {
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        for (k, v) in other.traits {
+            self.traits.entry(k).or_insert(v);
+        }
+        for day in other.active_days {
+            insert_sorted_unique(&mut self.active_days, day);
+        }
+        for (name, count) in other.event_counts {
+            match self.event_counts.binary_search_by_key(&name, |(n, _)| *n) {
+                Ok(i) => self.event_counts[i].1 += count,
+                Err(i) => self.event_counts.insert(i, (name, count)),
+            }
+        }
+        self.event_total += other.event_total;
+        for order in other.orders {
+            if !self.orders.iter().any(|o| o.order_id == order.order_id) {
+                let i = self.orders.partition_point(|o| o.at <= order.at);
+                self.orders.insert(i, order);
+            }
+        }
+        for refund in other.refunds {
+            let i = self.refunds.partition_point(|r| r.at <= refund.at);
+            self.refunds.insert(i, refund);
+        }
+        for sub in other.subscriptions {
+            match self
+                .subscriptions
+                .iter_mut()
+                .find(|s| s.subscription_id == sub.subscription_id)
+            {
+                Some(mine) => sub.facts.into_iter().for_each(|f| mine.insert_fact(f)),
+                None => self.subscriptions.push(sub),
+            }
+        }
+        self.surveys_shown += other.surveys_shown;
+        for answer in other.survey_answers {
+            let i = self.survey_answers.partition_point(|a| a.at <= answer.at);
+            self.survey_answers.insert(i, answer);
+        }
+        for ticket in other.tickets {
+            let mine = self.ticket(ticket.ticket_id);
+            mine.opened_at = match (mine.opened_at, ticket.opened_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            mine.resolved_at = match (mine.resolved_at, ticket.resolved_at) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let theirs = other.acquisition;
+        if self.acquisition.referred_by.is_none() && theirs.referred_by.is_some() {
+            self.acquisition = theirs;
+        } else if self.acquisition.referred_by.is_none()
+            && let (Some(at), Some(channel)) = (theirs.channel_at, theirs.channel)
+        {
+            self.observe_channel(&channel, at);
+        }
+        for group in other.groups {
+            if !self.groups.contains(&group) {
+                self.groups.push(group);
+            }
+        }
+        self.merged.push(other.id);
+        self.merged.extend(other.merged);
+    }
+
+    /// Subscriptions as of `at`.
+    pub fn subscriptions_at(&self, at: Millis) -> Vec<SubscriptionView> {
+        self.subscriptions.iter().map(|s| s.view_at(at)).collect()
+    }
+
+    /// Monthly recurring revenue at `at`, per currency, in minor units.
+    pub fn mrr_at(&self, at: Millis) -> BTreeMap<Currency, i64> {
+        let mut mrr = BTreeMap::new();
+        for view in self.subscriptions_at(at) {
+            if let Some(amount) = view.amount {
+                *mrr.entry(amount.currency).or_insert(0) += view.mrr;
+            }
+        }
+        mrr.retain(|_, v| *v != 0);
+        mrr
+    }
+
+    /// The customer's MRR history: each instant at which the total MRR (summed over
+    /// subscriptions in the subscriptions' currency) changed, with the new value.
+    pub fn mrr_history(&self) -> Vec<(Millis, i64)> {
+        let mut points: Vec<Millis> = self
+            .subscriptions
+            .iter()
+            .flat_map(Subscription::change_points)
+            .collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut history: Vec<(Millis, i64)> = Vec::new();
+        for at in points {
+            let total: i64 = self.subscriptions.iter().map(|s| s.view_at(at).mrr).sum();
+            if history
+                .last()
+                .map_or(total != 0, |(_, last)| *last != total)
+            {
+                history.push((at, total));
+            }
+        }
+        history
+    }
+
+    /// Net revenue from orders (completed minus refunded) up to `at`, per currency.
+    pub fn order_revenue_until(&self, at: Millis) -> BTreeMap<Currency, i64> {
+        let mut revenue = BTreeMap::new();
+        for order in self.orders.iter().take_while(|o| o.at <= at) {
+            *revenue.entry(order.revenue.currency).or_insert(0) += order.revenue.minor;
+        }
+        for refund in self.refunds.iter().take_while(|r| r.at <= at) {
+            let Some(order) = self.orders.iter().find(|o| o.order_id == refund.order_id) else {
+                continue;
+            };
+            let amount = refund
+                .amount
+                .map_or(order.revenue.minor, |a| a.minor.min(order.revenue.minor));
+            *revenue.entry(order.revenue.currency).or_insert(0) -= amount;
+        }
+        revenue
+    }
+
+    pub fn open_tickets(&self) -> usize {
+        self.tickets
+            .iter()
+            .filter(|t| t.opened_at.is_some() && t.resolved_at.is_none())
+            .count()
+    }
+
+    /// The most recent answered score, if any.
+    pub fn latest_score(&self) -> Option<u8> {
+        self.survey_answers.iter().rev().find_map(|a| a.score)
+    }
+}
+
+fn terms(t: SubscriptionTerms) -> Terms {
+    Terms {
+        plan: t.plan,
+        interval: t.interval,
+        amount: t.amount,
+        trial_end: t.trial_end,
+    }
+}
+
+fn insert_sorted_unique(days: &mut Vec<i32>, day: i32) {
+    if days.last().is_some_and(|last| *last < day) {
+        days.push(day);
+    } else if let Err(i) = days.binary_search(&day) {
+        days.insert(i, day);
+    }
+}

@@ -1,0 +1,525 @@
+//! The engine of one workspace: identity resolution and the fold of the log into
+//! [`CustomerState`]s.
+//!
+//! ```text
+//!   log (seq order) ──► Engine::apply ──► resolve identities ──► merge customers if needed
+//!                                                   │
+//!                                                   ▼
+//!                                       CustomerState::apply (facts)
+//! ```
+//!
+//! `apply` is deterministic: it never iterates a hash map in a way that affects the result,
+//! draws no random numbers and reads no clock. Folding the same log therefore always gives
+//! the same state, which is what lets the server rebuild at start and tests compare the
+//! incremental state with a rebuild.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::customer::{
+    Acquisition, CustomerState, NameId, Order, SubscriptionStatus, SubscriptionView, SurveyAnswer,
+    Ticket,
+};
+use crate::ids::{CustomerId, Identity, WorkspaceId};
+use crate::message::{Message, MessageType};
+use crate::time::{Millis, format_instant};
+
+/// Event names interned to small integers, in first-seen (log) order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NameTable {
+    names: Vec<String>,
+    ids: HashMap<String, NameId>,
+}
+
+impl NameTable {
+    pub fn intern(&mut self, name: &str) -> NameId {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as NameId;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    pub fn get(&self, name: &str) -> Option<NameId> {
+        self.ids.get(name).copied()
+    }
+
+    pub fn name(&self, id: NameId) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+}
+
+/// What applying one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The customer the message now belongs to.
+    pub customer: CustomerId,
+    /// Customers that were merged into `customer` by this message.
+    pub merged: Vec<CustomerId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Engine {
+    workspace: WorkspaceId,
+    identities: HashMap<String, CustomerId>,
+    /// Sorted by id, so listing pages through customers in a stable order.
+    customers: BTreeMap<CustomerId, CustomerState>,
+    /// Customers merged away, pointing at the customer that absorbed them.
+    merged_into: HashMap<CustomerId, CustomerId>,
+    names: NameTable,
+    last_seq: i64,
+    events: u64,
+}
+
+impl Engine {
+    pub fn new(workspace: WorkspaceId) -> Self {
+        Self {
+            workspace,
+            identities: HashMap::new(),
+            customers: BTreeMap::new(),
+            merged_into: HashMap::new(),
+            names: NameTable::default(),
+            last_seq: 0,
+            events: 0,
+        }
+    }
+
+    pub fn workspace(&self) -> &WorkspaceId {
+        &self.workspace
+    }
+
+    /// Sequence number of the last event applied (0 for none).
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    pub fn events_applied(&self) -> u64 {
+        self.events
+    }
+
+    pub fn customer_count(&self) -> usize {
+        self.customers.len()
+    }
+
+    pub fn names(&self) -> &NameTable {
+        &self.names
+    }
+
+    /// Folds one event from the log. `seq` must increase; events are applied in log order.
+    pub fn apply(&mut self, seq: i64, message: &Message) -> Applied {
+        let (customer, merged) = self.resolve(message);
+        let name = match message.kind {
+            MessageType::Track | MessageType::Page | MessageType::Screen => {
+                let label = match message.kind {
+                    MessageType::Track => message.name.clone().unwrap_or_default(),
+                    MessageType::Page => format!("page:{}", message.name.as_deref().unwrap_or("")),
+                    _ => format!("screen:{}", message.name.as_deref().unwrap_or("")),
+                };
+                Some(self.names.intern(&label))
+            }
+            _ => None,
+        };
+        if let Some(state) = self.customers.get_mut(&customer) {
+            state.apply(message, name);
+        }
+        self.last_seq = self.last_seq.max(seq);
+        self.events += 1;
+        Applied { customer, merged }
+    }
+
+    /// Finds (or creates) the customer a message belongs to, merging customers when the
+    /// message proves two of them are one person.
+    ///
+    /// Rules (Segment's identity semantics):
+    /// - `userId` known → that customer. An anonymous profile under the same `anonymousId`
+    ///   with no user id of its own is merged into it.
+    /// - `userId` new, `anonymousId` known and not yet identified → the anonymous profile
+    ///   becomes this user.
+    /// - `alias(previousId → userId)`: the profile known under `previousId` (as a user id or
+    ///   an anonymous id) and the one under `userId` are one customer.
+    /// - Otherwise a new customer, with an id derived from its first identity.
+    fn resolve(&mut self, message: &Message) -> (CustomerId, Vec<CustomerId>) {
+        let at = message.timestamp;
+        let mut merged = Vec::new();
+        let user = message.user_id.as_ref().map(|u| Identity::User(u.clone()));
+        let anon = message
+            .anonymous_id
+            .as_ref()
+            .map(|a| Identity::Anonymous(a.clone()));
+
+        if message.kind == MessageType::Alias
+            && let (Some(user), Some(previous)) = (&user, &message.previous_id)
+        {
+            let as_user = Identity::User(previous.clone());
+            let as_anon = Identity::Anonymous(previous.clone());
+            let known_previous = self.lookup(&as_user).or_else(|| self.lookup(&as_anon));
+            let target = match (self.lookup(user), known_previous) {
+                (Some(current), Some(prev)) => {
+                    if current != prev {
+                        self.merge(&prev, &current);
+                        merged.push(prev);
+                    }
+                    current
+                }
+                (None, Some(prev)) => {
+                    self.attach_user(&prev, user);
+                    prev
+                }
+                (Some(current), None) => current,
+                (None, None) => self.create(user, at),
+            };
+            for identity in [as_user, as_anon] {
+                self.bind_if_free(&identity, &target);
+            }
+            if let Some(anon) = &anon {
+                self.bind_if_free(anon, &target);
+            }
+            return (target, merged);
+        }
+
+        let by_anon = anon.as_ref().and_then(|a| self.lookup(a));
+        let target = match &user {
+            Some(user) => match (self.lookup(user), by_anon) {
+                (Some(current), Some(anonymous)) if current != anonymous => {
+                    if self
+                        .customers
+                        .get(&anonymous)
+                        .is_some_and(|c| c.user_id.is_none())
+                    {
+                        self.merge(&anonymous, &current);
+                        merged.push(anonymous);
+                    }
+                    current
+                }
+                (Some(current), _) => current,
+                (None, Some(anonymous))
+                    if self
+                        .customers
+                        .get(&anonymous)
+                        .is_some_and(|c| c.user_id.is_none()) =>
+                {
+                    self.attach_user(&anonymous, user);
+                    anonymous
+                }
+                (None, _) => self.create(user, at),
+            },
+            None => match (by_anon, &anon) {
+                (Some(anonymous), _) => anonymous,
+                (None, Some(anon)) => self.create(anon, at),
+                // Messages are validated to carry one of the two ids.
+                (None, None) => self.create(&Identity::Anonymous(String::new()), at),
+            },
+        };
+        if let Some(anon) = &anon {
+            self.bind_if_free(anon, &target);
+        }
+        (target, merged)
+    }
+
+    fn lookup(&self, identity: &Identity) -> Option<CustomerId> {
+        self.identities.get(&identity.key()).cloned()
+    }
+
+    fn create(&mut self, identity: &Identity, at: Millis) -> CustomerId {
+        let id = CustomerId::derive(&self.workspace, identity);
+        // A derived id can only repeat if its identity was bound before and merged away;
+        // the customer then lives on under the absorbing id.
+        if let Some(winner) = self.merged_into.get(&id) {
+            let winner = winner.clone();
+            self.bind_if_free(identity, &winner);
+            return winner;
+        }
+        let mut state = CustomerState::new(id.clone(), at);
+        if let Identity::User(user) = identity {
+            state.user_id = Some(user.clone());
+        }
+        self.customers.insert(id.clone(), state);
+        self.bind_if_free(identity, &id);
+        id
+    }
+
+    fn attach_user(&mut self, customer: &CustomerId, user: &Identity) {
+        if let (Some(state), Identity::User(user_id)) = (self.customers.get_mut(customer), user)
+            && state.user_id.is_none()
+        {
+            state.user_id = Some(user_id.clone());
+        }
+        self.bind_if_free(user, customer);
+    }
+
+    fn bind_if_free(&mut self, identity: &Identity, customer: &CustomerId) {
+        let key = identity.key();
+        if self.identities.contains_key(&key) {
+            return;
+        }
+        if let Some(state) = self.customers.get_mut(customer) {
+            state.identities.push(key.clone());
+        }
+        self.identities.insert(key, customer.clone());
+    }
+
+    fn merge(&mut self, loser: &CustomerId, winner: &CustomerId) {
+        let Some(state) = self.customers.remove(loser) else {
+            return;
+        };
+        for key in &state.identities {
+            self.identities.insert(key.clone(), winner.clone());
+        }
+        // Anything that pointed at the loser now points at the winner.
+        for target in self.merged_into.values_mut() {
+            if target == loser {
+                *target = winner.clone();
+            }
+        }
+        self.merged_into.insert(loser.clone(), winner.clone());
+        if let Some(w) = self.customers.get_mut(winner) {
+            w.identities.extend(state.identities.iter().cloned());
+            if w.user_id.is_none() {
+                w.user_id = state.user_id.clone();
+            }
+            w.absorb(state);
+        }
+    }
+
+    /// A customer by id (following merges) or by user id.
+    pub fn find(&self, key: &str) -> Option<&CustomerState> {
+        if let Ok(id) = CustomerId::parse(key) {
+            let id = self.merged_into.get(&id).unwrap_or(&id);
+            if let Some(state) = self.customers.get(id) {
+                return Some(state);
+            }
+        }
+        let id = self.identities.get(&Identity::User(key.to_owned()).key())?;
+        self.customers.get(id)
+    }
+
+    pub fn customers(&self) -> impl Iterator<Item = &CustomerState> {
+        self.customers.values()
+    }
+
+    /// One page of customers matching `filter`, in id order, after the cursor.
+    pub fn list(
+        &self,
+        filter: &CustomerFilter,
+        after: Option<&CustomerId>,
+        limit: usize,
+        now: Millis,
+    ) -> Vec<&CustomerState> {
+        let range = match after {
+            Some(after) => self.customers.range::<CustomerId, _>((
+                std::ops::Bound::Excluded(after),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.customers.range::<CustomerId, _>(..),
+        };
+        range
+            .map(|(_, c)| c)
+            .filter(|c| filter.matches(c, now))
+            .take(limit)
+            .collect()
+    }
+
+    /// The customer as the profile API shows it, evaluated at `now`.
+    pub fn profile(&self, state: &CustomerState, now: Millis) -> CustomerProfile {
+        let subscriptions = state.subscriptions_at(now);
+        let mrr = state
+            .mrr_at(now)
+            .into_iter()
+            .map(|(c, v)| (c.as_str().to_owned(), v))
+            .collect();
+        let revenue = state
+            .order_revenue_until(now)
+            .into_iter()
+            .map(|(c, v)| (c.as_str().to_owned(), v))
+            .collect();
+        let mut event_counts: Vec<(String, u32)> = state
+            .event_counts
+            .iter()
+            .map(|(n, c)| (self.names.name(*n).to_owned(), *c))
+            .collect();
+        event_counts.sort();
+        let status = customer_status(&subscriptions, state);
+        CustomerProfile {
+            id: state.id.clone(),
+            user_id: state.user_id.clone(),
+            anonymous_ids: state
+                .identities
+                .iter()
+                .filter_map(|k| k.strip_prefix("a:").map(str::to_owned))
+                .collect(),
+            aliases: state
+                .identities
+                .iter()
+                .filter_map(|k| k.strip_prefix("u:"))
+                .filter(|u| Some(*u) != state.user_id.as_deref())
+                .map(str::to_owned)
+                .collect(),
+            merged_customers: state.merged.clone(),
+            traits: state.traits.clone(),
+            first_seen: format_instant(state.first_seen),
+            last_seen: format_instant(state.last_seen),
+            status,
+            events: state.event_total,
+            active_days: state.active_days.len(),
+            event_counts: event_counts.into_iter().collect(),
+            acquisition: state.acquisition.clone(),
+            mrr,
+            mrr_history: state
+                .mrr_history()
+                .into_iter()
+                .map(|(at, v)| MrrPoint {
+                    at: format_instant(at),
+                    mrr: v,
+                })
+                .collect(),
+            subscriptions,
+            orders: state.orders.clone(),
+            order_revenue: revenue,
+            surveys_shown: state.surveys_shown,
+            survey_answers: state.survey_answers.clone(),
+            tickets: state.tickets.clone(),
+            open_tickets: state.open_tickets(),
+            groups: state.groups.clone(),
+        }
+    }
+}
+
+/// Where a customer stands with the business at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerStatus {
+    /// Never subscribed.
+    Lead,
+    Trialing,
+    /// Paying (including cancelled but still paid up).
+    Active,
+    Paused,
+    /// Subscribed once; nothing active now.
+    Churned,
+}
+
+impl CustomerStatus {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "lead" => Self::Lead,
+            "trialing" => Self::Trialing,
+            "active" => Self::Active,
+            "paused" => Self::Paused,
+            "churned" => Self::Churned,
+            _ => return None,
+        })
+    }
+}
+
+fn customer_status(subscriptions: &[SubscriptionView], state: &CustomerState) -> CustomerStatus {
+    use SubscriptionStatus as S;
+    let has = |s: S| subscriptions.iter().any(|v| v.status == s);
+    if has(S::Active) || has(S::Cancelling) {
+        CustomerStatus::Active
+    } else if has(S::Trialing) {
+        CustomerStatus::Trialing
+    } else if has(S::Paused) {
+        CustomerStatus::Paused
+    } else if state.subscriptions.is_empty() || subscriptions.iter().all(|v| v.status == S::Unknown)
+    {
+        CustomerStatus::Lead
+    } else {
+        CustomerStatus::Churned
+    }
+}
+
+/// Filters for listing customers.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub channel: Option<String>,
+    pub plan: Option<String>,
+    pub status: Option<CustomerStatus>,
+    pub seen_since: Option<Millis>,
+    /// `(trait, value)`: the trait's value, as text, equals `value`.
+    pub trait_equals: Option<(String, String)>,
+}
+
+impl CustomerFilter {
+    pub fn matches(&self, c: &CustomerState, now: Millis) -> bool {
+        if let Some(channel) = &self.channel
+            && c.acquisition.channel.as_deref() != Some(channel.as_str())
+        {
+            return false;
+        }
+        if let Some(since) = self.seen_since
+            && c.last_seen < since
+        {
+            return false;
+        }
+        if let Some((key, value)) = &self.trait_equals {
+            let matches = match c.traits.get(key) {
+                Some(Value::String(s)) => s == value,
+                Some(other) => other.to_string() == *value,
+                None => false,
+            };
+            if !matches {
+                return false;
+            }
+        }
+        if self.plan.is_none() && self.status.is_none() {
+            return true;
+        }
+        let subscriptions = c.subscriptions_at(now);
+        if let Some(plan) = &self.plan {
+            let on_plan = subscriptions.iter().any(|s| {
+                s.plan.as_deref() == Some(plan.as_str())
+                    && matches!(
+                        s.status,
+                        SubscriptionStatus::Active
+                            | SubscriptionStatus::Cancelling
+                            | SubscriptionStatus::Trialing
+                    )
+            });
+            if !on_plan {
+                return false;
+            }
+        }
+        self.status
+            .is_none_or(|status| customer_status(&subscriptions, c) == status)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MrrPoint {
+    pub at: String,
+    pub mrr: i64,
+}
+
+/// The folded state of a customer as the API returns it. Money is in minor units.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerProfile {
+    pub id: CustomerId,
+    pub user_id: Option<String>,
+    pub anonymous_ids: Vec<String>,
+    pub aliases: Vec<String>,
+    pub merged_customers: Vec<CustomerId>,
+    pub traits: Map<String, Value>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub status: CustomerStatus,
+    pub events: u32,
+    pub active_days: usize,
+    pub event_counts: BTreeMap<String, u32>,
+    pub acquisition: Acquisition,
+    /// Current MRR per currency, minor units.
+    pub mrr: BTreeMap<String, i64>,
+    pub mrr_history: Vec<MrrPoint>,
+    pub subscriptions: Vec<SubscriptionView>,
+    pub orders: Vec<Order>,
+    /// Completed minus refunded order revenue per currency, minor units.
+    pub order_revenue: BTreeMap<String, i64>,
+    pub surveys_shown: u32,
+    pub survey_answers: Vec<SurveyAnswer>,
+    pub tickets: Vec<Ticket>,
+    pub open_tickets: usize,
+    pub groups: Vec<String>,
+}

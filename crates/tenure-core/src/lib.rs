@@ -1,0 +1,18 @@
+//! Tenure's domain: ids, events and their validation, customer state and its fold.
+//!
+//! Pure, synchronous Rust over plain data: no database, no HTTP, no async, no wall clock
+//! (time is passed in). Everything here is tested without a server.
+
+pub mod customer;
+pub mod demo;
+pub mod engine;
+pub mod ids;
+pub mod message;
+pub mod money;
+pub mod random;
+pub mod semantic;
+pub mod time;
+
+pub use engine::Engine;
+pub use ids::{CustomerId, KeyId, WorkspaceId};
+pub use message::{Envelope, FieldError, Message, MessageType};

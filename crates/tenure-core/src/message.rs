@@ -1,0 +1,619 @@
+//! Segment-compatible messages: parsing and validation at the edge.
+//!
+//! A [`Message`] can only be built by [`Message::parse`], which checks the Segment HTTP
+//! Tracking API's fields (`type`, `userId` / `anonymousId`, `messageId`, `timestamp`,
+//! `sentAt`, …), applies the spec's clock-skew correction, and validates the required
+//! properties of Tenure's semantic events ([`crate::semantic`]). Every problem is reported
+//! with the field it concerns, so the API can say "event 3, `properties.revenue`: …".
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::ids::Fnv128;
+use crate::semantic::Semantic;
+use crate::time::{MILLIS_PER_DAY, Millis, parse_instant};
+
+/// Largest accepted message, serialized (Segment's limit).
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// Largest accepted batch request body (Segment's limit).
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+/// Longest accepted id, event name or message id.
+pub const MAX_ID_CHARS: usize = 255;
+/// Events stamped earlier than this are refused (1990-01-01T00:00:00Z): such a timestamp is
+/// almost always a unit mistake (seconds for milliseconds) or a default value.
+pub const EARLIEST_TIMESTAMP: Millis = 631_152_000_000;
+/// How far in the future (after clock-skew correction) a timestamp may lie.
+pub const MAX_FUTURE: Millis = MILLIS_PER_DAY;
+
+/// The six Segment message types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Group,
+    Alias,
+}
+
+impl MessageType {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "identify" => Self::Identify,
+            "track" => Self::Track,
+            "page" => Self::Page,
+            "screen" => Self::Screen,
+            "group" => Self::Group,
+            "alias" => Self::Alias,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Identify => "identify",
+            Self::Track => "track",
+            Self::Page => "page",
+            Self::Screen => "screen",
+            Self::Group => "group",
+            Self::Alias => "alias",
+        }
+    }
+}
+
+/// One problem with one field of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `properties.revenue`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What the receiver knows about a message besides its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope {
+    /// When Tenure received it (server clock).
+    pub received_at: Millis,
+    /// `sentAt` of the enclosing batch, if any (applies to messages without their own).
+    pub batch_sent_at: Option<Millis>,
+}
+
+/// A validated message, ready to be appended to the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub message_id: String,
+    pub kind: MessageType,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    /// `alias`: the id being merged into `user_id`.
+    pub previous_id: Option<String>,
+    /// `group`: the account id.
+    pub group_id: Option<String>,
+    /// `track`: the event name; `page` / `screen`: the page name.
+    pub name: Option<String>,
+    /// The event time after clock-skew correction.
+    pub timestamp: Millis,
+    pub received_at: Millis,
+    /// The message as received, with `type` and `messageId` filled in when they were implied.
+    pub body: Map<String, Value>,
+}
+
+impl Message {
+    /// Validates one message. `implied_type` is the type given by the endpoint
+    /// (`/v1/track` implies `track`); inside a batch each message states its own.
+    pub fn parse(
+        value: Value,
+        implied_type: Option<MessageType>,
+        envelope: Envelope,
+    ) -> Result<Message, Vec<FieldError>> {
+        let Value::Object(mut body) = value else {
+            return Err(vec![FieldError::new("", "a message must be a JSON object")]);
+        };
+        let mut errors = Vec::new();
+
+        let size = serde_json::to_vec(&body)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_MESSAGE_BYTES {
+            errors.push(FieldError::new(
+                "",
+                format!("message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (32 KB)"),
+            ));
+            return Err(errors);
+        }
+
+        let kind = match (body.get("type"), implied_type) {
+            (Some(Value::String(t)), implied) => match MessageType::parse(t) {
+                Some(kind) if implied.is_none_or(|i| i == kind) => Some(kind),
+                Some(kind) => {
+                    errors.push(FieldError::new(
+                        "type",
+                        format!(
+                            "type `{}` sent to the `{}` endpoint",
+                            kind.as_str(),
+                            implied.map_or("", |i| i.as_str())
+                        ),
+                    ));
+                    None
+                }
+                None => {
+                    errors.push(FieldError::new(
+                        "type",
+                        format!(
+                            "unknown message type `{t}`: expected identify, track, page, screen, group or alias"
+                        ),
+                    ));
+                    None
+                }
+            },
+            (None, Some(implied)) => Some(implied),
+            (None, None) => {
+                errors.push(FieldError::new(
+                    "type",
+                    "missing: every message in a batch needs a `type`",
+                ));
+                None
+            }
+            (Some(_), _) => {
+                errors.push(FieldError::new("type", "must be a string"));
+                None
+            }
+        };
+
+        let user_id = id_field(&body, "userId", &mut errors);
+        let anonymous_id = id_field(&body, "anonymousId", &mut errors);
+        let previous_id = id_field(&body, "previousId", &mut errors);
+        let group_id = id_field(&body, "groupId", &mut errors);
+        let explicit_message_id = id_field(&body, "messageId", &mut errors);
+
+        if user_id.is_none() && anonymous_id.is_none() {
+            errors.push(FieldError::new(
+                "userId",
+                "every message needs a `userId` or an `anonymousId`",
+            ));
+        }
+
+        let mut name = None;
+        match kind {
+            Some(MessageType::Track) => match body.get("event") {
+                Some(Value::String(e))
+                    if !e.trim().is_empty() && e.chars().count() <= MAX_ID_CHARS =>
+                {
+                    name = Some(e.clone());
+                }
+                Some(Value::String(e)) if e.trim().is_empty() => {
+                    errors.push(FieldError::new("event", "must not be empty"))
+                }
+                Some(Value::String(_)) => errors.push(FieldError::new(
+                    "event",
+                    format!("longer than {MAX_ID_CHARS} characters"),
+                )),
+                Some(_) => errors.push(FieldError::new("event", "must be a string")),
+                None => errors.push(FieldError::new(
+                    "event",
+                    "missing: a track call names its event",
+                )),
+            },
+            Some(MessageType::Page | MessageType::Screen) => match body.get("name") {
+                Some(Value::String(n)) if n.chars().count() <= MAX_ID_CHARS => {
+                    name = Some(n.clone())
+                }
+                Some(Value::String(_)) => errors.push(FieldError::new(
+                    "name",
+                    format!("longer than {MAX_ID_CHARS} characters"),
+                )),
+                Some(Value::Null) | None => {}
+                Some(_) => errors.push(FieldError::new("name", "must be a string")),
+            },
+            Some(MessageType::Alias) => {
+                if previous_id.is_none() {
+                    errors.push(FieldError::new(
+                        "previousId",
+                        "missing: alias needs `previousId`",
+                    ));
+                }
+                if user_id.is_none() {
+                    errors.push(FieldError::new("userId", "missing: alias needs `userId`"));
+                }
+            }
+            Some(MessageType::Group) => {
+                if group_id.is_none() {
+                    errors.push(FieldError::new("groupId", "missing: group needs `groupId`"));
+                }
+            }
+            Some(MessageType::Identify) | None => {}
+        }
+
+        for field in ["properties", "traits", "context", "integrations"] {
+            match body.get(field) {
+                None | Some(Value::Null) | Some(Value::Object(_)) => {}
+                Some(_) => errors.push(FieldError::new(field, "must be an object")),
+            }
+        }
+
+        let timestamp = instant_field(&body, "timestamp", &mut errors);
+        let sent_at = instant_field(&body, "sentAt", &mut errors).or(envelope.batch_sent_at);
+        // Segment's clock-skew correction: the device clock may be wrong, but the interval
+        // between the event and the send is right, so shift it onto the server's clock.
+        let corrected = match (timestamp, sent_at) {
+            (Some(ts), Some(sent)) => envelope.received_at - (sent - ts),
+            (Some(ts), None) => ts,
+            (None, _) => envelope.received_at,
+        };
+        if timestamp.is_some() {
+            if corrected < EARLIEST_TIMESTAMP {
+                errors.push(FieldError::new(
+                    "timestamp",
+                    "before 1990-01-01 (after clock-skew correction): check the unit and the sentAt field",
+                ));
+            } else if corrected > envelope.received_at + MAX_FUTURE {
+                errors.push(FieldError::new(
+                    "timestamp",
+                    "more than 24 hours in the future (after clock-skew correction)",
+                ));
+            }
+        }
+
+        if let (Some(MessageType::Track), Some(event)) = (kind, &name) {
+            let properties = body.get("properties").and_then(Value::as_object);
+            if let Err(mut semantic_errors) = Semantic::parse(event, properties) {
+                errors.append(&mut semantic_errors);
+            }
+        }
+
+        let Some(kind) = kind else {
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+
+        let message_id = match explicit_message_id {
+            Some(id) => id,
+            None => derived_message_id(&body),
+        };
+        body.insert("type".into(), Value::String(kind.as_str().into()));
+        body.insert("messageId".into(), Value::String(message_id.clone()));
+
+        Ok(Message {
+            message_id,
+            kind,
+            user_id,
+            anonymous_id,
+            previous_id,
+            group_id,
+            name,
+            timestamp: corrected,
+            received_at: envelope.received_at,
+            body,
+        })
+    }
+
+    /// Rebuilds a message from the log, where it was validated when it was appended.
+    /// The stored corrected timestamp is authoritative.
+    pub fn from_log(raw: &str, timestamp: Millis, received_at: Millis) -> Result<Message, String> {
+        let value: Value = serde_json::from_str(raw).map_err(|e| format!("stored JSON: {e}"))?;
+        let Value::Object(body) = value else {
+            return Err("stored message is not an object".into());
+        };
+        let text = |k: &str| match body.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let kind = body
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(MessageType::parse)
+            .ok_or("stored message has no valid type")?;
+        let name = match kind {
+            MessageType::Track => text("event"),
+            MessageType::Page | MessageType::Screen => text("name"),
+            _ => None,
+        };
+        Ok(Message {
+            message_id: text("messageId").unwrap_or_default(),
+            kind,
+            user_id: text("userId").filter(|s| !s.is_empty()),
+            anonymous_id: text("anonymousId").filter(|s| !s.is_empty()),
+            previous_id: text("previousId").filter(|s| !s.is_empty()),
+            group_id: text("groupId").filter(|s| !s.is_empty()),
+            name,
+            timestamp,
+            received_at,
+            body,
+        })
+    }
+
+    /// `properties` of a track / page / screen call (empty if none).
+    pub fn properties(&self) -> Option<&Map<String, Value>> {
+        self.body.get("properties").and_then(Value::as_object)
+    }
+
+    /// `traits` of an identify or group call.
+    pub fn traits(&self) -> Option<&Map<String, Value>> {
+        self.body.get("traits").and_then(Value::as_object)
+    }
+
+    pub fn context(&self) -> Option<&Map<String, Value>> {
+        self.body.get("context").and_then(Value::as_object)
+    }
+
+    /// The message as stored in the log.
+    pub fn raw_json(&self) -> String {
+        serde_json::to_string(&self.body).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// A message id for a message sent without one: a hash of its content (without `sentAt`,
+/// which changes between retries), so that a retried identical message is stored once.
+pub fn derived_message_id(body: &Map<String, Value>) -> String {
+    let mut h = Fnv128::new();
+    for (key, value) in body {
+        if key == "sentAt" {
+            continue;
+        }
+        h.write(key.as_bytes());
+        h.write(&[0]);
+        h.write(value.to_string().as_bytes());
+        h.write(&[0]);
+    }
+    format!("tnr-{}", h.hex())
+}
+
+/// An identifier field: a non-empty string (numbers are accepted and stringified, as Segment
+/// does), at most [`MAX_ID_CHARS`] characters.
+fn id_field(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let text = match body.get(field)? {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => {
+            errors.push(FieldError::new(field, "must be a string"));
+            return None;
+        }
+    };
+    if text.is_empty() {
+        return None;
+    }
+    if text.chars().count() > MAX_ID_CHARS {
+        errors.push(FieldError::new(
+            field,
+            format!("longer than {MAX_ID_CHARS} characters"),
+        ));
+        return None;
+    }
+    if text.chars().any(char::is_control) {
+        errors.push(FieldError::new(field, "contains control characters"));
+        return None;
+    }
+    Some(text)
+}
+
+fn instant_field(
+    body: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Millis> {
+    match body.get(field)? {
+        Value::Null => None,
+        Value::String(s) => match parse_instant(s) {
+            Some(ms) => Some(ms),
+            None => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("`{s}` is not an ISO-8601 date-time (e.g. 2024-05-01T12:00:00Z)"),
+                ));
+                None
+            }
+        },
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be an ISO-8601 date-time string",
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::time::parse_instant;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            received_at: parse_instant("2024-05-01T12:00:00Z").unwrap(),
+            batch_sent_at: None,
+        }
+    }
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_track_call_is_parsed_with_its_implied_type() {
+        let m = Message::parse(
+            json!({"userId": "u1", "event": "Logged In", "messageId": "m1", "timestamp": "2024-05-01T11:00:00Z"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap();
+        assert_eq!(m.kind, MessageType::Track);
+        assert_eq!(m.name.as_deref(), Some("Logged In"));
+        assert_eq!(m.timestamp, parse_instant("2024-05-01T11:00:00Z").unwrap());
+        assert_eq!(m.body["type"], "track");
+    }
+
+    #[test]
+    fn clock_skew_is_corrected_with_sent_at() {
+        // The device clock is two hours fast: it says the event happened at 13:00 and was
+        // sent at 13:05; the server received it at 12:00. The event happened 5 minutes earlier.
+        let m = Message::parse(
+            json!({"userId": "u1", "event": "X", "timestamp": "2024-05-01T13:00:00Z", "sentAt": "2024-05-01T13:05:00Z"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap();
+        assert_eq!(m.timestamp, parse_instant("2024-05-01T11:55:00Z").unwrap());
+    }
+
+    #[test]
+    fn batch_sent_at_applies_to_messages_without_their_own() {
+        let env = Envelope {
+            batch_sent_at: parse_instant("2024-05-01T12:10:00Z"),
+            ..envelope()
+        };
+        let m = Message::parse(
+            json!({"type": "track", "userId": "u1", "event": "X", "timestamp": "2024-05-01T12:09:00Z"}),
+            None,
+            env,
+        )
+        .unwrap();
+        assert_eq!(m.timestamp, parse_instant("2024-05-01T11:59:00Z").unwrap());
+    }
+
+    #[test]
+    fn missing_timestamp_means_received_at() {
+        let m = Message::parse(
+            json!({"anonymousId": "a", "type": "page"}),
+            None,
+            envelope(),
+        )
+        .unwrap();
+        assert_eq!(m.timestamp, envelope().received_at);
+        assert_eq!(m.anonymous_id.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let errors = Message::parse(
+            json!({"type": "track", "event": 3, "properties": [], "timestamp": "soon"}),
+            None,
+            envelope(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            vec!["userId", "event", "properties", "timestamp"]
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_mismatched_endpoints_are_refused() {
+        let e = Message::parse(json!({"type": "purchase", "userId": "u"}), None, envelope())
+            .unwrap_err();
+        assert!(
+            e[0].message.contains("unknown message type `purchase`"),
+            "{e:?}"
+        );
+        let e = Message::parse(
+            json!({"type": "identify", "userId": "u"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(&e), vec!["type"]);
+    }
+
+    #[test]
+    fn timestamps_far_in_the_future_or_past_are_refused() {
+        let future = Message::parse(
+            json!({"userId": "u", "event": "X", "timestamp": "2024-05-03T12:00:00Z"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap_err();
+        assert!(future[0].message.contains("future"));
+        let past = Message::parse(
+            json!({"userId": "u", "event": "X", "timestamp": "1970-01-20T00:00:00Z"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap_err();
+        assert!(past[0].message.contains("1990"));
+    }
+
+    #[test]
+    fn oversize_messages_and_long_ids_are_refused() {
+        let big = "x".repeat(MAX_MESSAGE_BYTES);
+        let e = Message::parse(
+            json!({"userId": "u", "event": "X", "properties": {"blob": big}}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("32 KB"));
+        let e = Message::parse(
+            json!({"userId": "u".repeat(300), "event": "X"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(&e), vec!["userId", "userId"]);
+    }
+
+    #[test]
+    fn unicode_is_kept_exactly() {
+        let m = Message::parse(
+            json!({"userId": "ユーザー🙂", "event": "Café ordered", "properties": {"note": "naïve 🚀"}}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap();
+        let back = Message::from_log(&m.raw_json(), m.timestamp, m.received_at).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn derived_message_ids_ignore_sent_at_only() {
+        let a = Message::parse(
+            json!({"userId": "u", "event": "X", "sentAt": "2024-05-01T12:00:00Z"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap();
+        let b = Message::parse(
+            json!({"userId": "u", "event": "X", "sentAt": "2024-05-01T12:00:09Z"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap();
+        let c = Message::parse(
+            json!({"userId": "u", "event": "Y"}),
+            Some(MessageType::Track),
+            envelope(),
+        )
+        .unwrap();
+        assert_eq!(a.message_id, b.message_id);
+        assert_ne!(a.message_id, c.message_id);
+    }
+
+    #[test]
+    fn alias_and_group_need_their_ids() {
+        let e =
+            Message::parse(json!({"type": "alias", "userId": "u"}), None, envelope()).unwrap_err();
+        assert_eq!(fields(&e), vec!["previousId"]);
+        let e =
+            Message::parse(json!({"type": "group", "userId": "u"}), None, envelope()).unwrap_err();
+        assert_eq!(fields(&e), vec!["groupId"]);
+    }
+}

@@ -1,0 +1,526 @@
+//! Semantic events: the track events whose meaning Tenure knows, with their required
+//! properties (names follow Segment's e-commerce and B2B SaaS specs where they exist).
+//!
+//! | event | required properties |
+//! |---|---|
+//! | `Order Completed` | `order_id`, numeric `revenue` (or `total`), `currency` |
+//! | `Order Refunded` | `order_id`; optional numeric `revenue` (else the whole order) |
+//! | `Subscription Started` / `Changed` | `subscription_id`, `plan`, `interval`, numeric `amount` ≥ 0, `currency`; optional `trial_end` |
+//! | `Subscription Renewed` / `Cancelled` / `Paused` / `Resumed` | `subscription_id`; `Cancelled` optionally `ends_at` |
+//! | `Survey Shown` | `survey_id` |
+//! | `Survey Responded` | `survey_id`; optional `score` 0–10 (absent = skipped), `comment` |
+//! | `Ticket Opened` / `Ticket Resolved` | `ticket_id` |
+//! | `Referral Code Used` | `code`; optional `referrer_id` |
+//!
+//! Any other event name is a custom event and is accepted as it is.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::message::FieldError;
+use crate::money::{Currency, Money};
+use crate::time::{Millis, parse_instant};
+
+/// How often a subscription bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Interval {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "day" | "daily" => Self::Day,
+            "week" | "weekly" => Self::Week,
+            "month" | "monthly" => Self::Month,
+            "year" | "yearly" | "annual" | "annually" => Self::Year,
+            _ => return None,
+        })
+    }
+
+    /// An amount billed every interval, normalised to a month, in minor units
+    /// (annual ÷ 12, weekly × 52 ÷ 12, daily × 365 ÷ 12), rounded half up.
+    pub fn monthly(&self, minor: i64) -> i64 {
+        let (num, den) = match self {
+            Self::Day => (365, 12),
+            Self::Week => (52, 12),
+            Self::Month => (1, 1),
+            Self::Year => (1, 12),
+        };
+        (minor * num * 2 + den) / (den * 2)
+    }
+}
+
+/// A track event Tenure understands, with its typed properties.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Semantic {
+    SignedUp,
+    OrderCompleted {
+        order_id: String,
+        revenue: Money,
+    },
+    OrderRefunded {
+        order_id: String,
+        amount: Option<Money>,
+    },
+    SubscriptionStarted(SubscriptionTerms),
+    SubscriptionChanged(SubscriptionTerms),
+    SubscriptionRenewed {
+        subscription_id: String,
+    },
+    SubscriptionCancelled {
+        subscription_id: String,
+        ends_at: Option<Millis>,
+    },
+    SubscriptionPaused {
+        subscription_id: String,
+    },
+    SubscriptionResumed {
+        subscription_id: String,
+    },
+    TrialStarted,
+    TrialEnded,
+    SurveyShown {
+        survey_id: String,
+    },
+    SurveyResponded {
+        survey_id: String,
+        score: Option<u8>,
+        comment: Option<String>,
+    },
+    TicketOpened {
+        ticket_id: String,
+    },
+    TicketResolved {
+        ticket_id: String,
+    },
+    ReferralCodeUsed {
+        code: String,
+        referrer_id: Option<String>,
+    },
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionTerms {
+    pub subscription_id: String,
+    pub plan: String,
+    pub interval: Interval,
+    pub amount: Money,
+    pub trial_end: Option<Millis>,
+}
+
+impl Semantic {
+    /// Reads the semantic meaning of a track event, or the list of what is missing.
+    pub fn parse(
+        event: &str,
+        properties: Option<&Map<String, Value>>,
+    ) -> Result<Semantic, Vec<FieldError>> {
+        let empty = Map::new();
+        let p = Props {
+            map: properties.unwrap_or(&empty),
+            errors: Vec::new(),
+        };
+        let mut p = p;
+        let semantic =
+            match event {
+                "Signed Up" => Semantic::SignedUp,
+                "Order Completed" => {
+                    let order_id = p.id("order_id");
+                    let currency = p.currency("currency");
+                    let amount_key =
+                        if p.map.contains_key("revenue") || !p.map.contains_key("total") {
+                            "revenue"
+                        } else {
+                            "total"
+                        };
+                    let revenue = p.money(amount_key, currency, true);
+                    match (order_id, revenue) {
+                        (Some(order_id), Some(revenue)) => {
+                            Semantic::OrderCompleted { order_id, revenue }
+                        }
+                        _ => Semantic::Custom,
+                    }
+                }
+                "Order Refunded" => {
+                    let order_id = p.id("order_id");
+                    let amount = if p.map.get("revenue").is_some_and(|v| !v.is_null()) {
+                        let currency = p.currency("currency");
+                        p.money("revenue", currency, true)
+                    } else {
+                        None
+                    };
+                    match order_id {
+                        Some(order_id) => Semantic::OrderRefunded { order_id, amount },
+                        None => Semantic::Custom,
+                    }
+                }
+                "Subscription Started" | "Subscription Changed" => {
+                    let subscription_id = p.id("subscription_id");
+                    let plan = p.id("plan");
+                    let interval = p.interval("interval");
+                    let currency = p.currency("currency");
+                    let amount = p.money("amount", currency, false);
+                    let trial_end = p.instant("trial_end");
+                    match (subscription_id, plan, interval, amount) {
+                        (Some(subscription_id), Some(plan), Some(interval), Some(amount)) => {
+                            let terms = SubscriptionTerms {
+                                subscription_id,
+                                plan,
+                                interval,
+                                amount,
+                                trial_end,
+                            };
+                            if event == "Subscription Started" {
+                                Semantic::SubscriptionStarted(terms)
+                            } else {
+                                Semantic::SubscriptionChanged(terms)
+                            }
+                        }
+                        _ => Semantic::Custom,
+                    }
+                }
+                "Subscription Renewed" => p
+                    .id("subscription_id")
+                    .map_or(Semantic::Custom, |subscription_id| {
+                        Semantic::SubscriptionRenewed { subscription_id }
+                    }),
+                "Subscription Cancelled" => {
+                    let ends_at = p.instant("ends_at");
+                    p.id("subscription_id")
+                        .map_or(Semantic::Custom, |subscription_id| {
+                            Semantic::SubscriptionCancelled {
+                                subscription_id,
+                                ends_at,
+                            }
+                        })
+                }
+                "Subscription Paused" => p
+                    .id("subscription_id")
+                    .map_or(Semantic::Custom, |subscription_id| {
+                        Semantic::SubscriptionPaused { subscription_id }
+                    }),
+                "Subscription Resumed" => p
+                    .id("subscription_id")
+                    .map_or(Semantic::Custom, |subscription_id| {
+                        Semantic::SubscriptionResumed { subscription_id }
+                    }),
+                "Trial Started" => Semantic::TrialStarted,
+                "Trial Ended" => Semantic::TrialEnded,
+                "Survey Shown" => {
+                    p.id("survey_id")
+                        .map_or(Semantic::Custom, |survey_id| Semantic::SurveyShown {
+                            survey_id,
+                        })
+                }
+                "Survey Responded" => {
+                    let survey_id = p.id("survey_id");
+                    let score = p.score("score");
+                    let comment = p
+                        .map
+                        .get("comment")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    survey_id.map_or(Semantic::Custom, |survey_id| Semantic::SurveyResponded {
+                        survey_id,
+                        score,
+                        comment,
+                    })
+                }
+                "Ticket Opened" => {
+                    p.id("ticket_id")
+                        .map_or(Semantic::Custom, |ticket_id| Semantic::TicketOpened {
+                            ticket_id,
+                        })
+                }
+                "Ticket Resolved" => p.id("ticket_id").map_or(Semantic::Custom, |ticket_id| {
+                    Semantic::TicketResolved { ticket_id }
+                }),
+                "Referral Code Used" => {
+                    let code = p.id("code");
+                    let referrer_id = p.optional_id("referrer_id");
+                    code.map_or(Semantic::Custom, |code| Semantic::ReferralCodeUsed {
+                        code,
+                        referrer_id,
+                    })
+                }
+                _ => Semantic::Custom,
+            };
+        if p.errors.is_empty() {
+            Ok(semantic)
+        } else {
+            Err(p.errors)
+        }
+    }
+}
+
+/// Reads typed properties and collects every problem, each with its dotted field path.
+struct Props<'a> {
+    map: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Props<'_> {
+    fn field(key: &str) -> String {
+        format!("properties.{key}")
+    }
+
+    fn id(&mut self, key: &str) -> Option<String> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    "required property is missing",
+                ));
+                None
+            }
+            _ => self.optional_id(key),
+        }
+    }
+
+    fn optional_id(&mut self, key: &str) -> Option<String> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(_) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    "must be a non-empty string",
+                ));
+                None
+            }
+        }
+    }
+
+    fn currency(&mut self, key: &str) -> Option<Currency> {
+        match self.map.get(key) {
+            Some(Value::String(s)) => {
+                let c = Currency::parse(s);
+                if c.is_none() {
+                    self.errors.push(FieldError::new(
+                        Self::field(key),
+                        format!("`{s}` is not an ISO 4217 currency code (e.g. USD)"),
+                    ));
+                }
+                c
+            }
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    "required property is missing (e.g. \"USD\")",
+                ));
+                None
+            }
+            Some(_) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    "must be a currency code string",
+                ));
+                None
+            }
+        }
+    }
+
+    /// A decimal amount; negative amounts are refused (refunds are their own event).
+    fn money(&mut self, key: &str, currency: Option<Currency>, allow_zero: bool) -> Option<Money> {
+        let amount = match self.map.get(key) {
+            Some(Value::Number(n)) => n.as_f64(),
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    "required property is missing",
+                ));
+                return None;
+            }
+            Some(other) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    format!("must be a number, got {}", json_kind(other)),
+                ));
+                return None;
+            }
+        }?;
+        if amount < 0.0 || (!allow_zero && amount < 0.0) {
+            self.errors
+                .push(FieldError::new(Self::field(key), "must not be negative"));
+            return None;
+        }
+        let currency = currency?;
+        let money = Money::from_decimal(amount, currency);
+        if money.is_none() {
+            self.errors
+                .push(FieldError::new(Self::field(key), "amount out of range"));
+        }
+        money
+    }
+
+    fn interval(&mut self, key: &str) -> Option<Interval> {
+        match self.map.get(key) {
+            Some(Value::String(s)) => {
+                let i = Interval::parse(s);
+                if i.is_none() {
+                    self.errors.push(FieldError::new(
+                        Self::field(key),
+                        format!("`{s}` is not an interval: expected day, week, month or year"),
+                    ));
+                }
+                i
+            }
+            _ => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    "required: day, week, month or year",
+                ));
+                None
+            }
+        }
+    }
+
+    fn instant(&mut self, key: &str) -> Option<Millis> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                let t = parse_instant(s);
+                if t.is_none() {
+                    self.errors.push(FieldError::new(
+                        Self::field(key),
+                        format!("`{s}` is not an ISO-8601 date-time"),
+                    ));
+                }
+                t
+            }
+            Some(_) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    "must be an ISO-8601 date-time string",
+                ));
+                None
+            }
+        }
+    }
+
+    fn score(&mut self, key: &str) -> Option<u8> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(s) if (0.0..=10.0).contains(&s) && s.fract() == 0.0 => Some(s as u8),
+                _ => {
+                    self.errors.push(FieldError::new(
+                        Self::field(key),
+                        format!("{n} is not a whole score from 0 to 10"),
+                    ));
+                    None
+                }
+            },
+            Some(other) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    format!("must be a number, got {}", json_kind(other)),
+                ));
+                None
+            }
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(event: &str, props: Value) -> Result<Semantic, Vec<FieldError>> {
+        Semantic::parse(event, props.as_object())
+    }
+
+    #[test]
+    fn order_completed_needs_numeric_revenue_and_currency() {
+        let ok = parse(
+            "Order Completed",
+            json!({"order_id": "o1", "revenue": 19.99, "currency": "usd"}),
+        )
+        .unwrap();
+        let Semantic::OrderCompleted { revenue, .. } = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(revenue.minor, 1999);
+        assert_eq!(revenue.currency.as_str(), "USD");
+
+        let errors = parse(
+            "Order Completed",
+            json!({"order_id": "o1", "revenue": "19.99"}),
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["properties.currency", "properties.revenue"]);
+        assert!(errors[1].message.contains("got a string"));
+    }
+
+    #[test]
+    fn subscription_terms_are_typed_and_normalised() {
+        let s = parse(
+            "Subscription Started",
+            json!({"subscription_id": "s1", "plan": "pro", "interval": "annual", "amount": 1200, "currency": "EUR"}),
+        )
+        .unwrap();
+        let Semantic::SubscriptionStarted(terms) = s else {
+            panic!()
+        };
+        assert_eq!(terms.interval, Interval::Year);
+        assert_eq!(terms.interval.monthly(terms.amount.minor), 10_000);
+        assert!(parse("Subscription Started", json!({"subscription_id": "s1"})).is_err());
+        assert!(parse("Subscription Cancelled", json!({})).is_err());
+    }
+
+    #[test]
+    fn monthly_normalisation_rounds_half_up() {
+        assert_eq!(Interval::Year.monthly(1000), 83); // 83.33
+        assert_eq!(Interval::Year.monthly(1002), 84); // 83.5
+        assert_eq!(Interval::Week.monthly(1200), 5200);
+        assert_eq!(Interval::Month.monthly(4999), 4999);
+    }
+
+    #[test]
+    fn survey_scores_must_be_whole_0_to_10_and_may_be_skipped() {
+        assert!(matches!(
+            parse("Survey Responded", json!({"survey_id": "nps", "score": 9})).unwrap(),
+            Semantic::SurveyResponded { score: Some(9), .. }
+        ));
+        assert!(matches!(
+            parse("Survey Responded", json!({"survey_id": "nps"})).unwrap(),
+            Semantic::SurveyResponded { score: None, .. }
+        ));
+        assert!(parse("Survey Responded", json!({"survey_id": "nps", "score": 11})).is_err());
+        assert!(
+            parse(
+                "Survey Responded",
+                json!({"survey_id": "nps", "score": 7.5})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn custom_events_are_accepted_as_they_are() {
+        assert_eq!(
+            parse("Report Exported", json!({"anything": [1, 2]})).unwrap(),
+            Semantic::Custom
+        );
+    }
+}
