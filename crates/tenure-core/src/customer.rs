@@ -49,6 +49,7 @@ pub struct CustomerState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Order {
     pub order_id: String,
+    #[serde(with = "crate::time::iso")]
     pub at: Millis,
     pub revenue: Money,
 }
@@ -56,6 +57,7 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refund {
     pub order_id: String,
+    #[serde(with = "crate::time::iso")]
     pub at: Millis,
     /// `None`: the whole order.
     pub amount: Option<Money>,
@@ -64,6 +66,7 @@ pub struct Refund {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SurveyAnswer {
     pub survey_id: String,
+    #[serde(with = "crate::time::iso")]
     pub at: Millis,
     /// `None`: the question was skipped.
     pub score: Option<u8>,
@@ -73,7 +76,9 @@ pub struct SurveyAnswer {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ticket {
     pub ticket_id: String,
+    #[serde(with = "crate::time::iso::option")]
     pub opened_at: Option<Millis>,
+    #[serde(with = "crate::time::iso::option")]
     pub resolved_at: Option<Millis>,
 }
 
@@ -111,6 +116,7 @@ pub struct Terms {
     pub plan: String,
     pub interval: Interval,
     pub amount: Money,
+    #[serde(with = "crate::time::iso::option")]
     pub trial_end: Option<Millis>,
 }
 
@@ -130,9 +136,13 @@ pub struct SubscriptionView {
     pub amount: Option<Money>,
     /// Recurring amount normalised to a month, minor units (0 while trialing or paused).
     pub mrr: i64,
+    #[serde(with = "crate::time::iso::option")]
     pub started_at: Option<Millis>,
+    #[serde(with = "crate::time::iso::option")]
     pub current_period_end: Option<Millis>,
+    #[serde(with = "crate::time::iso::option")]
     pub cancelled_at: Option<Millis>,
+    #[serde(with = "crate::time::iso::option")]
     pub ends_at: Option<Millis>,
 }
 

@@ -109,8 +109,13 @@ impl Engine {
         &self.names
     }
 
-    /// Folds one event from the log. `seq` must increase; events are applied in log order.
-    pub fn apply(&mut self, seq: i64, message: &Message) -> Applied {
+    /// Records that the log has been folded up to sequence number `seq`.
+    pub fn advance_to(&mut self, seq: i64) {
+        self.last_seq = self.last_seq.max(seq);
+    }
+
+    /// Folds one event from the log. Events are applied in log order.
+    pub fn apply(&mut self, message: &Message) -> Applied {
         let (customer, merged) = self.resolve(message);
         let name = match message.kind {
             MessageType::Track | MessageType::Page | MessageType::Screen => {
@@ -126,7 +131,6 @@ impl Engine {
         if let Some(state) = self.customers.get_mut(&customer) {
             state.apply(message, name);
         }
-        self.last_seq = self.last_seq.max(seq);
         self.events += 1;
         Applied { customer, merged }
     }

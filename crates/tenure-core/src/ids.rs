@@ -114,7 +114,7 @@ impl CustomerId {
         h.write(workspace.as_str().as_bytes());
         h.write(&[0]);
         h.write(identity.key().as_bytes());
-        Self::from_body(&base32(&h.finish().to_be_bytes()[..13]))
+        Self::from_body(&base32(&h.mixed().to_be_bytes()[..13]))
     }
 }
 
@@ -178,6 +178,21 @@ impl Fnv128 {
         self.0
     }
 
+    /// The hash with every input bit spread over every output bit (FNV alone changes only a
+    /// few output bits for a change in the last input byte, which makes ids look alike).
+    pub fn mixed(&self) -> u128 {
+        fn mix64(mut z: u64) -> u64 {
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        let high = (self.0 >> 64) as u64;
+        let low = self.0 as u64;
+        let a = mix64(high ^ low.rotate_left(29));
+        let b = mix64(low ^ a);
+        (u128::from(a) << 64) | u128::from(b)
+    }
+
     /// Hex digest, for derived message ids.
     pub fn hex(&self) -> String {
         format!("{:032x}", self.0)
@@ -226,6 +241,15 @@ mod tests {
         let a = CustomerId::derive(&ws, &Identity::User("42".into()));
         let b = CustomerId::derive(&ws, &Identity::Anonymous("42".into()));
         assert_ne!(a, b);
+        // Neighbouring inputs give ids that differ in most characters.
+        let c = CustomerId::derive(&ws, &Identity::User("43".into()));
+        let same = a
+            .as_str()
+            .chars()
+            .zip(c.as_str().chars())
+            .filter(|(x, y)| x == y)
+            .count();
+        assert!(same < 10, "{a} vs {c}");
         assert_eq!(a, CustomerId::derive(&ws, &Identity::User("42".into())));
         assert!(CustomerId::parse(a.as_str()).is_ok());
     }

@@ -105,3 +105,27 @@ mod tests {
         assert_eq!(day_of(MILLIS_PER_DAY), 1);
     }
 }
+
+/// Serde helpers that write instants as RFC 3339 strings in API responses.
+pub mod iso {
+    use serde::Serializer;
+
+    use super::{Millis, format_instant};
+
+    pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_instant(*ms))
+    }
+
+    pub mod option {
+        use serde::Serializer;
+
+        use super::super::{Millis, format_instant};
+
+        pub fn serialize<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+            match ms {
+                Some(ms) => s.serialize_str(&format_instant(*ms)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}

@@ -23,7 +23,8 @@ fn msg(value: Value) -> Message {
 fn fold(messages: &[Value]) -> Engine {
     let mut engine = Engine::new(ws());
     for (i, m) in messages.iter().enumerate() {
-        engine.apply(i as i64 + 1, &msg(m.clone()));
+        engine.apply(&msg(m.clone()));
+        engine.advance_to(i as i64 + 1);
     }
     engine
 }
@@ -261,11 +262,13 @@ fn incremental_state_equals_a_rebuild_after_random_streams() {
         let mut live = Engine::new(ws());
         let cut = rng.below(stream.len() as u64 + 1) as usize;
         for (i, m) in stream[..cut].iter().enumerate() {
-            live.apply(i as i64 + 1, &msg(m.clone()));
+            live.apply(&msg(m.clone()));
+            live.advance_to(i as i64 + 1);
         }
         let mut restored = live.clone();
         for (i, m) in stream.iter().enumerate().skip(cut) {
-            restored.apply(i as i64 + 1, &msg(m.clone()));
+            restored.apply(&msg(m.clone()));
+            restored.advance_to(i as i64 + 1);
         }
         let rebuilt = fold(&stream);
         assert_eq!(restored, rebuilt, "round {round}");

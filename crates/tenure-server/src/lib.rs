@@ -1,14 +1,158 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The shell around `tenure-core`: storage, the writer, HTTP.
+//!
+//! `Application::build` is the one entry point: `main` and every test start exactly the
+//! same thing (tests on port 0 with a fresh database).
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod routes;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tenure_core::time::{Clock, Millis};
+use tenure_store::{DatabaseUrl, Store};
+use tokio::net::TcpListener;
+
+use crate::auth::KeyChecker;
+use crate::writer::{Engines, Ingestor};
+
+/// The wall clock, for the shell only; the core gets time passed in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        jiff::Timestamp::now().as_millisecond()
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[derive(Clone)]
+pub struct Settings {
+    pub database: DatabaseUrl,
+    pub listen: SocketAddr,
+    pub clock: Arc<dyn Clock>,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engines: Engines,
+    pub ingestor: Ingestor,
+    pub keys: KeyChecker,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Storage, engines and the writer, without HTTP: what `serve`, `import` and `demo` share.
+pub struct Core {
+    pub store: Store,
+    pub engines: Engines,
+    pub ingestor: Ingestor,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Core {
+    /// Opens (and migrates) the database, folds every workspace's log, starts the writer.
+    pub fn open(database: &DatabaseUrl) -> Result<Core, tenure_store::StoreError> {
+        let store = Store::open(database.clone())?;
+        let engines = Engines::new(store.clone());
+        let loaded = engines.load_all()?;
+        tracing::info!(
+            workspaces = loaded,
+            database = database.backend_name(),
+            "engines loaded"
+        );
+        let (ingestor, writer) = Ingestor::start(&store, engines.clone())?;
+        Ok(Core {
+            store,
+            engines,
+            ingestor,
+            writer,
+        })
     }
+
+    /// Stops the writer once every other handle to it is gone and everything queued is
+    /// committed.
+    pub fn close(self) {
+        drop(self.ingestor);
+        let _ = self.writer.join();
+    }
+}
+
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    router: axum::Router,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let database = settings.database.clone();
+        let core = tokio::task::spawn_blocking(move || Core::open(&database)).await??;
+        Self::from_core(core, settings).await
+    }
+
+    /// Serves an already opened core (the demo loads its data first, then serves).
+    pub async fn from_core(core: Core, settings: Settings) -> anyhow::Result<Application> {
+        let Core {
+            store,
+            engines,
+            ingestor,
+            writer,
+        } = core;
+        let state = AppState {
+            keys: KeyChecker::new(store.clone()),
+            store,
+            engines,
+            ingestor,
+            clock: settings.clock,
+        };
+        let router = axum::Router::new()
+            .merge(routes::health::router())
+            .merge(routes::ingest::router())
+            .merge(routes::customers::router())
+            .with_state(state);
+        let listener = TcpListener::bind(settings.listen).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Application {
+            port,
+            listener,
+            router,
+            writer,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until Ctrl-C / SIGTERM, then lets the writer commit what is queued.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        // Every handle to the writer was in the router's state, now dropped.
+        let writer = self.writer;
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        served
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,5 +1,251 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Persistence: the event log, workspaces, API keys and the customers projection, on SQLite
+//! (the embedded default) and PostgreSQL, behind one [`Backend`] trait with one behaviour.
+//!
+//! The interface is synchronous on purpose. Appends go through a single writer thread (see
+//! `tenure-server`'s `writer`), which batches them into transactions; reads run on blocking
+//! threads. Both backends then share one implementation of everything above them, and the
+//! SQLite hot path uses `rusqlite` directly, without an async shim (see
+//! `docs/decisions.md`).
+
+mod postgres_backend;
+mod sqlite_backend;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tenure_core::{CustomerId, KeyId, Message, WorkspaceId};
+
+pub use postgres_backend::PostgresBackend;
+pub use sqlite_backend::SqliteBackend;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL `{0}` is not understood: use sqlite://PATH or postgres://USER@HOST/DB")]
+    BadUrl(String),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// `sqlite://path/to.db`, `sqlite:path`, `postgres://…`, `postgresql://…`, or a bare path
+    /// (SQLite).
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(text.to_owned()));
+        }
+        let path = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+            .unwrap_or(text);
+        if path.is_empty() || text.contains("://") && !text.starts_with("sqlite://") {
+            return Err(StoreError::BadUrl(text.to_owned()));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// Ingest only.
+    Write,
+    /// Everything in its workspace.
+    Admin,
+}
+
+impl KeyKind {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "write" => Some(Self::Write),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// An API key as stored: the secret is only kept as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub workspace: WorkspaceId,
+    pub kind: KeyKind,
+    pub created_at: i64,
+}
+
+/// One event to append, with the customer it was resolved to.
+pub struct NewEvent<'a> {
+    pub message: &'a Message,
+    pub customer: &'a CustomerId,
+}
+
+/// An event as read back from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub message_id: String,
+    pub customer: String,
+    pub kind: String,
+    pub name: Option<String>,
+    pub timestamp: i64,
+    pub received_at: i64,
+    pub raw: String,
+}
+
+impl StoredEvent {
+    pub fn message(&self) -> std::result::Result<Message, String> {
+        Message::from_log(&self.raw, self.timestamp, self.received_at)
+    }
+}
+
+/// The customers projection: identity and traits, kept for queries outside the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRow {
+    pub id: CustomerId,
+    pub user_id: Option<String>,
+    /// Identity keys (`u:…`, `a:…`) as a JSON array.
+    pub identities: String,
+    /// Traits as a JSON object.
+    pub traits: String,
+    pub first_seen: i64,
+    /// Set when this customer was merged into another.
+    pub merged_into: Option<CustomerId>,
+}
+
+/// Everything one writer transaction changes in one workspace.
+pub struct Append<'a> {
+    pub workspace: &'a WorkspaceId,
+    pub events: Vec<NewEvent<'a>>,
+    pub customers: Vec<CustomerRow>,
+}
+
+/// The result of appending: the sequence number of every inserted event, or `None` for an
+/// event whose message id was already in the log (a concurrent writer got there first).
+pub type Appended = Vec<Option<i64>>;
+
+/// One database connection's worth of operations. Every query is scoped to a workspace.
+pub trait Backend: Send {
+    /// Applies the migrations not yet applied; returns the names of those it applied.
+    fn migrate(&mut self) -> Result<Vec<String>>;
+    fn create_workspace(&mut self, workspace: &Workspace) -> Result<()>;
+    fn workspaces(&mut self) -> Result<Vec<Workspace>>;
+    fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()>;
+    fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>>;
+    /// Which of these message ids are already in the workspace's log.
+    fn existing_message_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        ids: &[&str],
+    ) -> Result<HashSet<String>>;
+    /// Appends the events and upserts the customer rows of several workspaces in one
+    /// transaction: all of it is committed, or none of it.
+    fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>>;
+    /// Events of a workspace with `seq > after`, in order, at most `limit`.
+    fn events_after(
+        &mut self,
+        workspace: &WorkspaceId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+    fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64>;
+    fn customer_row(
+        &mut self,
+        workspace: &WorkspaceId,
+        id: &CustomerId,
+    ) -> Result<Option<CustomerRow>>;
+}
+
+/// Opens a connection to the database.
+pub fn connect(url: &DatabaseUrl) -> Result<Box<dyn Backend>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => Box::new(SqliteBackend::open(path)?),
+        DatabaseUrl::Postgres(url) => Box::new(PostgresBackend::connect(url)?),
+    })
+}
+
+/// A small pool of connections for reads and administrative writes (the event log's appends
+/// go through the writer's own connection).
+#[derive(Clone)]
+pub struct Store {
+    url: DatabaseUrl,
+    idle: Arc<Mutex<Vec<Box<dyn Backend>>>>,
+}
+
+impl Store {
+    /// Connects and applies pending migrations.
+    pub fn open(url: DatabaseUrl) -> Result<Self> {
+        let mut first = connect(&url)?;
+        first.migrate()?;
+        Ok(Self {
+            url,
+            idle: Arc::new(Mutex::new(vec![first])),
+        })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// A dedicated connection (for the writer).
+    pub fn connect(&self) -> Result<Box<dyn Backend>> {
+        connect(&self.url)
+    }
+
+    /// Runs `f` on a pooled connection. A connection that returned an error is dropped
+    /// rather than reused, in case it is broken.
+    pub fn with<R>(&self, f: impl FnOnce(&mut dyn Backend) -> Result<R>) -> Result<R> {
+        let pooled = self.idle.lock().map_or(None, |mut idle| idle.pop());
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => connect(&self.url)?,
+        };
+        let result = f(conn.as_mut());
+        if result.is_ok()
+            && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < 8
+        {
+            idle.push(conn);
+        }
+        result
+    }
 }
 
 #[cfg(test)]
@@ -7,8 +253,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+    fn database_urls_are_parsed_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://t.db").unwrap(),
+            DatabaseUrl::Sqlite("t.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:/tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("./tenure.db").unwrap(),
+            DatabaseUrl::Sqlite("./tenure.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("").is_err());
     }
 }

@@ -1,3 +1,223 @@
-fn main() {
-    println!("Hello, world!");
+//! `tenure`: the command line. Configuration comes from flags, then `TENURE_*` environment
+//! variables, then `tenure.toml` in the working directory (or `--config`).
+
+mod config;
+mod demo;
+mod import;
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use tenure_core::WorkspaceId;
+use tenure_core::time::Clock;
+use tenure_server::{Application, Settings, SystemClock};
+use tenure_store::{KeyKind, Store, Workspace};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "tenure",
+    version,
+    about = "Customer-retention engine: measure, diagnose, act."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct GlobalArgs {
+    /// Database URL: sqlite://PATH (default sqlite://tenure.db) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "TENURE_DATABASE_URL")]
+    database: Option<String>,
+    /// Configuration file (default: tenure.toml if it exists).
+    #[arg(long, global = true, env = "TENURE_CONFIG")]
+    config: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the ingestion and admin API.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:7878).
+        #[arg(long, env = "TENURE_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Import events from a JSONL (Segment messages) or CSV file. Re-running never duplicates.
+    Import(import::ImportArgs),
+    /// Generate a demo business, load it and serve it.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace.
+    Create {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List workspaces.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key; the secret is printed once and stored only hashed.
+    Create {
+        /// Workspace id or name (may be omitted when there is only one).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// `write` (ingest only) or `admin` (everything).
+        #[arg(long, value_parser = ["write", "admin"])]
+        kind: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TENURE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(cli.global.config.as_deref())?;
+    let database = config.database(cli.global.database.as_deref())?;
+    let clock = SystemClock;
+    match cli.command {
+        Command::Serve { listen } => {
+            let listen = config.listen(listen.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let app = Application::build(Settings {
+                    database,
+                    listen,
+                    clock: std::sync::Arc::new(clock),
+                })
+                .await?;
+                eprintln!(
+                    "tenure is listening on http://{}:{}",
+                    listen.ip(),
+                    app.port()
+                );
+                app.run_until_stopped().await?;
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Migrate => {
+            let store = Store::open(database.clone())?;
+            let applied = store.with(|c| c.migrate())?;
+            println!(
+                "database is up to date ({}; {} migration(s) applied now)",
+                database.backend_name(),
+                applied.len()
+            );
+        }
+        Command::Workspace(WorkspaceCommand::Create { name, json }) => {
+            let store = Store::open(database)?;
+            let ws = tenure_server::admin::create_workspace(&store, &name, clock.now())?;
+            if json {
+                println!("{}", serde_json::to_string(&ws)?);
+            } else {
+                println!("created workspace {} ({})", ws.id, ws.name);
+            }
+        }
+        Command::Workspace(WorkspaceCommand::List { json }) => {
+            let store = Store::open(database)?;
+            let workspaces = store.with(|c| c.workspaces())?;
+            if json {
+                println!("{}", serde_json::to_string(&workspaces)?);
+            } else {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{:<24} NAME", "ID")?;
+                for ws in workspaces {
+                    writeln!(out, "{:<24} {}", ws.id, ws.name)?;
+                }
+            }
+        }
+        Command::Keys(KeysCommand::Create {
+            workspace,
+            kind,
+            json,
+        }) => {
+            let store = Store::open(database)?;
+            let ws = resolve_workspace(&store, workspace.as_deref())?;
+            let kind = KeyKind::parse(&kind).context("kind must be write or admin")?;
+            let (key, secret) =
+                tenure_server::admin::create_key(&store, &ws.id, kind, clock.now())?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": key.id, "workspace": key.workspace, "kind": key.kind, "secret": secret})
+                );
+            } else {
+                println!(
+                    "{} key {} for workspace {} ({}):\n\n  {secret}\n\nKeep it safe: it is shown only this once.",
+                    kind.as_str(),
+                    key.id,
+                    ws.id,
+                    ws.name
+                );
+            }
+        }
+        Command::Import(args) => return import::run(&database, args, &clock),
+        Command::Demo(args) => demo::run(&config, cli.global.database.as_deref(), args)?,
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A workspace by id or name; may be omitted when the database has exactly one.
+pub fn resolve_workspace(store: &Store, wanted: Option<&str>) -> anyhow::Result<Workspace> {
+    let workspaces = store.with(|c| c.workspaces())?;
+    match wanted {
+        Some(w) => {
+            let by_id = WorkspaceId::parse(w).ok();
+            workspaces
+                .into_iter()
+                .find(|ws| Some(&ws.id) == by_id.as_ref() || ws.name == w)
+                .with_context(|| {
+                    format!("no workspace `{w}`: list them with `tenure workspace list`")
+                })
+        }
+        None => match workspaces.len() {
+            0 => bail!("there is no workspace yet: create one with `tenure workspace create NAME`"),
+            1 => Ok(workspaces
+                .into_iter()
+                .next()
+                .context("workspace vanished")?),
+            n => bail!(
+                "there are {n} workspaces: say which with --workspace ID (see `tenure workspace list`)"
+            ),
+        },
+    }
 }

@@ -1,0 +1,117 @@
+//! One table of public error codes, rendered as `{"success": false, "error": {message, code,
+//! type, link}}` so users can search a code in `docs/errors.md`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    MissingKey,
+    InvalidKey,
+    AdminKeyRequired,
+    MalformedJson,
+    PayloadTooLarge,
+    InvalidRequest,
+    InvalidEvents,
+    CustomerNotFound,
+    InvalidParameter,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    fn parts(self) -> (&'static str, &'static str, StatusCode) {
+        match self {
+            Code::MissingKey => ("missing_key", "auth", StatusCode::UNAUTHORIZED),
+            Code::InvalidKey => ("invalid_key", "auth", StatusCode::UNAUTHORIZED),
+            Code::AdminKeyRequired => ("admin_key_required", "auth", StatusCode::FORBIDDEN),
+            Code::MalformedJson => ("malformed_json", "invalid_request", StatusCode::BAD_REQUEST),
+            Code::PayloadTooLarge => (
+                "payload_too_large",
+                "invalid_request",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            Code::InvalidRequest => (
+                "invalid_request",
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
+            Code::InvalidEvents => ("invalid_events", "invalid_request", StatusCode::BAD_REQUEST),
+            Code::CustomerNotFound => (
+                "customer_not_found",
+                "invalid_request",
+                StatusCode::NOT_FOUND,
+            ),
+            Code::InvalidParameter => (
+                "invalid_parameter",
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
+            Code::Unavailable => ("unavailable", "system", StatusCode::SERVICE_UNAVAILABLE),
+            Code::Internal => ("internal", "system", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.parts().0
+    }
+
+    pub fn status(self) -> StatusCode {
+        self.parts().2
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The `error` object of a response body.
+    pub fn body(&self) -> serde_json::Value {
+        let (code, kind, _) = self.code.parts();
+        json!({
+            "message": self.message,
+            "code": code,
+            "type": kind,
+            "link": format!("https://github.com/tenure/tenure/blob/main/docs/errors.md#{code}"),
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        let mut response = (
+            status,
+            axum::Json(json!({"success": false, "error": self.body()})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tenure\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<tenure_store::StoreError> for ApiError {
+    fn from(e: tenure_store::StoreError) -> Self {
+        tracing::error!("store: {e}");
+        ApiError::new(
+            Code::Unavailable,
+            "the database could not answer; try again",
+        )
+    }
+}

@@ -1,0 +1,178 @@
+//! `GET /v1/customers` (paginated, filtered) and `GET /v1/customers/{id}` (the folded
+//! profile). Admin keys only; every read is scoped to the caller's workspace.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tenure_core::engine::{CustomerFilter, CustomerStatus};
+use tenure_core::time::{format_instant, parse_instant};
+use tenure_core::{CustomerId, Engine};
+
+use crate::AppState;
+use crate::error::{ApiError, Code};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/customers", get(list))
+        .route("/v1/customers/{id}", get(show))
+}
+
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    limit: Option<usize>,
+    after: Option<String>,
+    channel: Option<String>,
+    plan: Option<String>,
+    status: Option<String>,
+    seen_since: Option<String>,
+    /// `key:value`
+    r#trait: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CustomerSummary {
+    id: CustomerId,
+    user_id: Option<String>,
+    email: Option<Value>,
+    status: CustomerStatus,
+    channel: Option<String>,
+    first_seen: String,
+    last_seen: String,
+    events: u32,
+    mrr: std::collections::BTreeMap<String, i64>,
+}
+
+fn bad(param: &str, message: String) -> ApiError {
+    ApiError::new(
+        Code::InvalidParameter,
+        format!("query parameter `{param}`: {message}"),
+    )
+}
+
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let limit = params.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(bad(
+            "limit",
+            format!("{limit} is out of range 1–{MAX_LIMIT}"),
+        ));
+    }
+    let after = params
+        .after
+        .as_deref()
+        .map(CustomerId::parse)
+        .transpose()
+        .map_err(|e| bad("after", e.to_string()))?;
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            CustomerStatus::parse(s).ok_or_else(|| {
+                bad(
+                    "status",
+                    format!("`{s}`: expected lead, trialing, active, paused or churned"),
+                )
+            })
+        })
+        .transpose()?;
+    let seen_since = params
+        .seen_since
+        .as_deref()
+        .map(|s| {
+            parse_instant(s)
+                .ok_or_else(|| bad("seen_since", format!("`{s}` is not an ISO-8601 date")))
+        })
+        .transpose()?;
+    let trait_equals = params
+        .r#trait
+        .as_deref()
+        .map(|t| {
+            t.split_once(':')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| bad("trait", format!("`{t}`: expected key:value")))
+        })
+        .transpose()?;
+    let filter = CustomerFilter {
+        channel: params.channel,
+        plan: params.plan,
+        status,
+        seen_since,
+        trait_equals,
+    };
+    let now = state.clock.now();
+    let engine = engine_for(&state, &caller.workspace).await?;
+    let engine = engine
+        .read()
+        .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
+    let page = engine.list(&filter, after.as_ref(), limit + 1, now);
+    let more = page.len() > limit;
+    let data: Vec<CustomerSummary> = page
+        .iter()
+        .take(limit)
+        .map(|c| {
+            let profile = engine.profile(c, now);
+            CustomerSummary {
+                id: c.id.clone(),
+                user_id: c.user_id.clone(),
+                email: c.traits.get("email").cloned(),
+                status: profile.status,
+                channel: c.acquisition.channel.clone(),
+                first_seen: format_instant(c.first_seen),
+                last_seen: format_instant(c.last_seen),
+                events: c.event_total,
+                mrr: profile.mrr,
+            }
+        })
+        .collect();
+    let next = if more {
+        data.last().map(|c| c.id.to_string())
+    } else {
+        None
+    };
+    Ok(axum::Json(json!({"data": data, "next": next})))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let engine = engine_for(&state, &caller.workspace).await?;
+    let engine = engine
+        .read()
+        .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
+    let customer = engine.find(&id).ok_or_else(|| {
+        ApiError::new(
+            Code::CustomerNotFound,
+            format!("no customer `{id}` in this workspace (give a cus_… id or a userId)"),
+        )
+    })?;
+    let profile = engine.profile(customer, state.clock.now());
+    Ok(axum::Json(
+        serde_json::to_value(profile).unwrap_or(Value::Null),
+    ))
+}
+
+async fn engine_for(
+    state: &AppState,
+    workspace: &tenure_core::WorkspaceId,
+) -> Result<std::sync::Arc<std::sync::RwLock<Engine>>, ApiError> {
+    let engines = state.engines.clone();
+    let ws = workspace.clone();
+    Ok(tokio::task::spawn_blocking(move || engines.get(&ws))
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "engine load interrupted"))??)
+}

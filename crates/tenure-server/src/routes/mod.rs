@@ -1,0 +1,5 @@
+//! HTTP routes, one file per resource, each exposing `router()`.
+
+pub mod customers;
+pub mod health;
+pub mod ingest;

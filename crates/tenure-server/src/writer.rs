@@ -1,0 +1,418 @@
+//! The single writer: every append to the log goes through it.
+//!
+//! ```text
+//!  HTTP handlers / import / demo ──WriteRequest──► mpsc ──► writer thread
+//!                                                            │ 1. take every queued request (group commit)
+//!                                                            │ 2. drop messages already in the log (messageId)
+//!                                                            │ 3. fold the new ones into the engines (write lock held)
+//!                                                            │ 4. append events + customer rows in ONE transaction
+//!                                                            │ 5. commit; on failure rebuild the engines from the log
+//!                                                            ▼ 6. release the lock, answer every request
+//! ```
+//!
+//! Holding the engine's write lock until the commit means no reader ever sees an event that
+//! is not durable, and an answer is sent only after its events are committed. If the commit
+//! fails, the engines are rebuilt from the log, so the in-memory state never holds an event
+//! the database does not.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tenure_core::{CustomerId, Engine, Message, MessageType, WorkspaceId};
+use tenure_store::{Append, Backend, CustomerRow, NewEvent, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most events committed in one transaction.
+const MAX_GROUP_EVENTS: usize = 20_000;
+/// Events read per query when rebuilding an engine.
+const REBUILD_PAGE: usize = 20_000;
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    Stored {
+        seq: i64,
+        #[serde(rename = "customerId")]
+        customer: CustomerId,
+    },
+    /// A message with this `messageId` is already in the log; it was not stored again.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the events could not be committed: {0}")]
+pub struct WriteError(pub String);
+
+struct WriteRequest {
+    workspace: WorkspaceId,
+    messages: Vec<Message>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>>,
+}
+
+/// The engines of all workspaces, loaded lazily from the log.
+#[derive(Clone)]
+pub struct Engines {
+    store: Store,
+    map: Arc<RwLock<HashMap<WorkspaceId, Arc<RwLock<Engine>>>>>,
+}
+
+impl Engines {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            map: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
+    /// The engine of a workspace, folding its log first if it is not loaded yet. Blocking.
+    pub fn get(&self, workspace: &WorkspaceId) -> Result<Arc<RwLock<Engine>>, StoreError> {
+        if let Some(engine) = self.map.read().ok().and_then(|m| m.get(workspace).cloned()) {
+            return Ok(engine);
+        }
+        let engine = self.store.with(|conn| rebuild(conn, workspace))?;
+        let mut map = self
+            .map
+            .write()
+            .map_err(|_| StoreError::Corrupt("engine map lock poisoned".into()))?;
+        Ok(map
+            .entry(workspace.clone())
+            .or_insert_with(|| Arc::new(RwLock::new(engine)))
+            .clone())
+    }
+
+    /// Loads every workspace's engine (at start, so the first request is not slow).
+    pub fn load_all(&self) -> Result<usize, StoreError> {
+        let workspaces = self.store.with(|conn| conn.workspaces())?;
+        for ws in &workspaces {
+            self.get(&ws.id)?;
+        }
+        Ok(workspaces.len())
+    }
+}
+
+/// Folds a workspace's whole log into a fresh engine.
+pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine, StoreError> {
+    let mut engine = Engine::new(workspace.clone());
+    let mut after = 0;
+    loop {
+        let page = conn.events_after(workspace, after, REBUILD_PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            match event.message() {
+                Ok(message) => {
+                    engine.apply(&message);
+                }
+                Err(e) => {
+                    tracing::error!(seq = event.seq, workspace = %workspace, "event in the log cannot be read: {e}")
+                }
+            }
+            engine.advance_to(event.seq);
+        }
+    }
+    Ok(engine)
+}
+
+/// The handle through which everything appends to the log.
+#[derive(Clone)]
+pub struct Ingestor {
+    sender: mpsc::Sender<WriteRequest>,
+}
+
+impl Ingestor {
+    /// Starts the writer thread on its own connection.
+    pub fn start(
+        store: &Store,
+        engines: Engines,
+    ) -> Result<(Ingestor, std::thread::JoinHandle<()>), StoreError> {
+        let mut conn = store.connect()?;
+        let (sender, mut receiver) = mpsc::channel::<WriteRequest>(1024);
+        let handle = std::thread::Builder::new()
+            .name("tenure-writer".into())
+            .spawn(move || {
+                while let Some(first) = receiver.blocking_recv() {
+                    let mut group = vec![first];
+                    let mut events = group[0].messages.len();
+                    while events < MAX_GROUP_EVENTS {
+                        match receiver.try_recv() {
+                            Ok(next) => {
+                                events += next.messages.len();
+                                group.push(next);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    write_group(conn.as_mut(), &engines, group);
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        Ok((Ingestor { sender }, handle))
+    }
+
+    /// Appends messages to a workspace's log; answers once they are committed.
+    pub async fn append(
+        &self,
+        workspace: WorkspaceId,
+        messages: Vec<Message>,
+    ) -> Result<Vec<Outcome>, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(WriteRequest {
+                workspace,
+                messages,
+                reply,
+            })
+            .await
+            .map_err(|_| WriteError("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+    }
+
+    /// The same, from a thread that is not async (the CLI's import and the demo loader).
+    pub fn append_blocking(
+        &self,
+        workspace: WorkspaceId,
+        messages: Vec<Message>,
+    ) -> Result<Vec<Outcome>, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .blocking_send(WriteRequest {
+                workspace,
+                messages,
+                reply,
+            })
+            .map_err(|_| WriteError("the writer has stopped".into()))?;
+        answer
+            .blocking_recv()
+            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+    }
+}
+
+/// One request's messages, classified before the transaction.
+struct Planned {
+    /// For each message: `Some(customer)` if it is new and was folded, `None` if duplicate.
+    customers: Vec<Option<CustomerId>>,
+}
+
+fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteRequest>) {
+    let workspaces: Vec<WorkspaceId> = {
+        let mut seen = HashSet::new();
+        group
+            .iter()
+            .filter(|r| seen.insert(r.workspace.clone()))
+            .map(|r| r.workspace.clone())
+            .collect()
+    };
+    let result = write_group_inner(conn, engines, &group, &workspaces);
+    match result {
+        Ok(outcomes) => {
+            for (request, outcome) in group.into_iter().zip(outcomes) {
+                let _ = request.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!("append failed, nothing of this group was stored: {e}");
+            for request in group {
+                let _ = request.reply.send(Err(WriteError(e.to_string())));
+            }
+        }
+    }
+}
+
+fn write_group_inner(
+    conn: &mut dyn Backend,
+    engines: &Engines,
+    group: &[WriteRequest],
+    workspaces: &[WorkspaceId],
+) -> Result<Vec<Vec<Outcome>>, StoreError> {
+    // Which message ids are already in the log, per workspace.
+    let mut known: HashMap<&WorkspaceId, HashSet<String>> = HashMap::new();
+    for ws in workspaces {
+        let ids: Vec<&str> = group
+            .iter()
+            .filter(|r| &r.workspace == ws)
+            .flat_map(|r| r.messages.iter().map(|m| m.message_id.as_str()))
+            .collect();
+        known.insert(ws, conn.existing_message_ids(ws, &ids)?);
+    }
+
+    let locks: Vec<(WorkspaceId, Arc<RwLock<Engine>>)> = workspaces
+        .iter()
+        .map(|ws| Ok((ws.clone(), engines.get(ws)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let poisoned = || StoreError::Corrupt("engine lock poisoned".into());
+    let mut guards = Vec::with_capacity(locks.len());
+    for (ws, lock) in &locks {
+        guards.push((ws, lock.write().map_err(|_| poisoned())?));
+    }
+
+    // Fold the new messages, in request order.
+    let mut planned = Vec::with_capacity(group.len());
+    let mut touched: HashMap<&WorkspaceId, Vec<CustomerId>> = HashMap::new();
+    let mut merged_away: HashMap<&WorkspaceId, Vec<(CustomerId, CustomerId)>> = HashMap::new();
+    for request in group {
+        let Some((_, engine)) = guards.iter_mut().find(|(ws, _)| **ws == request.workspace) else {
+            return Err(StoreError::Corrupt("workspace engine missing".into()));
+        };
+        let seen = known.entry(&request.workspace).or_default();
+        let mut customers = Vec::with_capacity(request.messages.len());
+        for message in &request.messages {
+            if !seen.insert(message.message_id.clone()) {
+                customers.push(None);
+                continue;
+            }
+            let applied = engine.apply(message);
+            let is_new = engine
+                .find(applied.customer.as_str())
+                .is_some_and(|c| c.event_total == 1);
+            let identity_change = matches!(
+                message.kind,
+                MessageType::Identify | MessageType::Alias | MessageType::Group
+            ) || !applied.merged.is_empty();
+            if is_new || identity_change {
+                touched
+                    .entry(&request.workspace)
+                    .or_default()
+                    .push(applied.customer.clone());
+            }
+            for loser in &applied.merged {
+                merged_away
+                    .entry(&request.workspace)
+                    .or_default()
+                    .push((loser.clone(), applied.customer.clone()));
+            }
+            customers.push(Some(applied.customer));
+        }
+        planned.push(Planned { customers });
+    }
+
+    let mut appends: Vec<Append<'_>> = workspaces
+        .iter()
+        .map(|ws| {
+            let engine = guards.iter().find(|(w, _)| *w == ws).map(|(_, e)| &**e);
+            Append {
+                workspace: ws,
+                events: Vec::new(),
+                customers: customer_rows(engine, touched.get(ws), merged_away.get(ws)),
+            }
+        })
+        .collect();
+    for (request, plan) in group.iter().zip(&planned) {
+        let Some(append) = appends
+            .iter_mut()
+            .find(|a| *a.workspace == request.workspace)
+        else {
+            continue;
+        };
+        for (message, customer) in request.messages.iter().zip(&plan.customers) {
+            if let Some(customer) = customer {
+                append.events.push(NewEvent { message, customer });
+            }
+        }
+    }
+
+    let committed = conn.append(&appends);
+    let committed = match committed {
+        Ok(c) => c,
+        Err(e) => {
+            // The engines hold events that are not in the log: fold the log again.
+            for (ws, engine) in guards.iter_mut() {
+                match rebuild(conn, ws) {
+                    Ok(fresh) => **engine = fresh,
+                    Err(re) => {
+                        tracing::error!(workspace = %ws, "rebuilding the engine after a failed append failed too: {re}")
+                    }
+                }
+            }
+            return Err(e);
+        }
+    };
+
+    // Sequence numbers per workspace, in the order the events were appended.
+    let mut seqs: HashMap<&WorkspaceId, std::vec::IntoIter<Option<i64>>> = workspaces
+        .iter()
+        .zip(committed)
+        .map(|(ws, s)| (ws, s.into_iter()))
+        .collect();
+    let mut raced = HashSet::new();
+    let mut outcomes = Vec::with_capacity(group.len());
+    for (request, plan) in group.iter().zip(planned) {
+        let mut out = Vec::with_capacity(plan.customers.len());
+        for customer in plan.customers {
+            out.push(match customer {
+                None => Outcome::Duplicate,
+                Some(customer) => match seqs
+                    .get_mut(&request.workspace)
+                    .and_then(Iterator::next)
+                    .flatten()
+                {
+                    Some(seq) => {
+                        if let Some((_, engine)) =
+                            guards.iter_mut().find(|(ws, _)| **ws == request.workspace)
+                        {
+                            engine.advance_to(seq);
+                        }
+                        Outcome::Stored { seq, customer }
+                    }
+                    None => {
+                        // Another process stored this message id between our check and our
+                        // insert: the engine folded it once too many.
+                        raced.insert(request.workspace.clone());
+                        Outcome::Duplicate
+                    }
+                },
+            });
+        }
+        outcomes.push(out);
+    }
+    for (ws, engine) in guards.iter_mut() {
+        if raced.contains(*ws) {
+            **engine = rebuild(conn, ws)?;
+        }
+    }
+    Ok(outcomes)
+}
+
+fn customer_rows(
+    engine: Option<&Engine>,
+    touched: Option<&Vec<CustomerId>>,
+    merged: Option<&Vec<(CustomerId, CustomerId)>>,
+) -> Vec<CustomerRow> {
+    let Some(engine) = engine else {
+        return Vec::new();
+    };
+    let mut rows: Vec<CustomerRow> = Vec::new();
+    let mut done = HashSet::new();
+    for id in touched.into_iter().flatten() {
+        let Some(state) = engine.find(id.as_str()) else {
+            continue;
+        };
+        if !done.insert(state.id.clone()) {
+            continue;
+        }
+        rows.push(CustomerRow {
+            id: state.id.clone(),
+            user_id: state.user_id.clone(),
+            identities: serde_json::to_string(&state.identities).unwrap_or_else(|_| "[]".into()),
+            traits: serde_json::to_string(&state.traits).unwrap_or_else(|_| "{}".into()),
+            first_seen: state.first_seen,
+            merged_into: None,
+        });
+    }
+    for (loser, winner) in merged.into_iter().flatten() {
+        if done.insert(loser.clone()) {
+            rows.push(CustomerRow {
+                id: loser.clone(),
+                user_id: None,
+                identities: "[]".into(),
+                traits: "{}".into(),
+                first_seen: 0,
+                merged_into: Some(winner.clone()),
+            });
+        }
+    }
+    rows
+}

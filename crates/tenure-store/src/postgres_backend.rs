@@ -1,0 +1,297 @@
+//! PostgreSQL: the same schema and behaviour as SQLite. Appends are sent as arrays
+//! (`unnest`) so that one transaction of many events is one round trip.
+
+use std::collections::{HashMap, HashSet};
+
+use postgres::{Client, NoTls};
+use tenure_core::{CustomerId, WorkspaceId};
+
+use crate::sqlite_backend::key_from_row;
+use crate::{
+    ApiKey, Append, Appended, Backend, CustomerRow, Result, StoreError, StoredEvent, Workspace,
+};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "event log, workspaces, keys, customers",
+    r#"
+CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    kind TEXT NOT NULL CHECK (kind IN ('write', 'admin')),
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    message_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    user_id TEXT,
+    anonymous_id TEXT,
+    type TEXT NOT NULL,
+    name TEXT,
+    timestamp BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    raw TEXT NOT NULL,
+    UNIQUE (workspace_id, message_id)
+);
+CREATE INDEX events_by_workspace ON events (workspace_id, seq);
+CREATE TABLE customers (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    customer_id TEXT NOT NULL,
+    user_id TEXT,
+    identities TEXT NOT NULL,
+    traits TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    merged_into TEXT,
+    PRIMARY KEY (workspace_id, customer_id)
+);
+CREATE INDEX customers_by_user ON customers (workspace_id, user_id);
+"#,
+)];
+
+pub struct PostgresBackend {
+    client: Client,
+}
+
+impl PostgresBackend {
+    pub fn connect(url: &str) -> Result<Self> {
+        Ok(Self {
+            client: Client::connect(url, NoTls)?,
+        })
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn migrate(&mut self) -> Result<Vec<String>> {
+        let mut applied = Vec::new();
+        let mut tx = self.client.transaction()?;
+        // Serialises concurrent `tenure` processes migrating the same database.
+        tx.execute("SELECT pg_advisory_xact_lock(7_365_001)", &[])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )?;
+        for (version, name, sql) in MIGRATIONS {
+            let done = tx.query_opt(
+                "SELECT version FROM schema_migrations WHERE version = $1",
+                &[version],
+            )?;
+            if done.is_none() {
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, (extract(epoch from now()) * 1000)::bigint)",
+                    &[version, name],
+                )?;
+                applied.push(format!("{version}: {name}"));
+            }
+        }
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    fn create_workspace(&mut self, ws: &Workspace) -> Result<()> {
+        let inserted = self.client.execute(
+            "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&ws.id.as_str(), &ws.name, &ws.created_at],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a workspace named `{}` already exists",
+                ws.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn workspaces(&mut self) -> Result<Vec<Workspace>> {
+        self.client
+            .query(
+                "SELECT id, name, created_at FROM workspaces ORDER BY created_at, id",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                let id = WorkspaceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(Workspace {
+                    id,
+                    name: r.get(1),
+                    created_at: r.get(2),
+                })
+            })
+            .collect()
+    }
+
+    fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()> {
+        self.client.execute(
+            "INSERT INTO api_keys (id, workspace_id, kind, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&key.id.as_str(), &key.workspace.as_str(), &key.kind.as_str(), &secret_hash, &key.created_at],
+        )?;
+        Ok(())
+    }
+
+    fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>> {
+        let row = self.client.query_opt(
+            "SELECT id, workspace_id, kind, created_at FROM api_keys WHERE secret_hash = $1",
+            &[&secret_hash],
+        )?;
+        row.map(|r| key_from_row(r.get(0), r.get(1), r.get(2), r.get(3)))
+            .transpose()
+    }
+
+    fn existing_message_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        ids: &[&str],
+    ) -> Result<HashSet<String>> {
+        let rows = self.client.query(
+            "SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = ANY($2)",
+            &[&workspace.as_str(), &ids],
+        )?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>> {
+        let mut tx = self.client.transaction()?;
+        let insert = tx.prepare(
+            "INSERT INTO events (workspace_id, message_id, customer_id, user_id, anonymous_id, type, name, timestamp, received_at, raw)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])
+             ON CONFLICT DO NOTHING RETURNING message_id, seq",
+        )?;
+        let upsert = tx.prepare(
+            "INSERT INTO customers (workspace_id, customer_id, user_id, identities, traits, first_seen, merged_into)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (workspace_id, customer_id) DO UPDATE SET user_id = excluded.user_id,
+               identities = excluded.identities, traits = excluded.traits,
+               first_seen = excluded.first_seen, merged_into = excluded.merged_into",
+        )?;
+        let mut results = Vec::with_capacity(appends.len());
+        for append in appends {
+            let ws = append.workspace.as_str();
+            let events = &append.events;
+            let message_ids: Vec<&str> = events
+                .iter()
+                .map(|e| e.message.message_id.as_str())
+                .collect();
+            let customers: Vec<&str> = events.iter().map(|e| e.customer.as_str()).collect();
+            let user_ids: Vec<Option<&str>> = events
+                .iter()
+                .map(|e| e.message.user_id.as_deref())
+                .collect();
+            let anonymous_ids: Vec<Option<&str>> = events
+                .iter()
+                .map(|e| e.message.anonymous_id.as_deref())
+                .collect();
+            let kinds: Vec<&str> = events.iter().map(|e| e.message.kind.as_str()).collect();
+            let names: Vec<Option<&str>> =
+                events.iter().map(|e| e.message.name.as_deref()).collect();
+            let timestamps: Vec<i64> = events.iter().map(|e| e.message.timestamp).collect();
+            let received: Vec<i64> = events.iter().map(|e| e.message.received_at).collect();
+            let raws: Vec<String> = events.iter().map(|e| e.message.raw_json()).collect();
+            let rows = tx.query(
+                &insert,
+                &[
+                    &ws,
+                    &message_ids,
+                    &customers,
+                    &user_ids,
+                    &anonymous_ids,
+                    &kinds,
+                    &names,
+                    &timestamps,
+                    &received,
+                    &raws,
+                ],
+            )?;
+            let mut seqs: HashMap<String, i64> =
+                rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+            results.push(message_ids.iter().map(|id| seqs.remove(*id)).collect());
+            for c in &append.customers {
+                tx.execute(
+                    &upsert,
+                    &[
+                        &ws,
+                        &c.id.as_str(),
+                        &c.user_id,
+                        &c.identities,
+                        &c.traits,
+                        &c.first_seen,
+                        &c.merged_into.as_ref().map(CustomerId::as_str),
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    fn events_after(
+        &mut self,
+        workspace: &WorkspaceId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = self.client.query(
+            "SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw FROM events
+             WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&workspace.as_str(), &after, &(limit as i64)],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredEvent {
+                seq: r.get(0),
+                message_id: r.get(1),
+                customer: r.get(2),
+                kind: r.get(3),
+                name: r.get(4),
+                timestamp: r.get(5),
+                received_at: r.get(6),
+                raw: r.get(7),
+            })
+            .collect())
+    }
+
+    fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64> {
+        let n: i64 = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM events WHERE workspace_id = $1",
+                &[&workspace.as_str()],
+            )?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    fn customer_row(
+        &mut self,
+        workspace: &WorkspaceId,
+        id: &CustomerId,
+    ) -> Result<Option<CustomerRow>> {
+        let row = self.client.query_opt(
+            "SELECT user_id, identities, traits, first_seen, merged_into FROM customers WHERE workspace_id = $1 AND customer_id = $2",
+            &[&workspace.as_str(), &id.as_str()],
+        )?;
+        row.map(|r| {
+            let merged: Option<String> = r.get(4);
+            let merged_into = merged
+                .map(|m| CustomerId::parse(&m))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(CustomerRow {
+                id: id.clone(),
+                user_id: r.get(0),
+                identities: r.get(1),
+                traits: r.get(2),
+                first_seen: r.get(3),
+                merged_into,
+            })
+        })
+        .transpose()
+    }
+}

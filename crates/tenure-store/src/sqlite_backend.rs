@@ -1,0 +1,330 @@
+//! SQLite: one file, WAL mode, `synchronous = FULL` so that an acknowledged append survives
+//! a crash of the process or the machine.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tenure_core::{CustomerId, KeyId, WorkspaceId};
+
+use crate::{
+    ApiKey, Append, Appended, Backend, CustomerRow, KeyKind, Result, StoreError, StoredEvent,
+    Workspace,
+};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "event log, workspaces, keys, customers",
+    r#"
+CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    kind TEXT NOT NULL CHECK (kind IN ('write', 'admin')),
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    message_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    user_id TEXT,
+    anonymous_id TEXT,
+    type TEXT NOT NULL,
+    name TEXT,
+    timestamp INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    UNIQUE (workspace_id, message_id)
+);
+CREATE INDEX events_by_workspace ON events (workspace_id, seq);
+CREATE TABLE customers (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    customer_id TEXT NOT NULL,
+    user_id TEXT,
+    identities TEXT NOT NULL,
+    traits TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    merged_into TEXT,
+    PRIMARY KEY (workspace_id, customer_id)
+);
+CREATE INDEX customers_by_user ON customers (workspace_id, user_id);
+"#,
+)];
+
+pub struct SqliteBackend {
+    conn: Connection,
+}
+
+impl SqliteBackend {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(Self { conn })
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn migrate(&mut self) -> Result<Vec<String>> {
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )?;
+        let mut applied = Vec::new();
+        for (version, name, sql) in MIGRATIONS {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let done: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM schema_migrations WHERE version = ?1",
+                    [version],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if done.is_none() {
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, strftime('%s','now') * 1000)",
+                    params![version, name],
+                )?;
+                applied.push(format!("{version}: {name}"));
+            }
+            tx.commit()?;
+        }
+        Ok(applied)
+    }
+
+    fn create_workspace(&mut self, ws: &Workspace) -> Result<()> {
+        let inserted = self.conn.execute(
+            "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![ws.id.as_str(), ws.name, ws.created_at],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a workspace named `{}` already exists",
+                ws.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn workspaces(&mut self) -> Result<Vec<Workspace>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, created_at FROM workspaces ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, name, created_at) = row?;
+            let id = WorkspaceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Workspace {
+                id,
+                name,
+                created_at,
+            })
+        })
+        .collect()
+    }
+
+    fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO api_keys (id, workspace_id, kind, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.id.as_str(), key.workspace.as_str(), key.kind.as_str(), secret_hash, key.created_at],
+        )?;
+        Ok(())
+    }
+
+    fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, workspace_id, kind, created_at FROM api_keys WHERE secret_hash = ?1",
+        )?;
+        let row = stmt
+            .query_row([secret_hash], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(id, ws, kind, created_at)| key_from_row(&id, &ws, &kind, created_at))
+            .transpose()
+    }
+
+    fn existing_message_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        ids: &[&str],
+    ) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM events WHERE workspace_id = ?1 AND message_id = ?2")?;
+        let mut found = HashSet::new();
+        for id in ids {
+            if stmt.exists(params![workspace.as_str(), id])? {
+                found.insert((*id).to_owned());
+            }
+        }
+        Ok(found)
+    }
+
+    fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(appends.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (workspace_id, message_id, customer_id, user_id, anonymous_id, type, name, timestamp, received_at, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING RETURNING seq",
+            )?;
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO customers (workspace_id, customer_id, user_id, identities, traits, first_seen, merged_into)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (workspace_id, customer_id) DO UPDATE SET user_id = excluded.user_id,
+                   identities = excluded.identities, traits = excluded.traits,
+                   first_seen = excluded.first_seen, merged_into = excluded.merged_into",
+            )?;
+            for append in appends {
+                let ws = append.workspace.as_str();
+                let mut seqs = Vec::with_capacity(append.events.len());
+                for e in &append.events {
+                    let m = e.message;
+                    let seq: Option<i64> = insert
+                        .query_row(
+                            params![
+                                ws,
+                                m.message_id,
+                                e.customer.as_str(),
+                                m.user_id,
+                                m.anonymous_id,
+                                m.kind.as_str(),
+                                m.name,
+                                m.timestamp,
+                                m.received_at,
+                                m.raw_json()
+                            ],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    seqs.push(seq);
+                }
+                for c in &append.customers {
+                    upsert.execute(params![
+                        ws,
+                        c.id.as_str(),
+                        c.user_id,
+                        c.identities,
+                        c.traits,
+                        c.first_seen,
+                        c.merged_into.as_ref().map(CustomerId::as_str)
+                    ])?;
+                }
+                results.push(seqs);
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    fn events_after(
+        &mut self,
+        workspace: &WorkspaceId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw FROM events
+             WHERE workspace_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![workspace.as_str(), after, limit as i64], |r| {
+            Ok(StoredEvent {
+                seq: r.get(0)?,
+                message_id: r.get(1)?,
+                customer: r.get(2)?,
+                kind: r.get(3)?,
+                name: r.get(4)?,
+                timestamp: r.get(5)?,
+                received_at: r.get(6)?,
+                raw: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM events WHERE workspace_id = ?1",
+            [workspace.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    fn customer_row(
+        &mut self,
+        workspace: &WorkspaceId,
+        id: &CustomerId,
+    ) -> Result<Option<CustomerRow>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT user_id, identities, traits, first_seen, merged_into FROM customers WHERE workspace_id = ?1 AND customer_id = ?2",
+                params![workspace.as_str(), id.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(user_id, identities, traits, first_seen, merged)| {
+            let merged_into = merged
+                .map(|m| CustomerId::parse(&m))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(CustomerRow {
+                id: id.clone(),
+                user_id,
+                identities,
+                traits,
+                first_seen,
+                merged_into,
+            })
+        })
+        .transpose()
+    }
+}
+
+pub(crate) fn key_from_row(
+    id: &str,
+    workspace: &str,
+    kind: &str,
+    created_at: i64,
+) -> Result<ApiKey> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    Ok(ApiKey {
+        id: KeyId::parse(id).map_err(|e| corrupt(e.to_string()))?,
+        workspace: WorkspaceId::parse(workspace).map_err(|e| corrupt(e.to_string()))?,
+        kind: KeyKind::parse(kind).ok_or_else(|| corrupt(format!("unknown key kind `{kind}`")))?,
+        created_at,
+    })
+}

@@ -1,0 +1,80 @@
+//! `tenure.toml`: the lowest-precedence source of settings (flags > `TENURE_*` > file).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+use tenure_store::DatabaseUrl;
+
+pub const DEFAULT_DATABASE: &str = "sqlite://tenure.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database: Option<String>,
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Reads the given file, or `tenure.toml` if it exists, or nothing.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (Path::new("tenure.toml").to_path_buf(), false),
+        };
+        if !required && !path.exists() {
+            return Ok(Config::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not valid (keys: database, listen)", path.display()))
+    }
+
+    pub fn database(&self, flag_or_env: Option<&str>) -> anyhow::Result<DatabaseUrl> {
+        let text = flag_or_env
+            .or(self.database.as_deref())
+            .unwrap_or(DEFAULT_DATABASE);
+        Ok(DatabaseUrl::parse(text)?)
+    }
+
+    pub fn listen(&self, flag_or_env: Option<&str>) -> anyhow::Result<SocketAddr> {
+        let text = flag_or_env
+            .or(self.listen.as_deref())
+            .unwrap_or(DEFAULT_LISTEN);
+        text.parse().with_context(|| {
+            format!("listen address `{text}` is not HOST:PORT (e.g. 127.0.0.1:7878)")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file: Config =
+            toml::from_str("database = \"sqlite://file.db\"\nlisten = \"0.0.0.0:9000\"").unwrap();
+        assert_eq!(
+            file.database(Some("sqlite://flag.db")).unwrap(),
+            DatabaseUrl::Sqlite("flag.db".into())
+        );
+        assert_eq!(
+            file.database(None).unwrap(),
+            DatabaseUrl::Sqlite("file.db".into())
+        );
+        assert_eq!(
+            Config::default().database(None).unwrap(),
+            DatabaseUrl::Sqlite("tenure.db".into())
+        );
+        assert_eq!(file.listen(None).unwrap().port(), 9000);
+        assert!(Config::default().listen(Some("nonsense")).is_err());
+        assert!(
+            toml::from_str::<Config>("databse = 1").is_err(),
+            "typos in the file are reported"
+        );
+    }
+}
