@@ -353,7 +353,16 @@ impl Engine {
             anonymous_ids: state
                 .identities
                 .iter()
-                .filter_map(|k| k.strip_prefix("a:").map(str::to_owned))
+                // An alias's previous id is bound both ways (its kind is unknown); show it once,
+                // as an alias.
+                .filter_map(|k| k.strip_prefix("a:"))
+                .filter(|a| {
+                    !state
+                        .identities
+                        .iter()
+                        .any(|k| k.strip_prefix("u:") == Some(*a))
+                })
+                .map(str::to_owned)
                 .collect(),
             aliases: state
                 .identities

@@ -57,23 +57,43 @@ CREATE INDEX customers_by_user ON customers (workspace_id, user_id);
 )];
 
 pub struct PostgresBackend {
-    client: Client,
+    /// Always `Some` until dropped.
+    client: Option<Client>,
 }
 
 impl PostgresBackend {
     pub fn connect(url: &str) -> Result<Self> {
         Ok(Self {
-            client: Client::connect(url, NoTls)?,
+            client: Some(Client::connect(url, NoTls)?),
         })
+    }
+
+    fn conn(&mut self) -> Result<&mut Client> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("PostgreSQL connection already closed".into()))
+    }
+}
+
+impl Drop for PostgresBackend {
+    /// The sync client closes its connection by blocking on its own runtime, which panics
+    /// on a thread that drives async tasks. Pooled connections can be dropped on such a
+    /// thread (when the last handle to the store goes), so they are closed on a plain one.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::Builder::new()
+                .name("tenure-pg-close".into())
+                .spawn(move || drop(client));
+        }
     }
 }
 
 impl Backend for PostgresBackend {
     fn migrate(&mut self) -> Result<Vec<String>> {
         let mut applied = Vec::new();
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.conn()?.transaction()?;
         // Serialises concurrent `tenure` processes migrating the same database.
-        tx.execute("SELECT pg_advisory_xact_lock(7_365_001)", &[])?;
+        tx.execute("SELECT pg_advisory_xact_lock(7365001)", &[])?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )?;
@@ -96,7 +116,7 @@ impl Backend for PostgresBackend {
     }
 
     fn create_workspace(&mut self, ws: &Workspace) -> Result<()> {
-        let inserted = self.client.execute(
+        let inserted = self.conn()?.execute(
             "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             &[&ws.id.as_str(), &ws.name, &ws.created_at],
         )?;
@@ -110,7 +130,7 @@ impl Backend for PostgresBackend {
     }
 
     fn workspaces(&mut self) -> Result<Vec<Workspace>> {
-        self.client
+        self.conn()?
             .query(
                 "SELECT id, name, created_at FROM workspaces ORDER BY created_at, id",
                 &[],
@@ -129,7 +149,7 @@ impl Backend for PostgresBackend {
     }
 
     fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()> {
-        self.client.execute(
+        self.conn()?.execute(
             "INSERT INTO api_keys (id, workspace_id, kind, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
             &[&key.id.as_str(), &key.workspace.as_str(), &key.kind.as_str(), &secret_hash, &key.created_at],
         )?;
@@ -137,7 +157,7 @@ impl Backend for PostgresBackend {
     }
 
     fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>> {
-        let row = self.client.query_opt(
+        let row = self.conn()?.query_opt(
             "SELECT id, workspace_id, kind, created_at FROM api_keys WHERE secret_hash = $1",
             &[&secret_hash],
         )?;
@@ -150,7 +170,7 @@ impl Backend for PostgresBackend {
         workspace: &WorkspaceId,
         ids: &[&str],
     ) -> Result<HashSet<String>> {
-        let rows = self.client.query(
+        let rows = self.conn()?.query(
             "SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = ANY($2)",
             &[&workspace.as_str(), &ids],
         )?;
@@ -158,7 +178,7 @@ impl Backend for PostgresBackend {
     }
 
     fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>> {
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.conn()?.transaction()?;
         let insert = tx.prepare(
             "INSERT INTO events (workspace_id, message_id, customer_id, user_id, anonymous_id, type, name, timestamp, received_at, raw)
              SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])
@@ -237,7 +257,7 @@ impl Backend for PostgresBackend {
         after: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>> {
-        let rows = self.client.query(
+        let rows = self.conn()?.query(
             "SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw FROM events
              WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             &[&workspace.as_str(), &after, &(limit as i64)],
@@ -259,7 +279,7 @@ impl Backend for PostgresBackend {
 
     fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64> {
         let n: i64 = self
-            .client
+            .conn()?
             .query_one(
                 "SELECT count(*) FROM events WHERE workspace_id = $1",
                 &[&workspace.as_str()],
@@ -273,7 +293,7 @@ impl Backend for PostgresBackend {
         workspace: &WorkspaceId,
         id: &CustomerId,
     ) -> Result<Option<CustomerRow>> {
-        let row = self.client.query_opt(
+        let row = self.conn()?.query_opt(
             "SELECT user_id, identities, traits, first_seen, merged_into FROM customers WHERE workspace_id = $1 AND customer_id = $2",
             &[&workspace.as_str(), &id.as_str()],
         )?;
