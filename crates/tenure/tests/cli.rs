@@ -1,0 +1,252 @@
+//! The `tenure` command line, on every backend.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../tenure-server/tests/support/db.rs"]
+mod db;
+
+use std::process::{Command, Output};
+
+use db::{TestDb, databases};
+use serde_json::Value;
+use tenure_store::DatabaseUrl;
+
+fn url_text(db: &TestDb) -> String {
+    match db.url() {
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        DatabaseUrl::Postgres(url) => url,
+    }
+}
+
+fn tenure(db: &TestDb, args: &[&str]) -> Output {
+    let dir = std::env::temp_dir();
+    Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(args)
+        .env("TENURE_DATABASE_URL", url_text(db))
+        .env("TENURE_LOG", "warn")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn write_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(db::unique("tenure_cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn event_count(db: &TestDb) -> u64 {
+    let url = db.url();
+    std::thread::spawn(move || {
+        let store = tenure_store::Store::open(url).unwrap();
+        let ws = store.with(|c| c.workspaces()).unwrap().remove(0);
+        store.with(|c| c.event_count(&ws.id)).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn workspaces_and_keys_are_created_with_json_output() {
+    for db in databases() {
+        let out = tenure(&db, &["workspace", "create", "Acme", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ws: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert!(ws["id"].as_str().unwrap().starts_with("ws_"));
+        // --workspace may be omitted when there is only one.
+        let out = tenure(&db, &["keys", "create", "--kind", "write", "--json"]);
+        let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert!(key["secret"].as_str().unwrap().starts_with("tnr_w_"));
+        assert_eq!(key["workspace"], ws["id"]);
+        let dup = tenure(&db, &["workspace", "create", "Acme"]);
+        assert!(!dup.status.success());
+        assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+        tenure(&db, &["workspace", "create", "Second"]);
+        let ambiguous = tenure(&db, &["keys", "create", "--kind", "admin"]);
+        assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("say which with --workspace"));
+        let named = tenure(
+            &db,
+            &[
+                "keys",
+                "create",
+                "--kind",
+                "admin",
+                "--workspace",
+                "Second",
+                "--json",
+            ],
+        );
+        assert!(named.status.success());
+        let list: Value =
+            serde_json::from_str(&stdout(&tenure(&db, &["workspace", "list", "--json"]))).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        assert!(tenure(&db, &["migrate"]).status.success());
+    }
+}
+
+#[test]
+fn a_jsonl_import_reports_bad_lines_and_never_duplicates() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "shop"]);
+        let file = write_file(
+            "events.jsonl",
+            concat!(
+                "{\"type\":\"identify\",\"userId\":\"c1\",\"traits\":{\"email\":\"c1@x.y\"}}\n",
+                "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"properties\":{\"order_id\":\"o1\",\"revenue\":10,\"currency\":\"USD\"}}\n",
+                "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"properties\":{\"order_id\":\"o2\"}}\n",
+                "\n",
+                "not json\n",
+                "{\"type\":\"track\",\"anonymousId\":\"a9\",\"event\":\"Viewed\",\"timestamp\":\"2025-01-01T00:00:00Z\"}\n",
+            ),
+        );
+        let path = file.to_str().unwrap();
+        let out = tenure(&db, &["import", path, "--format", "jsonl", "--quiet"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "rejected rows make the exit status 1"
+        );
+        let report = stdout(&out);
+        assert!(
+            report.contains("5 rows: 3 stored, 0 already there (skipped), 2 rejected"),
+            "{report}"
+        );
+        assert!(report.contains("line 3 `properties.currency`"), "{report}");
+        assert!(report.contains("line 5: not valid JSON"), "{report}");
+        assert_eq!(event_count(&db), 3);
+
+        let again = tenure(&db, &["import", path, "--format", "jsonl", "--json"]);
+        let report: Value = serde_json::from_str(&stdout(&again)).unwrap();
+        assert_eq!(
+            (report["stored"].as_u64(), report["duplicates"].as_u64()),
+            (Some(0), Some(3)),
+            "{}: {report}",
+            db.name()
+        );
+        assert_eq!(
+            event_count(&db),
+            3,
+            "re-running the import stored nothing twice"
+        );
+    }
+}
+
+#[test]
+fn a_csv_import_maps_columns_and_is_idempotent() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "saas"]);
+        let orders = write_file(
+            "orders.csv",
+            "customer,order_id,revenue,currency,timestamp\nc1,o1,19.99,USD,2025-03-01T10:00:00Z\nc2,o2,abc,USD,2025-03-02\nc1,o3,5,EUR,2025-03-04\n",
+        );
+        let path = orders.to_str().unwrap();
+        let args = [
+            "import",
+            path,
+            "--format",
+            "csv",
+            "--kind",
+            "orders",
+            "--map",
+            "user_id=customer",
+            "--json",
+        ];
+        let out = tenure(&db, &args);
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(report["stored"], 2);
+        assert_eq!(report["errors"][0]["line"], 3, "the header is line 1");
+        assert_eq!(report["errors"][0]["errors"][0]["field"], "revenue");
+        let again: Value = serde_json::from_str(&stdout(&tenure(&db, &args))).unwrap();
+        assert_eq!(again["stored"], 0);
+        assert_eq!(again["duplicates"], 2);
+
+        let subs = write_file(
+            "subscriptions.csv",
+            "user_id,subscription_id,event,plan,interval,amount,currency,timestamp\nc1,s1,started,pro,month,49,USD,2025-01-01\nc1,s1,cancelled,,,,,2025-02-10\n",
+        );
+        let out = tenure(
+            &db,
+            &[
+                "import",
+                subs.to_str().unwrap(),
+                "--format",
+                "csv",
+                "--kind",
+                "subscriptions",
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{}", stdout(&out));
+
+        let missing = tenure(
+            &db,
+            &["import", path, "--format", "csv", "--kind", "orders"],
+        );
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("need a `user_id` column"));
+        assert_eq!(event_count(&db), 4);
+    }
+}
+
+#[test]
+fn the_demo_loads_a_business_and_exits_with_no_serve() {
+    let dir = std::env::temp_dir().join(db::unique("tenure_demo"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args([
+            "demo",
+            "--customers",
+            "150",
+            "--months",
+            "12",
+            "--seed",
+            "3",
+            "--end",
+            "2026-01-01",
+            "--no-serve",
+        ])
+        .env("TENURE_LOG", "warn")
+        .env_remove("TENURE_DATABASE_URL")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["customers"], 150);
+    assert!(summary["events"].as_u64().unwrap() > 5_000);
+    assert!(dir.join("tenure-demo.db").exists());
+    // Same seed, same business.
+    let again = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args([
+            "demo",
+            "--customers",
+            "150",
+            "--months",
+            "12",
+            "--seed",
+            "3",
+            "--end",
+            "2026-01-01",
+            "--no-serve",
+        ])
+        .env("TENURE_LOG", "warn")
+        .env_remove("TENURE_DATABASE_URL")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let second: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(second["events"], summary["events"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
