@@ -471,7 +471,8 @@ impl CustomerFilter {
         if let Some((key, value)) = &self.trait_equals {
             let matches = match c.traits.get(key) {
                 Some(Value::String(s)) => s == value,
-                Some(other) => other.to_string() == *value,
+                // Numbers and booleans compare as JSON: `seats:3` matches 3.
+                Some(other) => value.parse::<Value>().ok().as_ref() == Some(other),
                 None => false,
             };
             if !matches {

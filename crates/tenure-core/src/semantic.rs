@@ -138,7 +138,7 @@ impl Semantic {
                         } else {
                             "total"
                         };
-                    let revenue = p.money(amount_key, currency, true);
+                    let revenue = p.money(amount_key, currency);
                     match (order_id, revenue) {
                         (Some(order_id), Some(revenue)) => {
                             Semantic::OrderCompleted { order_id, revenue }
@@ -150,7 +150,7 @@ impl Semantic {
                     let order_id = p.id("order_id");
                     let amount = if p.map.get("revenue").is_some_and(|v| !v.is_null()) {
                         let currency = p.currency("currency");
-                        p.money("revenue", currency, true)
+                        p.money("revenue", currency)
                     } else {
                         None
                     };
@@ -164,7 +164,7 @@ impl Semantic {
                     let plan = p.id("plan");
                     let interval = p.interval("interval");
                     let currency = p.currency("currency");
-                    let amount = p.money("amount", currency, false);
+                    let amount = p.money("amount", currency);
                     let trial_end = p.instant("trial_end");
                     match (subscription_id, plan, interval, amount) {
                         (Some(subscription_id), Some(plan), Some(interval), Some(amount)) => {
@@ -326,8 +326,9 @@ impl Props<'_> {
         }
     }
 
-    /// A decimal amount; negative amounts are refused (refunds are their own event).
-    fn money(&mut self, key: &str, currency: Option<Currency>, allow_zero: bool) -> Option<Money> {
+    /// A decimal amount; negative amounts are refused (refunds are their own event); zero is
+    /// allowed (free orders, free plans).
+    fn money(&mut self, key: &str, currency: Option<Currency>) -> Option<Money> {
         let amount = match self.map.get(key) {
             Some(Value::Number(n)) => n.as_f64(),
             None | Some(Value::Null) => {
@@ -345,7 +346,7 @@ impl Props<'_> {
                 return None;
             }
         }?;
-        if amount < 0.0 || (!allow_zero && amount < 0.0) {
+        if amount < 0.0 {
             self.errors
                 .push(FieldError::new(Self::field(key), "must not be negative"));
             return None;

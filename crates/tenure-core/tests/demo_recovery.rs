@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use tenure_core::customer::FactKind;
-use tenure_core::demo::{DemoBusiness, DemoConfig, DemoParams};
+use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::semantic::Interval;
 use tenure_core::time::{Millis, add_months, parse_instant};
 use tenure_core::{Engine, Envelope, Message, WorkspaceId};
@@ -142,6 +142,4 @@ fn the_generating_process_is_recovered_from_the_folded_state() {
         rate(true),
         rate(false)
     );
-    // The parameter itself: 0.6× for referred customers at equal engagement.
-    assert!(DemoParams::REFERRAL_CHURN_FACTOR < 1.0);
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use serde_json::{Value, json};
 use tenure_core::engine::{CustomerFilter, CustomerStatus, Engine};
 use tenure_core::random::Rng;

@@ -1,0 +1,411 @@
+//! Ingest and rebuild benchmark (`cargo bench -p tenure --bench ingest`).
+//!
+//! 1. HTTP ingest: the real `Application` (release build) on SQLite and on PostgreSQL,
+//!    `BENCH_CONCURRENCY` clients posting `/v1/batch` requests of 100 demo-business events;
+//!    throughput and acknowledgement latency (p50 / p99 / max).
+//! 2. The ceiling, side by side: the same rows loaded by the `sqlite3` shell (`.import` in
+//!    one transaction) and by PostgreSQL's `COPY`, into a fresh table with the same schema.
+//! 3. Engine rebuild from the SQLite log: read + parse + fold, then the fold alone; memory.
+//!
+//! Settings: `BENCH_EVENTS` (default 1,000,000), `BENCH_CONCURRENCY` (16),
+//! `BENCH_BACKENDS` (`sqlite,postgres`), `TENURE_TEST_POSTGRES` (admin URL).
+//! Timings are printed, never asserted: the machine is shared. Figures: docs/benchmarks.md.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tenure_core::demo::{DemoBusiness, DemoConfig};
+use tenure_core::time::parse_instant;
+use tenure_core::{Engine, Message};
+use tenure_server::{Application, Settings, SystemClock};
+use tenure_store::{DatabaseUrl, KeyKind, Store};
+
+const BATCH: usize = 100;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Demo-business events as ready-to-send batch bodies.
+fn batches(total: usize) -> Vec<Vec<u8>> {
+    let end = parse_instant("2026-01-01").unwrap();
+    let business = DemoBusiness::new(DemoConfig {
+        customers: 1_000_000,
+        months: 24,
+        seed: 1,
+        end,
+    });
+    let mut events: Vec<Value> = Vec::with_capacity(total);
+    for customer in business.customers() {
+        events.extend(customer.events);
+        if events.len() >= total {
+            break;
+        }
+    }
+    events.truncate(total);
+    events
+        .chunks(BATCH)
+        .map(|chunk| serde_json::to_vec(&json!({"batch": chunk})).unwrap())
+        .collect()
+}
+
+struct Run {
+    events: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+async fn http_ingest(base: &str, key: &str, bodies: Arc<Vec<Vec<u8>>>, concurrency: usize) -> Run {
+    let next = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next, bodies, base, key) = (
+            client.clone(),
+            next.clone(),
+            bodies.clone(),
+            base.to_owned(),
+            key.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let response = client
+                    .post(format!("{base}/v1/batch"))
+                    .basic_auth(&key, Some(""))
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    response.status(),
+                    200,
+                    "{}",
+                    response.text().await.unwrap_or_default()
+                );
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pick =
+        |q: f64| ms(latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)]);
+    Run {
+        events: bodies.len() * BATCH,
+        seconds,
+        p50_ms: pick(0.5),
+        p99_ms: pick(0.99),
+        max_ms: ms(*latencies.last().unwrap()),
+    }
+}
+
+fn fresh_database(
+    backend: &str,
+    dir: &std::path::Path,
+    label: &str,
+) -> Option<(DatabaseUrl, Option<String>)> {
+    match backend {
+        "sqlite" => {
+            let path = dir.join(format!("{label}.db"));
+            Some((DatabaseUrl::Sqlite(path), None))
+        }
+        "postgres" => {
+            let admin = std::env::var("TENURE_TEST_POSTGRES")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let name = format!("tenure_bench_{label}_{}", std::process::id());
+            let ok = Command::new("psql")
+                .args([&admin, "-qc", &format!("CREATE DATABASE {name}")])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                println!("PostgreSQL not reachable at {admin}: skipped");
+                return None;
+            }
+            let base = admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(b, _)| b)
+                .to_owned();
+            Some((DatabaseUrl::Postgres(format!("{base}/{name}")), Some(name)))
+        }
+        _ => None,
+    }
+}
+
+fn drop_database(name: Option<String>) {
+    if let Some(name) = name {
+        let admin = std::env::var("TENURE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let _ = Command::new("psql")
+            .args([
+                &admin,
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ])
+            .status();
+    }
+}
+
+const COLUMNS: &str = "workspace_id, message_id, customer_id, user_id, anonymous_id, type, name, timestamp, received_at, raw";
+
+/// Loads the rows Tenure stored into an empty copy of the table with the database's own
+/// bulk loader; returns (rows, seconds).
+fn ceiling(backend: &str, url: &DatabaseUrl, dir: &std::path::Path) -> Option<(usize, f64)> {
+    let csv = dir.join(format!("{backend}-rows.csv"));
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let export = Command::new("sqlite3")
+                .args([
+                    "-csv",
+                    path.to_str()?,
+                    &format!("SELECT {COLUMNS} FROM events ORDER BY seq"),
+                ])
+                .output()
+                .ok()?;
+            std::fs::write(&csv, &export.stdout).ok()?;
+            let target = dir.join("ceiling.db");
+            Store::open(DatabaseUrl::Sqlite(target.clone()))
+                .ok()?
+                .with(|c| {
+                    c.create_workspace(&tenure_store::Workspace {
+                        id: tenure_core::WorkspaceId::parse("ws_bench").unwrap(),
+                        name: "bench".into(),
+                        created_at: 0,
+                    })
+                })
+                .ok()?;
+            // Same pragmas as Tenure (WAL, synchronous FULL); `.import` runs in one transaction.
+            let script = format!(
+                "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nPRAGMA foreign_keys=OFF;\nCREATE TEMP TABLE staging ({COLUMNS});\n.mode csv\n.import {} staging\nBEGIN;\nINSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM staging;\nCOMMIT;\n",
+                csv.display()
+            );
+            let t = Instant::now();
+            let out = Command::new("sqlite3")
+                .arg(&target)
+                .arg(script)
+                .output()
+                .ok()?;
+            let seconds = t.elapsed().as_secs_f64();
+            if !out.status.success() {
+                println!(
+                    "sqlite3 import failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return None;
+            }
+            let rows = Store::open(DatabaseUrl::Sqlite(target))
+                .ok()?
+                .with(|c| c.event_count(&tenure_core::WorkspaceId::parse("ws_bench").unwrap()))
+                .ok()?;
+            Some((rows as usize, seconds))
+        }
+        DatabaseUrl::Postgres(url) => {
+            let export = Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-qc",
+                    &format!(
+                        "\\copy (SELECT {COLUMNS} FROM events ORDER BY seq) TO '{}' CSV",
+                        csv.display()
+                    ),
+                ])
+                .status()
+                .ok()?;
+            if !export.success() {
+                return None;
+            }
+            // An empty table with the same columns, constraints and indexes.
+            let setup = Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    "CREATE TABLE events_ceiling (LIKE events INCLUDING ALL)",
+                ])
+                .output()
+                .ok()?;
+            if !setup.status.success() {
+                println!(
+                    "COPY setup failed: {}",
+                    String::from_utf8_lossy(&setup.stderr)
+                );
+                return None;
+            }
+            // COPY is one statement, hence one transaction.
+            let t = Instant::now();
+            let out = Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    &format!(
+                        "\\copy events_ceiling ({COLUMNS}) FROM '{}' CSV",
+                        csv.display()
+                    ),
+                ])
+                .output()
+                .ok()?;
+            let seconds = t.elapsed().as_secs_f64();
+            if !out.status.success() {
+                println!("COPY failed: {}", String::from_utf8_lossy(&out.stderr));
+                return None;
+            }
+            let count = Command::new("psql")
+                .args([url.as_str(), "-qAtc", "SELECT count(*) FROM events_ceiling"])
+                .output()
+                .ok()?;
+            let rows = String::from_utf8_lossy(&count.stdout).trim().parse().ok()?;
+            Some((rows, seconds))
+        }
+    }
+}
+
+fn rebuild(url: &DatabaseUrl) {
+    let store = Store::open(url.clone()).unwrap();
+    let ws = store.with(|c| c.workspaces()).unwrap().remove(0);
+    let before = rss_bytes();
+    let t = Instant::now();
+    let engine = store
+        .with(|c| tenure_server::writer::rebuild(c, &ws.id))
+        .unwrap();
+    let full = t.elapsed().as_secs_f64();
+    let after = rss_bytes();
+    let events = engine.events_applied() as f64;
+    let customers = engine.customer_count() as f64;
+    println!(
+        "rebuild from the log (read + parse + fold): {events} events, {customers} customers in {full:.2} s = {:.0} events/s; engine RSS {:.1} MiB = {:.0} B/customer or {:.1} B/event",
+        events / full,
+        after.saturating_sub(before) as f64 / 1048576.0,
+        after.saturating_sub(before) as f64 / customers,
+        after.saturating_sub(before) as f64 / events,
+    );
+    drop(engine);
+
+    // The same, split: read the rows, parse them, fold them.
+    let t = Instant::now();
+    let rows = store
+        .with(|c| c.events_after(&ws.id, 0, usize::MAX >> 1))
+        .unwrap();
+    let read = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let messages: Vec<Message> = rows.iter().map(|r| r.message().unwrap()).collect();
+    let parse = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut engine = Engine::new(ws.id.clone());
+    for m in &messages {
+        engine.apply(m);
+    }
+    let fold = t.elapsed().as_secs_f64();
+    let n = messages.len() as f64;
+    println!(
+        "  split: read {read:.2} s ({:.0}/s), parse JSON {parse:.2} s ({:.0}/s), fold {fold:.2} s ({:.0} events/s)",
+        n / read,
+        n / parse,
+        n / fold
+    );
+}
+
+fn main() {
+    let total = env_usize("BENCH_EVENTS", 1_000_000);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 16);
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let dir = std::env::temp_dir().join(format!("tenure_bench_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    println!("generating {total} demo events in batches of {BATCH}…");
+    let bodies = Arc::new(batches(total));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut sqlite_url = None;
+    for backend in backends.split(',') {
+        let Some((url, pg_name)) = fresh_database(backend, &dir, "ingest") else {
+            continue;
+        };
+        let store = Store::open(url.clone()).unwrap();
+        let ws = tenure_server::admin::create_workspace(&store, "bench", 0).unwrap();
+        let (_, key) = tenure_server::admin::create_key(&store, &ws.id, KeyKind::Write, 0).unwrap();
+        drop(store);
+        let run = runtime.block_on(async {
+            let settings = Settings {
+                database: url.clone(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                clock: Arc::new(SystemClock),
+            };
+            let app = Application::build(settings).await.unwrap();
+            let base = format!("http://127.0.0.1:{}", app.port());
+            let server = tokio::spawn(app.run_until_stopped());
+            let run = http_ingest(&base, &key, bodies.clone(), concurrency).await;
+            server.abort();
+            run
+        });
+        println!(
+            "{backend}: HTTP ingest {} events in {:.2} s = {:.0} events/s ({} clients, batches of {BATCH}); ack latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            run.events,
+            run.seconds,
+            run.events as f64 / run.seconds,
+            concurrency,
+            run.p50_ms,
+            run.p99_ms,
+            run.max_ms
+        );
+        match ceiling(backend, &url, &dir) {
+            Some((rows, seconds)) => println!(
+                "{backend}: ceiling ({}) {rows} rows in {seconds:.2} s = {:.0} rows/s; Tenure over HTTP reaches {:.0}% of it",
+                if backend == "sqlite" {
+                    "sqlite3 shell, one transaction"
+                } else {
+                    "COPY"
+                },
+                rows as f64 / seconds,
+                100.0 * (run.events as f64 / run.seconds) / (rows as f64 / seconds)
+            ),
+            None => println!("{backend}: ceiling not measured"),
+        }
+        if backend == "sqlite" {
+            sqlite_url = Some(url);
+        }
+        drop_database(pg_name);
+    }
+    if let Some(url) = sqlite_url {
+        rebuild(&url);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
