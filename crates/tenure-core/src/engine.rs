@@ -24,6 +24,7 @@ use crate::customer::{
 };
 use crate::ids::{CustomerId, Identity, WorkspaceId};
 use crate::message::{Message, MessageType};
+use crate::seen::SeenIds;
 use crate::time::{Millis, format_instant};
 
 /// Event names interned to small integers, in first-seen (log) order.
@@ -71,6 +72,8 @@ pub struct Engine {
     /// Customers merged away, pointing at the customer that absorbed them.
     merged_into: HashMap<CustomerId, CustomerId>,
     names: NameTable,
+    /// Message ids folded so far (a Bloom filter: spares the writer most duplicate lookups).
+    seen: SeenIds,
     last_seq: i64,
     events: u64,
 }
@@ -83,6 +86,7 @@ impl Engine {
             customers: BTreeMap::new(),
             merged_into: HashMap::new(),
             names: NameTable::default(),
+            seen: SeenIds::default(),
             last_seq: 0,
             events: 0,
         }
@@ -109,6 +113,12 @@ impl Engine {
         &self.names
     }
 
+    /// `false` if no message with this id was ever folded into this engine; `true` if one
+    /// may have been (check the log to be sure).
+    pub fn may_have_seen(&self, message_id: &str) -> bool {
+        self.seen.may_contain(message_id)
+    }
+
     /// Records that the log has been folded up to sequence number `seq`.
     pub fn advance_to(&mut self, seq: i64) {
         self.last_seq = self.last_seq.max(seq);
@@ -116,6 +126,7 @@ impl Engine {
 
     /// Folds one event from the log. Events are applied in log order.
     pub fn apply(&mut self, message: &Message) -> Applied {
+        self.seen.insert(&message.message_id);
         let (customer, merged) = self.resolve(message);
         let name = match message.kind {
             MessageType::Track | MessageType::Page | MessageType::Screen => {

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod message;
 pub mod money;
 pub mod random;
+pub mod seen;
 pub mod semantic;
 pub mod time;
 

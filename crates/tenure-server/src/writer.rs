@@ -206,7 +206,15 @@ fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteReques
             .map(|r| r.workspace.clone())
             .collect()
     };
+    let started = std::time::Instant::now();
+    let events: usize = group.iter().map(|r| r.messages.len()).sum();
     let result = write_group_inner(conn, engines, &group, &workspaces);
+    tracing::debug!(
+        requests = group.len(),
+        events,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "group committed"
+    );
     match result {
         Ok(outcomes) => {
             for (request, outcome) in group.into_iter().zip(outcomes) {
@@ -214,7 +222,12 @@ fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteReques
             }
         }
         Err(e) => {
-            tracing::error!("append failed, nothing of this group was stored: {e}");
+            match &e {
+                StoreError::Conflict(_) => tracing::warn!(
+                    "append raced another writer, nothing of this group was stored: {e}"
+                ),
+                _ => tracing::error!("append failed, nothing of this group was stored: {e}"),
+            }
             for request in group {
                 let _ = request.reply.send(Err(WriteError(e.to_string())));
             }
@@ -228,17 +241,6 @@ fn write_group_inner(
     group: &[WriteRequest],
     workspaces: &[WorkspaceId],
 ) -> Result<Vec<Vec<Outcome>>, StoreError> {
-    // Which message ids are already in the log, per workspace.
-    let mut known: HashMap<&WorkspaceId, HashSet<String>> = HashMap::new();
-    for ws in workspaces {
-        let ids: Vec<&str> = group
-            .iter()
-            .filter(|r| &r.workspace == ws)
-            .flat_map(|r| r.messages.iter().map(|m| m.message_id.as_str()))
-            .collect();
-        known.insert(ws, conn.existing_message_ids(ws, &ids)?);
-    }
-
     let locks: Vec<(WorkspaceId, Arc<RwLock<Engine>>)> = workspaces
         .iter()
         .map(|ws| Ok((ws.clone(), engines.get(ws)?)))
@@ -248,6 +250,30 @@ fn write_group_inner(
     for (ws, lock) in &locks {
         guards.push((ws, lock.write().map_err(|_| poisoned())?));
     }
+
+    // Which message ids are already in the log, per workspace. Only ids the engine may have
+    // seen need a lookup; the others are certainly new.
+    let phase = std::time::Instant::now();
+    let mut known: HashMap<&WorkspaceId, HashSet<String>> = HashMap::new();
+    for (ws, engine) in &guards {
+        let maybe: Vec<&str> = group
+            .iter()
+            .filter(|r| &r.workspace == *ws)
+            .flat_map(|r| r.messages.iter().map(|m| m.message_id.as_str()))
+            .filter(|id| engine.may_have_seen(id))
+            .collect();
+        let found = if maybe.is_empty() {
+            HashSet::new()
+        } else {
+            conn.existing_message_ids(ws, &maybe)?
+        };
+        known.insert(*ws, found);
+    }
+    tracing::debug!(
+        check_ms = phase.elapsed().as_secs_f64() * 1000.0,
+        "duplicate check"
+    );
+    let phase = std::time::Instant::now();
 
     // Fold the new messages, in request order.
     let mut planned = Vec::with_capacity(group.len());
@@ -289,6 +315,7 @@ fn write_group_inner(
         planned.push(Planned { customers });
     }
 
+    tracing::debug!(fold_ms = phase.elapsed().as_secs_f64() * 1000.0, "fold");
     let mut appends: Vec<Append<'_>> = workspaces
         .iter()
         .map(|ws| {
@@ -314,7 +341,12 @@ fn write_group_inner(
         }
     }
 
+    let fold_done = std::time::Instant::now();
     let committed = conn.append(&appends);
+    tracing::debug!(
+        append_ms = fold_done.elapsed().as_secs_f64() * 1000.0,
+        "append"
+    );
     let committed = match committed {
         Ok(c) => c,
         Err(e) => {

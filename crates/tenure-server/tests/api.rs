@@ -578,3 +578,49 @@ async fn the_live_engine_equals_a_rebuild_from_the_log() {
         app.stop();
     }
 }
+
+/// Two servers on one database (a second process, or `tenure import` beside `serve`): the
+/// second does not know what the first stored. A message stored by the first and then sent to
+/// the second is never stored twice: SQLite answers `duplicate`; PostgreSQL answers a
+/// retryable `unavailable` and the retry `duplicate`. The second server's engine stays equal
+/// to a fold of the log.
+#[tokio::test]
+async fn a_message_stored_by_another_process_is_never_stored_twice() {
+    for db in databases() {
+        let first = TestApp::spawn(&db).await;
+        let second = TestApp::spawn(&db).await;
+        let message = json!({"userId": "u1", "event": "Paid", "messageId": "shared-1"});
+        let (status, _) = first.post("/v1/track", &first.write_key, &message).await;
+        assert_eq!(status, 200);
+        let (status, body) = second.post("/v1/track", &second.write_key, &message).await;
+        match second.backend {
+            "sqlite" => assert_eq!(
+                (status, body["results"][0]["status"].as_str()),
+                (200, Some("duplicate")),
+                "{body}"
+            ),
+            _ => {
+                assert_eq!(
+                    (status, body["error"]["code"].as_str()),
+                    (503, Some("unavailable")),
+                    "{body}"
+                );
+                let (status, body) = second.post("/v1/track", &second.write_key, &message).await;
+                assert_eq!(
+                    (status, body["results"][0]["status"].as_str()),
+                    (200, Some("duplicate")),
+                    "{body}"
+                );
+            }
+        }
+        assert_eq!(second.event_count().await, 1, "{}", second.backend);
+        let (_, profile) = second.get("/v1/customers/u1", &second.admin_key).await;
+        assert_eq!(
+            profile["events"], 1,
+            "{}: the second engine folded the message once",
+            second.backend
+        );
+        second.stop();
+        first.stop();
+    }
+}

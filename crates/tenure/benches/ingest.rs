@@ -343,6 +343,12 @@ fn rebuild(url: &DatabaseUrl) {
 }
 
 fn main() {
+    if std::env::var("BENCH_TRACE").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter("tenure_server=debug")
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let total = env_usize("BENCH_EVENTS", 1_000_000);
     let concurrency = env_usize("BENCH_CONCURRENCY", 16);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());

@@ -49,7 +49,10 @@ enum Command {
         listen: Option<String>,
     },
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage workspaces.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
@@ -134,14 +137,24 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 anyhow::Ok(())
             })?;
         }
-        Command::Migrate => {
-            let store = Store::open(database.clone())?;
-            let applied = store.with(|c| c.migrate())?;
-            println!(
-                "database is up to date ({}; {} migration(s) applied now)",
-                database.backend_name(),
-                applied.len()
-            );
+        Command::Migrate { json } => {
+            let mut conn = tenure_store::connect(&database)?;
+            let applied = conn.migrate()?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"database": database.backend_name(), "applied": applied})
+                );
+            } else {
+                println!(
+                    "database is up to date ({}; {} migration(s) applied now)",
+                    database.backend_name(),
+                    applied.len()
+                );
+                for name in applied {
+                    println!("  applied {name}");
+                }
+            }
         }
         Command::Workspace(WorkspaceCommand::Create { name, json }) => {
             let store = Store::open(database)?;

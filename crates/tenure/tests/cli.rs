@@ -7,7 +7,7 @@ mod db;
 use std::process::{Command, Output};
 
 use db::{TestDb, databases};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tenure_store::DatabaseUrl;
 
 fn url_text(db: &TestDb) -> String {
@@ -89,7 +89,14 @@ fn workspaces_and_keys_are_created_with_json_output() {
         let list: Value =
             serde_json::from_str(&stdout(&tenure(&db, &["workspace", "list", "--json"]))).unwrap();
         assert_eq!(list.as_array().unwrap().len(), 2);
-        assert!(tenure(&db, &["migrate"]).status.success());
+        let migrated: Value =
+            serde_json::from_str(&stdout(&tenure(&db, &["migrate", "--json"]))).unwrap();
+        assert_eq!(
+            migrated["applied"],
+            json!([]),
+            "already migrated by the first command"
+        );
+        assert_eq!(migrated["database"], db.name());
     }
 }
 

@@ -1,0 +1,128 @@
+//! Which message ids a workspace's log may already hold: a scalable Bloom filter.
+//!
+//! The writer asks before every append. "Certainly not" (the common case: a new event)
+//! needs no database lookup; "maybe" is checked against the log's unique index. The filter
+//! never answers "not" for an id it was given, so it can only save work, never let a
+//! duplicate through (and the unique constraint stands behind it anyway).
+//!
+//! It grows as a list of filters, each four times larger than the last, at 10 bits and 7
+//! probes per id of capacity (≈ 1% false positives): 1.25 bytes per id of capacity, so
+//! between 1.3 and 5 bytes per event held depending on how full the newest filter is.
+
+use crate::ids::Fnv128;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Bloom {
+    bits: Vec<u64>,
+    bit_count: u64,
+    capacity: usize,
+    len: usize,
+}
+
+const PROBES: u64 = 7;
+const BITS_PER_ID: usize = 10;
+const FIRST_CAPACITY: usize = 1 << 14;
+
+impl Bloom {
+    fn with_capacity(capacity: usize) -> Self {
+        let words = (capacity * BITS_PER_ID).div_ceil(64).max(1);
+        Self {
+            bits: vec![0; words],
+            bit_count: words as u64 * 64,
+            capacity,
+            len: 0,
+        }
+    }
+
+    /// Kirsch–Mitzenmacher double hashing (probe i is h1 + i·h2), mapped onto the bit count
+    /// by Lemire's multiply-shift range reduction.
+    fn probe(bit_count: u64, (h1, h2): (u64, u64), i: u64) -> u64 {
+        let h = h1.wrapping_add(i.wrapping_mul(h2 | 1));
+        ((u128::from(h) * u128::from(bit_count)) >> 64) as u64
+    }
+
+    fn insert(&mut self, hash: (u64, u64)) {
+        for i in 0..PROBES {
+            let bit = Self::probe(self.bit_count, hash, i);
+            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        self.len += 1;
+    }
+
+    fn may_contain(&self, hash: (u64, u64)) -> bool {
+        (0..PROBES).all(|i| {
+            let bit = Self::probe(self.bit_count, hash, i);
+            self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SeenIds {
+    filters: Vec<Bloom>,
+}
+
+fn hash(id: &str) -> (u64, u64) {
+    let mut h = Fnv128::new();
+    h.write(id.as_bytes());
+    let mixed = h.mixed();
+    ((mixed >> 64) as u64, mixed as u64)
+}
+
+impl SeenIds {
+    pub fn insert(&mut self, id: &str) {
+        let full = self.filters.last().is_none_or(|f| f.len >= f.capacity);
+        if full {
+            let capacity = self
+                .filters
+                .last()
+                .map_or(FIRST_CAPACITY, |f| f.capacity * 4);
+            self.filters.push(Bloom::with_capacity(capacity));
+        }
+        if let Some(filter) = self.filters.last_mut() {
+            filter.insert(hash(id));
+        }
+    }
+
+    /// `false`: the id was certainly never inserted. `true`: it may have been.
+    pub fn may_contain(&self, id: &str) -> bool {
+        let h = hash(id);
+        self.filters.iter().any(|f| f.may_contain(h))
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.filters.iter().map(|f| f.bits.len() * 8).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_forgets_and_rarely_imagines() {
+        let mut seen = SeenIds::default();
+        for i in 0..200_000 {
+            seen.insert(&format!("message-{i}"));
+        }
+        assert!(
+            (0..200_000).all(|i| seen.may_contain(&format!("message-{i}"))),
+            "no false negatives"
+        );
+        let false_positives = (0..100_000)
+            .filter(|i| seen.may_contain(&format!("other-{i}")))
+            .count();
+        assert!(
+            false_positives < 3_000,
+            "{false_positives} false positives in 100,000 (expected ≈ 1%)"
+        );
+        assert!(seen.filters.len() > 1, "the filter grew");
+        // Capacity 16k + 64k + 256k ids at 1.25 bytes each.
+        assert!(
+            seen.heap_bytes() <= 420_000 + 64,
+            "{} bytes for 200,000 ids",
+            seen.heap_bytes()
+        );
+    }
+}
