@@ -312,13 +312,7 @@ impl CustomerState {
         self.first_seen = self.first_seen.min(at);
         self.last_seen = self.last_seen.max(at);
         self.event_total += 1;
-        if let Some(campaign) = message
-            .context()
-            .and_then(|c| c.get("campaign"))
-            .and_then(Value::as_object)
-            .and_then(|c| c.get("source"))
-            .and_then(Value::as_str)
-        {
+        if let Some(campaign) = &message.campaign_source {
             self.observe_channel(campaign, at);
         }
         match message.kind {
@@ -347,7 +341,14 @@ impl CustomerState {
                     let event = message.name.as_deref().unwrap_or_default();
                     // Validated on the way in; a stored event that no longer parses (rules
                     // changed) still counts as activity but adds no typed facts.
-                    if let Ok(semantic) = Semantic::parse(event, message.properties()) {
+                    // Properties are read only for events whose meaning needs them (a stored
+                    // custom event is never parsed beyond its top-level fields).
+                    let properties = if Semantic::is_known(event) {
+                        message.properties()
+                    } else {
+                        None
+                    };
+                    if let Ok(semantic) = Semantic::parse(event, properties) {
                         self.apply_semantic(semantic, at);
                     }
                 }

@@ -66,7 +66,10 @@ pub struct Applied {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Engine {
     workspace: WorkspaceId,
-    identities: HashMap<String, CustomerId>,
+    /// `userId` → customer (also previous ids bound by `alias`).
+    users: HashMap<String, CustomerId>,
+    /// `anonymousId` → customer.
+    anonymous: HashMap<String, CustomerId>,
     /// Sorted by id, so listing pages through customers in a stable order.
     customers: BTreeMap<CustomerId, CustomerState>,
     /// Customers merged away, pointing at the customer that absorbed them.
@@ -82,7 +85,8 @@ impl Engine {
     pub fn new(workspace: WorkspaceId) -> Self {
         Self {
             workspace,
-            identities: HashMap::new(),
+            users: HashMap::new(),
+            anonymous: HashMap::new(),
             customers: BTreeMap::new(),
             merged_into: HashMap::new(),
             names: NameTable::default(),
@@ -129,14 +133,18 @@ impl Engine {
         self.seen.insert(&message.message_id);
         let (customer, merged) = self.resolve(message);
         let name = match message.kind {
-            MessageType::Track | MessageType::Page | MessageType::Screen => {
-                let label = match message.kind {
-                    MessageType::Track => message.name.clone().unwrap_or_default(),
-                    MessageType::Page => format!("page:{}", message.name.as_deref().unwrap_or("")),
-                    _ => format!("screen:{}", message.name.as_deref().unwrap_or("")),
-                };
-                Some(self.names.intern(&label))
-            }
+            MessageType::Track => Some(
+                self.names
+                    .intern(message.name.as_deref().unwrap_or_default()),
+            ),
+            MessageType::Page => Some(
+                self.names
+                    .intern(&format!("page:{}", message.name.as_deref().unwrap_or(""))),
+            ),
+            MessageType::Screen => Some(
+                self.names
+                    .intern(&format!("screen:{}", message.name.as_deref().unwrap_or(""))),
+            ),
             _ => None,
         };
         if let Some(state) = self.customers.get_mut(&customer) {
@@ -236,7 +244,17 @@ impl Engine {
     }
 
     fn lookup(&self, identity: &Identity) -> Option<CustomerId> {
-        self.identities.get(&identity.key()).cloned()
+        match identity {
+            Identity::User(id) => self.users.get(id.as_str()).cloned(),
+            Identity::Anonymous(id) => self.anonymous.get(id.as_str()).cloned(),
+        }
+    }
+
+    fn identity_map(&mut self, identity: &Identity) -> (&mut HashMap<String, CustomerId>, String) {
+        match identity {
+            Identity::User(id) => (&mut self.users, id.clone()),
+            Identity::Anonymous(id) => (&mut self.anonymous, id.clone()),
+        }
     }
 
     fn create(&mut self, identity: &Identity, at: Millis) -> CustomerId {
@@ -267,14 +285,14 @@ impl Engine {
     }
 
     fn bind_if_free(&mut self, identity: &Identity, customer: &CustomerId) {
-        let key = identity.key();
-        if self.identities.contains_key(&key) {
+        if self.lookup(identity).is_some() {
             return;
         }
         if let Some(state) = self.customers.get_mut(customer) {
-            state.identities.push(key.clone());
+            state.identities.push(identity.key());
         }
-        self.identities.insert(key, customer.clone());
+        let (map, id) = self.identity_map(identity);
+        map.insert(id, customer.clone());
     }
 
     fn merge(&mut self, loser: &CustomerId, winner: &CustomerId) {
@@ -282,7 +300,12 @@ impl Engine {
             return;
         };
         for key in &state.identities {
-            self.identities.insert(key.clone(), winner.clone());
+            let identity = match key.split_at(2) {
+                ("u:", id) => Identity::User(id.to_owned()),
+                (_, id) => Identity::Anonymous(id.to_owned()),
+            };
+            let (map, id) = self.identity_map(&identity);
+            map.insert(id, winner.clone());
         }
         // Anything that pointed at the loser now points at the winner.
         for target in self.merged_into.values_mut() {
@@ -308,7 +331,7 @@ impl Engine {
                 return Some(state);
             }
         }
-        let id = self.identities.get(&Identity::User(key.to_owned()).key())?;
+        let id = self.users.get(key)?;
         self.customers.get(id)
     }
 

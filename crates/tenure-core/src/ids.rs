@@ -23,7 +23,7 @@ macro_rules! prefixed_id {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
@@ -34,7 +34,7 @@ macro_rules! prefixed_id {
                     && body.len() <= 64
                     && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
                 if valid {
-                    Ok(Self(value.to_owned()))
+                    Ok(Self(value.into()))
                 } else {
                     Err(IdError { kind: $kind, prefix: $prefix, value: value.to_owned() })
                 }
@@ -42,7 +42,7 @@ macro_rules! prefixed_id {
 
             /// Builds an id from a body that is already known to be valid (hex, base32…).
             pub(crate) fn from_body(body: &str) -> Self {
-                Self(format!("{}{}", $prefix, body))
+                Self(format!("{}{}", $prefix, body).into())
             }
 
             pub fn as_str(&self) -> &str {
@@ -65,7 +65,7 @@ macro_rules! prefixed_id {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.to_string()
             }
         }
     };

@@ -16,4 +16,4 @@ pub mod time;
 
 pub use engine::Engine;
 pub use ids::{CustomerId, KeyId, WorkspaceId};
-pub use message::{Envelope, FieldError, Message, MessageType};
+pub use message::{Envelope, FieldError, LogColumns, Message, MessageType};

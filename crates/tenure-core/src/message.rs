@@ -89,7 +89,7 @@ pub struct Envelope {
 }
 
 /// A validated message, ready to be appended to the log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Message {
     pub message_id: String,
     pub kind: MessageType,
@@ -104,8 +104,117 @@ pub struct Message {
     /// The event time after clock-skew correction.
     pub timestamp: Millis,
     pub received_at: Millis,
-    /// The message as received, with `type` and `messageId` filled in when they were implied.
-    pub body: Map<String, Value>,
+    /// `context.campaign.source` (Segment's UTM source), the acquisition signal every
+    /// message may carry.
+    pub campaign_source: Option<String>,
+    body: Body,
+}
+
+/// The message as received, with `type` and `messageId` filled in when they were implied.
+///
+/// A message read back from the log keeps its text and parses it only if someone asks
+/// (most events are folded from the fields above alone): this is what makes a rebuild fast.
+#[derive(Debug, Clone)]
+enum Body {
+    Parsed(Map<String, Value>),
+    Stored {
+        raw: String,
+        parsed: std::sync::OnceLock<Map<String, Value>>,
+    },
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.message_id == other.message_id
+            && self.kind == other.kind
+            && self.user_id == other.user_id
+            && self.anonymous_id == other.anonymous_id
+            && self.previous_id == other.previous_id
+            && self.group_id == other.group_id
+            && self.name == other.name
+            && self.timestamp == other.timestamp
+            && self.received_at == other.received_at
+            && self.campaign_source == other.campaign_source
+            && self.body() == other.body()
+    }
+}
+
+/// A row of the log, as the rebuild reads it.
+pub struct LogColumns<'a> {
+    pub message_id: String,
+    pub kind: &'a str,
+    pub name: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub timestamp: Millis,
+    pub received_at: Millis,
+    pub raw: String,
+}
+
+/// The top-level fields the fold needs, read from a stored message without building a
+/// tree: strings are borrowed where they have no escapes, everything else is skipped.
+#[derive(serde::Deserialize)]
+struct StoredFields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(rename = "messageId", default, borrow)]
+    message_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "userId", default, borrow)]
+    user_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "anonymousId", default, borrow)]
+    anonymous_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "previousId", default, borrow)]
+    previous_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "groupId", default, borrow)]
+    group_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    event: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    name: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    context: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct CampaignContext<'a> {
+    #[serde(borrow)]
+    campaign: Option<Campaign<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Campaign<'a> {
+    #[serde(borrow)]
+    source: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A stored id: a string, or a number kept as its text (as `Message::parse` accepts).
+fn raw_text(raw: Option<&serde_json::value::RawValue>) -> Option<String> {
+    let text = raw?.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<std::borrow::Cow<'_, str>>(text)
+            .ok()
+            .map(|c| c.into_owned())
+            .filter(|s| !s.is_empty())
+    } else if text == "null" || text.starts_with('{') || text.starts_with('[') {
+        None
+    } else {
+        Some(text.to_owned())
+    }
+}
+
+/// `context.campaign.source` of a stored message's `context`, if it is a string.
+fn stored_campaign_source(context: Option<&serde_json::value::RawValue>) -> Option<String> {
+    let context: CampaignContext<'_> = serde_json::from_str(context?.get()).ok()?;
+    context.campaign?.source.map(std::borrow::Cow::into_owned)
+}
+
+fn campaign_source(context: Option<&Map<String, Value>>) -> Option<String> {
+    context?
+        .get("campaign")?
+        .as_object()?
+        .get("source")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 impl Message {
@@ -285,6 +394,7 @@ impl Message {
         body.insert("type".into(), Value::String(kind.as_str().into()));
         body.insert("messageId".into(), Value::String(message_id.clone()));
 
+        let campaign_source = campaign_source(body.get("context").and_then(Value::as_object));
         Ok(Message {
             message_id,
             kind,
@@ -295,63 +405,127 @@ impl Message {
             name,
             timestamp: corrected,
             received_at: envelope.received_at,
-            body,
+            campaign_source,
+            body: Body::Parsed(body),
         })
     }
 
     /// Rebuilds a message from the log, where it was validated when it was appended.
-    /// The stored corrected timestamp is authoritative.
-    pub fn from_log(raw: &str, timestamp: Millis, received_at: Millis) -> Result<Message, String> {
-        let value: Value = serde_json::from_str(raw).map_err(|e| format!("stored JSON: {e}"))?;
-        let Value::Object(body) = value else {
-            return Err("stored message is not an object".into());
-        };
-        let text = |k: &str| match body.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let kind = body
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(MessageType::parse)
-            .ok_or("stored message has no valid type")?;
+    /// The stored corrected timestamp is authoritative. Only the top-level fields are read
+    /// now; the rest of the text is parsed on first use.
+    pub fn from_log(
+        raw: String,
+        timestamp: Millis,
+        received_at: Millis,
+    ) -> Result<Message, String> {
+        let fields: StoredFields<'_> =
+            serde_json::from_str(&raw).map_err(|e| format!("stored JSON: {e}"))?;
+        let kind = MessageType::parse(&fields.kind).ok_or("stored message has no valid type")?;
         let name = match kind {
-            MessageType::Track => text("event"),
-            MessageType::Page | MessageType::Screen => text("name"),
+            MessageType::Track => raw_text(fields.event),
+            MessageType::Page | MessageType::Screen => raw_text(fields.name),
             _ => None,
         };
-        Ok(Message {
-            message_id: text("messageId").unwrap_or_default(),
+        let campaign_source = stored_campaign_source(fields.context);
+        let message = Message {
+            message_id: raw_text(fields.message_id).unwrap_or_default(),
             kind,
-            user_id: text("userId").filter(|s| !s.is_empty()),
-            anonymous_id: text("anonymousId").filter(|s| !s.is_empty()),
-            previous_id: text("previousId").filter(|s| !s.is_empty()),
-            group_id: text("groupId").filter(|s| !s.is_empty()),
+            user_id: raw_text(fields.user_id),
+            anonymous_id: raw_text(fields.anonymous_id),
+            previous_id: raw_text(fields.previous_id),
+            group_id: raw_text(fields.group_id),
             name,
             timestamp,
             received_at,
-            body,
+            campaign_source,
+            body: Body::Stored {
+                raw: String::new(),
+                parsed: std::sync::OnceLock::new(),
+            },
+        };
+        Ok(Message {
+            body: Body::Stored {
+                raw,
+                parsed: std::sync::OnceLock::new(),
+            },
+            ..message
         })
+    }
+
+    /// Rebuilds a message from the log's columns, reading its text only for what the
+    /// columns do not hold (`previousId`, `groupId`, `context.campaign.source`). This is the
+    /// rebuild's fast path: most events are folded without parsing any JSON.
+    pub fn from_log_columns(columns: LogColumns) -> Result<Message, String> {
+        let kind = MessageType::parse(columns.kind)
+            .ok_or_else(|| format!("stored message has type `{}`", columns.kind))?;
+        let raw = columns.raw;
+        // The columns hold everything else the fold reads; a substring test spares the
+        // parse for the many messages without a campaign (a false hit only costs a parse).
+        let needs_fields =
+            matches!(kind, MessageType::Alias | MessageType::Group) || raw.contains("\"campaign\"");
+        let (previous_id, group_id, campaign_source) = if needs_fields {
+            let fields: StoredFields<'_> =
+                serde_json::from_str(&raw).map_err(|e| format!("stored JSON: {e}"))?;
+            let campaign = stored_campaign_source(fields.context);
+            (
+                raw_text(fields.previous_id),
+                raw_text(fields.group_id),
+                campaign,
+            )
+        } else {
+            (None, None, None)
+        };
+        Ok(Message {
+            message_id: columns.message_id,
+            kind,
+            user_id: columns.user_id,
+            anonymous_id: columns.anonymous_id,
+            previous_id,
+            group_id,
+            name: columns.name,
+            timestamp: columns.timestamp,
+            received_at: columns.received_at,
+            campaign_source,
+            body: Body::Stored {
+                raw,
+                parsed: std::sync::OnceLock::new(),
+            },
+        })
+    }
+
+    /// The whole message as received (parsed on first use for a message from the log).
+    pub fn body(&self) -> &Map<String, Value> {
+        match &self.body {
+            Body::Parsed(map) => map,
+            Body::Stored { raw, parsed } => {
+                parsed.get_or_init(|| match serde_json::from_str(raw) {
+                    Ok(Value::Object(map)) => map,
+                    _ => Map::new(),
+                })
+            }
+        }
     }
 
     /// `properties` of a track / page / screen call (empty if none).
     pub fn properties(&self) -> Option<&Map<String, Value>> {
-        self.body.get("properties").and_then(Value::as_object)
+        self.body().get("properties").and_then(Value::as_object)
     }
 
     /// `traits` of an identify or group call.
     pub fn traits(&self) -> Option<&Map<String, Value>> {
-        self.body.get("traits").and_then(Value::as_object)
+        self.body().get("traits").and_then(Value::as_object)
     }
 
     pub fn context(&self) -> Option<&Map<String, Value>> {
-        self.body.get("context").and_then(Value::as_object)
+        self.body().get("context").and_then(Value::as_object)
     }
 
     /// The message as stored in the log.
     pub fn raw_json(&self) -> String {
-        serde_json::to_string(&self.body).unwrap_or_else(|_| "{}".into())
+        match &self.body {
+            Body::Parsed(map) => serde_json::to_string(map).unwrap_or_else(|_| "{}".into()),
+            Body::Stored { raw, .. } => raw.clone(),
+        }
     }
 }
 
@@ -460,7 +634,7 @@ mod tests {
         assert_eq!(m.kind, MessageType::Track);
         assert_eq!(m.name.as_deref(), Some("Logged In"));
         assert_eq!(m.timestamp, parse_instant("2024-05-01T11:00:00Z").unwrap());
-        assert_eq!(m.body["type"], "track");
+        assert_eq!(m.body()["type"], "track");
     }
 
     #[test]
@@ -579,8 +753,38 @@ mod tests {
             envelope(),
         )
         .unwrap();
-        let back = Message::from_log(&m.raw_json(), m.timestamp, m.received_at).unwrap();
+        let back = Message::from_log(m.raw_json(), m.timestamp, m.received_at).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn the_column_fast_path_reads_what_parsing_reads() {
+        let messages = [
+            json!({"type": "alias", "userId": "u", "previousId": "p", "context": {"campaign": {"source": "ads"}}}),
+            json!({"type": "group", "userId": 7, "groupId": 42}),
+            json!({"type": "track", "anonymousId": "a", "event": "Order Completed",
+                   "properties": {"order_id": "o", "revenue": 1, "currency": "USD", "note": "\"campaign\""}}),
+            json!({"type": "page", "userId": "u", "name": "Home"}),
+        ];
+        for value in messages {
+            let m = Message::parse(value, None, envelope()).unwrap();
+            let raw = m.raw_json();
+            let columns = LogColumns {
+                message_id: m.message_id.clone(),
+                kind: m.kind.as_str(),
+                name: m.name.clone(),
+                user_id: m.user_id.clone(),
+                anonymous_id: m.anonymous_id.clone(),
+                timestamp: m.timestamp,
+                received_at: m.received_at,
+                raw: raw.clone(),
+            };
+            assert_eq!(Message::from_log_columns(columns).unwrap(), m);
+            assert_eq!(
+                Message::from_log(raw, m.timestamp, m.received_at).unwrap(),
+                m
+            );
+        }
     }
 
     #[test]

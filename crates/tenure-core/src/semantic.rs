@@ -114,7 +114,32 @@ pub struct SubscriptionTerms {
     pub trial_end: Option<Millis>,
 }
 
+/// Every event name with a meaning of its own.
+pub const SEMANTIC_EVENTS: [&str; 16] = [
+    "Signed Up",
+    "Order Completed",
+    "Order Refunded",
+    "Subscription Started",
+    "Subscription Changed",
+    "Subscription Renewed",
+    "Subscription Cancelled",
+    "Subscription Paused",
+    "Subscription Resumed",
+    "Trial Started",
+    "Trial Ended",
+    "Survey Shown",
+    "Survey Responded",
+    "Ticket Opened",
+    "Ticket Resolved",
+    "Referral Code Used",
+];
+
 impl Semantic {
+    /// Whether `event` is a semantic event (anything else is custom).
+    pub fn is_known(event: &str) -> bool {
+        SEMANTIC_EVENTS.contains(&event)
+    }
+
     /// Reads the semantic meaning of a track event, or the list of what is missing.
     pub fn parse(
         event: &str,
@@ -515,6 +540,24 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_list_of_semantic_events_matches_the_parser() {
+        // A listed name either needs properties (an error without them) or has a meaning of
+        // its own; an unlisted name is custom.
+        for name in SEMANTIC_EVENTS {
+            let parsed = Semantic::parse(name, None);
+            assert!(
+                !matches!(parsed, Ok(Semantic::Custom)),
+                "{name} is listed but parsed as custom"
+            );
+        }
+        assert_eq!(
+            Semantic::parse("Order Shipped", None).unwrap(),
+            Semantic::Custom
+        );
+        assert!(!Semantic::is_known("Order Shipped"));
     }
 
     #[test]

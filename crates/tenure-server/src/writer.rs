@@ -25,8 +25,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most events committed in one transaction.
 const MAX_GROUP_EVENTS: usize = 20_000;
-/// Events read per query when rebuilding an engine.
-const REBUILD_PAGE: usize = 20_000;
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,27 +90,45 @@ impl Engines {
     }
 }
 
+/// Messages handed from the reading thread to the folding thread at a time.
+const REBUILD_CHUNK: usize = 4096;
+
 /// Folds a workspace's whole log into a fresh engine.
+///
+/// Two threads: one reads and decodes rows, the other folds them, so a rebuild uses both
+/// cores (reading + decoding and folding each take about half the time).
 pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine, StoreError> {
-    let mut engine = Engine::new(workspace.clone());
-    let mut after = 0;
-    loop {
-        let page = conn.events_after(workspace, after, REBUILD_PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for event in &page {
-            match event.message() {
+    let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<(i64, Message)>>(8);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+            let mut stopped = false;
+            let read = conn.scan_log(workspace, 0, &mut |seq, columns| match Message::from_log_columns(columns) {
                 Ok(message) => {
-                    engine.apply(&message);
+                    chunk.push((seq, message));
+                    if chunk.len() == REBUILD_CHUNK && !stopped {
+                        stopped = chunks.send(std::mem::replace(&mut chunk, Vec::with_capacity(REBUILD_CHUNK))).is_err();
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(seq = event.seq, workspace = %workspace, "event in the log cannot be read: {e}")
-                }
+                Err(e) => tracing::error!(seq, workspace = %workspace, "event in the log cannot be read: {e}"),
+            });
+            if !chunk.is_empty() && !stopped {
+                let _ = chunks.send(chunk);
             }
-            engine.advance_to(event.seq);
+            read
+        });
+        let mut engine = Engine::new(workspace.clone());
+        for chunk in incoming {
+            for (seq, message) in &chunk {
+                engine.apply(message);
+                engine.advance_to(*seq);
+            }
         }
-    }
-    Ok(engine)
+        match reader.join() {
+            Ok(read) => read.map(|()| engine),
+            Err(_) => Err(StoreError::Corrupt("the log reader panicked".into())),
+        }
+    })
 }
 
 /// The handle through which everything appends to the log.

@@ -511,7 +511,9 @@ async fn the_live_engine_equals_a_rebuild_from_the_log() {
                         json!({"type": "identify", "userId": user, "anonymousId": anon, "traits": {"n": rng.below(9)}})
                     }
                     1 => json!({"type": "alias", "userId": user, "previousId": anon}),
-                    2 => json!({"type": "page", "anonymousId": anon, "name": "Home"}),
+                    2 => {
+                        json!({"type": "page", "anonymousId": anon, "name": "Home", "context": {"campaign": {"source": format!("src{}", rng.below(3))}}})
+                    }
                     3 => {
                         json!({"type": "track", "userId": user, "event": "Subscription Started", "properties": {"subscription_id": "s", "plan": "p", "interval": "month", "amount": rng.below(90), "currency": "USD"}})
                     }

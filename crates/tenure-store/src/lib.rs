@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tenure_core::{CustomerId, KeyId, Message, WorkspaceId};
+use tenure_core::{CustomerId, KeyId, LogColumns, Message, WorkspaceId};
 
 pub use postgres_backend::PostgresBackend;
 pub use sqlite_backend::SqliteBackend;
@@ -132,7 +132,12 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     pub fn message(&self) -> std::result::Result<Message, String> {
-        Message::from_log(&self.raw, self.timestamp, self.received_at)
+        Message::from_log(self.raw.clone(), self.timestamp, self.received_at)
+    }
+
+    /// The same, without copying the stored text.
+    pub fn into_message(self) -> std::result::Result<Message, String> {
+        Message::from_log(self.raw, self.timestamp, self.received_at)
     }
 }
 
@@ -178,6 +183,14 @@ pub trait Backend: Send {
     /// Appends the events and upserts the customer rows of several workspaces in one
     /// transaction: all of it is committed, or none of it.
     fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>>;
+    /// Streams the events of a workspace with `seq > after`, in order, to `visit` (the
+    /// rebuild's read: one pass, only the columns the fold needs).
+    fn scan_log(
+        &mut self,
+        workspace: &WorkspaceId,
+        after: i64,
+        visit: &mut dyn FnMut(i64, LogColumns<'_>),
+    ) -> Result<()>;
     /// Events of a workspace with `seq > after`, in order, at most `limit`.
     fn events_after(
         &mut self,

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use postgres::{Client, NoTls};
-use tenure_core::{CustomerId, WorkspaceId};
+use tenure_core::{CustomerId, LogColumns, WorkspaceId};
 
 use crate::sqlite_backend::key_from_row;
 use crate::{
@@ -268,6 +268,36 @@ impl Backend for PostgresBackend {
         }
         tx.commit()?;
         Ok(results)
+    }
+
+    fn scan_log(
+        &mut self,
+        workspace: &WorkspaceId,
+        after: i64,
+        visit: &mut dyn FnMut(i64, LogColumns<'_>),
+    ) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let ws = workspace.as_str();
+        let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&ws, &after];
+        let sql = "SELECT seq, message_id, type, name, user_id, anonymous_id, timestamp, received_at, raw FROM events
+             WHERE workspace_id = $1 AND seq > $2 ORDER BY seq";
+        let mut rows = self.conn()?.query_raw(sql, params)?;
+        while let Some(row) = rows.next()? {
+            visit(
+                row.get(0),
+                LogColumns {
+                    message_id: row.get(1),
+                    kind: row.get(2),
+                    name: row.get(3),
+                    user_id: row.get(4),
+                    anonymous_id: row.get(5),
+                    timestamp: row.get(6),
+                    received_at: row.get(7),
+                    raw: row.get(8),
+                },
+            );
+        }
+        Ok(())
     }
 
     fn events_after(
