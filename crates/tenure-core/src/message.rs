@@ -116,7 +116,11 @@ pub struct Message {
 /// (most events are folded from the fields above alone): this is what makes a rebuild fast.
 #[derive(Debug, Clone)]
 enum Body {
-    Parsed(Map<String, Value>),
+    /// Validated at the edge, with the text that will be stored.
+    Parsed {
+        map: Map<String, Value>,
+        raw: String,
+    },
     Stored {
         raw: String,
         parsed: std::sync::OnceLock<Map<String, Value>>,
@@ -229,17 +233,6 @@ impl Message {
             return Err(vec![FieldError::new("", "a message must be a JSON object")]);
         };
         let mut errors = Vec::new();
-
-        let size = serde_json::to_vec(&body)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        if size > MAX_MESSAGE_BYTES {
-            errors.push(FieldError::new(
-                "",
-                format!("message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (32 KB)"),
-            ));
-            return Err(errors);
-        }
 
         let kind = match (body.get("type"), implied_type) {
             (Some(Value::String(t)), implied) => match MessageType::parse(t) {
@@ -380,12 +373,14 @@ impl Message {
             }
         }
 
-        let Some(kind) = kind else {
+        let Some(kind) = kind.filter(|_| errors.is_empty()) else {
+            // Report an oversize message too, whatever else is wrong with it.
+            let size = serde_json::to_vec(&body).map_or(usize::MAX, |v| v.len());
+            if size > MAX_MESSAGE_BYTES {
+                errors.insert(0, too_large(size));
+            }
             return Err(errors);
         };
-        if !errors.is_empty() {
-            return Err(errors);
-        }
 
         let message_id = match explicit_message_id {
             Some(id) => id,
@@ -393,6 +388,11 @@ impl Message {
         };
         body.insert("type".into(), Value::String(kind.as_str().into()));
         body.insert("messageId".into(), Value::String(message_id.clone()));
+        // Serialized once: for the size limit, and as the text the log stores.
+        let raw = serde_json::to_string(&body).unwrap_or_default();
+        if raw.len() > MAX_MESSAGE_BYTES {
+            return Err(vec![too_large(raw.len())]);
+        }
 
         let campaign_source = campaign_source(body.get("context").and_then(Value::as_object));
         Ok(Message {
@@ -406,7 +406,7 @@ impl Message {
             timestamp: corrected,
             received_at: envelope.received_at,
             campaign_source,
-            body: Body::Parsed(body),
+            body: Body::Parsed { map: body, raw },
         })
     }
 
@@ -496,7 +496,7 @@ impl Message {
     /// The whole message as received (parsed on first use for a message from the log).
     pub fn body(&self) -> &Map<String, Value> {
         match &self.body {
-            Body::Parsed(map) => map,
+            Body::Parsed { map, .. } => map,
             Body::Stored { raw, parsed } => {
                 parsed.get_or_init(|| match serde_json::from_str(raw) {
                     Ok(Value::Object(map)) => map,
@@ -523,10 +523,16 @@ impl Message {
     /// The message as stored in the log.
     pub fn raw_json(&self) -> String {
         match &self.body {
-            Body::Parsed(map) => serde_json::to_string(map).unwrap_or_else(|_| "{}".into()),
-            Body::Stored { raw, .. } => raw.clone(),
+            Body::Parsed { raw, .. } | Body::Stored { raw, .. } => raw.clone(),
         }
     }
+}
+
+fn too_large(size: usize) -> FieldError {
+    FieldError::new(
+        "",
+        format!("message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (32 KB)"),
+    )
 }
 
 /// A message id for a message sent without one: a hash of its content (without `sentAt`,

@@ -26,6 +26,10 @@ use tenure_store::{DatabaseUrl, KeyKind, Store};
 
 const BATCH: usize = 100;
 
+/// The same allocator as the `tenure` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -190,11 +194,21 @@ fn ceiling(backend: &str, url: &DatabaseUrl, dir: &std::path::Path) -> Option<(u
             let export = Command::new("sqlite3")
                 .args([
                     "-csv",
+                    // The aborted server's last connection may be checkpointing the WAL.
+                    "-cmd",
+                    ".timeout 30000",
                     path.to_str()?,
                     &format!("SELECT {COLUMNS} FROM events ORDER BY seq"),
                 ])
                 .output()
                 .ok()?;
+            if !export.status.success() || export.stdout.is_empty() {
+                println!(
+                    "sqlite3 export failed: {}",
+                    String::from_utf8_lossy(&export.stderr)
+                );
+                return None;
+            }
             std::fs::write(&csv, &export.stdout).ok()?;
             let target = dir.join("ceiling.db");
             Store::open(DatabaseUrl::Sqlite(target.clone()))
@@ -232,10 +246,12 @@ fn ceiling(backend: &str, url: &DatabaseUrl, dir: &std::path::Path) -> Option<(u
                 );
                 return None;
             }
-            let rows = Store::open(DatabaseUrl::Sqlite(target))
-                .ok()?
-                .with(|c| c.event_count(&tenure_core::WorkspaceId::parse("ws_bench").unwrap()))
+            let count = Command::new("sqlite3")
+                .arg(&target)
+                .arg("SELECT count(*) FROM events")
+                .output()
                 .ok()?;
+            let rows: u64 = String::from_utf8_lossy(&count.stdout).trim().parse().ok()?;
             Some((rows as usize, seconds))
         }
         DatabaseUrl::Postgres(url) => {

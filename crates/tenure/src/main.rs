@@ -17,6 +17,11 @@ use tenure_store::{KeyKind, Store, Workspace};
 
 use crate::config::Config;
 
+/// mimalloc instead of the system allocator: ingest and rebuild allocate many small, short-
+/// lived strings and JSON nodes (see docs/benchmarks.md for the measured difference).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tenure",
