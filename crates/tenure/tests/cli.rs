@@ -8,20 +8,12 @@ use std::process::{Command, Output};
 
 use db::{TestDb, databases};
 use serde_json::{Value, json};
-use tenure_store::DatabaseUrl;
-
-fn url_text(db: &TestDb) -> String {
-    match db.url() {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        DatabaseUrl::Postgres(url) => url,
-    }
-}
 
 fn tenure(db: &TestDb, args: &[&str]) -> Output {
     let dir = std::env::temp_dir();
     Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(args)
-        .env("TENURE_DATABASE_URL", url_text(db))
+        .env("TENURE_DATABASE_URL", db.url_text())
         .env("TENURE_LOG", "warn")
         .current_dir(dir)
         .output()
@@ -203,10 +195,8 @@ fn a_csv_import_maps_columns_and_is_idempotent() {
     }
 }
 
-#[test]
-fn the_demo_loads_a_business_and_exits_with_no_serve() {
-    let dir = std::env::temp_dir().join(db::unique("tenure_demo"));
-    std::fs::create_dir_all(&dir).unwrap();
+/// `tenure demo --no-serve` in `dir` with a small business; its JSON summary.
+fn small_demo(dir: &std::path::Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args([
             "demo",
@@ -222,7 +212,7 @@ fn the_demo_loads_a_business_and_exits_with_no_serve() {
         ])
         .env("TENURE_LOG", "warn")
         .env_remove("TENURE_DATABASE_URL")
-        .current_dir(&dir)
+        .current_dir(dir)
         .output()
         .unwrap();
     assert!(
@@ -230,30 +220,19 @@ fn the_demo_loads_a_business_and_exits_with_no_serve() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn the_demo_loads_a_business_and_exits_with_no_serve() {
+    let dir = std::env::temp_dir().join(db::unique("tenure_demo"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = small_demo(&dir);
     assert_eq!(summary["customers"], 150);
     assert!(summary["events"].as_u64().unwrap() > 5_000);
     assert!(dir.join("tenure-demo.db").exists());
-    // Same seed, same business.
-    let again = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args([
-            "demo",
-            "--customers",
-            "150",
-            "--months",
-            "12",
-            "--seed",
-            "3",
-            "--end",
-            "2026-01-01",
-            "--no-serve",
-        ])
-        .env("TENURE_LOG", "warn")
-        .env_remove("TENURE_DATABASE_URL")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let second: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    // Same seed, same business (the default database is recreated on each run).
+    let second = small_demo(&dir);
     assert_eq!(second["events"], summary["events"]);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -12,14 +12,7 @@ use std::time::{Duration, Instant};
 
 use db::{TestDb, databases};
 use serde_json::{Value, json};
-use tenure_store::{DatabaseUrl, Store};
-
-fn url_text(db: &TestDb) -> String {
-    match db.url() {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        DatabaseUrl::Postgres(url) => url,
-    }
-}
+use tenure_store::Store;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -32,7 +25,7 @@ fn free_port() -> u16 {
 fn start_server(db: &TestDb, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("TENURE_DATABASE_URL", url_text(db))
+        .env("TENURE_DATABASE_URL", db.url_text())
         .env("TENURE_LOG", "warn")
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())

@@ -41,6 +41,14 @@ impl TestDb {
         }
     }
 
+    /// The URL as the CLI takes it (`--database` / `TENURE_DATABASE_URL`).
+    pub fn url_text(&self) -> String {
+        match self.url() {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => url,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             TestDb::Sqlite(_) => "sqlite",

@@ -1,0 +1,97 @@
+//! BG/BB (beta-geometric / beta-binomial), Fader, Hardie & Shang (2010), "Customer-base
+//! analysis in a discrete-time noncontractual setting", Marketing Science 29(6).
+//!
+//! At each of n discrete opportunities an alive customer transacts with probability
+//! p ~ Beta(α, β) and then dies with probability θ ~ Beta(γ, δ). A customer is summarised by
+//! x (transactions), t_x (the opportunity of the last one) and n.
+
+use serde::Serialize;
+
+use crate::optimize::{Fit, maximize};
+use crate::special::{ln_beta, log_sum_exp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BgBb {
+    pub alpha: f64,
+    pub beta: f64,
+    pub gamma: f64,
+    pub delta: f64,
+}
+
+/// One group of customers with the same history.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Opportunities {
+    pub x: u32,
+    pub t_x: u32,
+    pub n: u32,
+    pub weight: f64,
+}
+
+impl BgBb {
+    /// ln L of one history (FHS 2010, eq. 5), summed in log-space.
+    pub fn log_likelihood_one(&self, h: &Opportunities) -> f64 {
+        let Self {
+            alpha,
+            beta,
+            gamma,
+            delta,
+        } = *self;
+        let (x, t_x, n) = (f64::from(h.x), f64::from(h.t_x), f64::from(h.n));
+        let base_ab = ln_beta(alpha, beta);
+        let base_gd = ln_beta(gamma, delta);
+        let mut ll =
+            ln_beta(alpha + x, beta + n - x) - base_ab + ln_beta(gamma, delta + n) - base_gd;
+        for i in 0..(h.n - h.t_x) {
+            let i = f64::from(i);
+            let term = ln_beta(alpha + x, beta + t_x - x + i) - base_ab
+                + ln_beta(gamma + 1.0, delta + t_x + i)
+                - base_gd;
+            ll = log_sum_exp(ll, term);
+        }
+        ll
+    }
+
+    pub fn log_likelihood(&self, histories: &[Opportunities]) -> f64 {
+        histories
+            .iter()
+            .map(|h| h.weight * self.log_likelihood_one(h))
+            .sum()
+    }
+
+    pub fn fit(histories: &[Opportunities]) -> (BgBb, Fit) {
+        let ll = |p: &[f64]| {
+            BgBb {
+                alpha: p[0],
+                beta: p[1],
+                gamma: p[2],
+                delta: p[3],
+            }
+            .log_likelihood(histories)
+        };
+        let fit = maximize(&ll, &[1.0, 1.0, 1.0, 1.0]);
+        (
+            BgBb {
+                alpha: fit.params[0],
+                beta: fit.params[1],
+                gamma: fit.params[2],
+                delta: fit.params[3],
+            },
+            fit,
+        )
+    }
+
+    /// P(alive at opportunity n + 1 | x, t_x, n) (FHS 2010, eq. 11).
+    pub fn probability_alive(&self, h: &Opportunities) -> f64 {
+        let Self {
+            alpha,
+            beta,
+            gamma,
+            delta,
+        } = *self;
+        let (x, n) = (f64::from(h.x), f64::from(h.n));
+        let alive = ln_beta(alpha + x, beta + n - x) - ln_beta(alpha, beta)
+            + ln_beta(gamma, delta + n + 1.0)
+            - ln_beta(gamma, delta);
+        (alive - self.log_likelihood_one(h)).exp()
+    }
+}

@@ -1,0 +1,79 @@
+//! Gamma-Gamma spend model, Fader, Hardie & Lee (2005), "RFM and CLV: using iso-value curves
+//! for customer base analysis", JMR 42(4), after Colombo & Jiang (1999).
+//!
+//! A customer's transaction values are Gamma(p, ν) around their own mean, with ν ~ Gamma(q, γ)
+//! across customers. Fitted on repeat buyers' (x, mean value z̄).
+
+use serde::Serialize;
+
+use crate::optimize::{Fit, maximize};
+use crate::special::ln_gamma;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GammaGamma {
+    pub p: f64,
+    pub q: f64,
+    pub gamma: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GammaGammaError {
+    #[error(
+        "q = {0:.4} ≤ 1: the population mean spend p·γ/(q − 1) does not exist; the model does not fit these data"
+    )]
+    InfiniteMean(f64),
+    #[error("no customer with repeat purchases and a positive mean value to fit on")]
+    NoData,
+}
+
+impl GammaGamma {
+    /// ln L of one customer with x ≥ 1 transactions of mean value z̄ > 0.
+    pub fn log_likelihood_one(&self, x: f64, mean_value: f64) -> f64 {
+        let Self { p, q, gamma } = *self;
+        ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
+            + q * gamma.ln()
+            + (p * x - 1.0) * mean_value.ln()
+            + p * x * x.ln()
+            - (p * x + q) * (gamma + x * mean_value).ln()
+    }
+
+    /// Fits on (x, z̄) pairs; customers with x = 0 or z̄ ≤ 0 carry no information and are
+    /// skipped. Refuses a fit with q ≤ 1 (infinite expected spend).
+    pub fn fit(customers: &[(f64, f64)]) -> Result<(GammaGamma, Fit), GammaGammaError> {
+        let data: Vec<(f64, f64)> = customers
+            .iter()
+            .copied()
+            .filter(|(x, m)| *x > 0.0 && *m > 0.0)
+            .collect();
+        if data.is_empty() {
+            return Err(GammaGammaError::NoData);
+        }
+        let ll = |p: &[f64]| {
+            let model = GammaGamma {
+                p: p[0],
+                q: p[1],
+                gamma: p[2],
+            };
+            data.iter()
+                .map(|(x, m)| model.log_likelihood_one(*x, *m))
+                .sum()
+        };
+        let fit = maximize(&ll, &[1.0, 1.0, 1.0]);
+        let model = GammaGamma {
+            p: fit.params[0],
+            q: fit.params[1],
+            gamma: fit.params[2],
+        };
+        if model.q <= 1.0 {
+            return Err(GammaGammaError::InfiniteMean(model.q));
+        }
+        Ok((model, fit))
+    }
+
+    /// E[Z | z̄, x]: a customer's expected mean transaction value (x = 0 gives the
+    /// population mean p·γ/(q − 1)).
+    pub fn conditional_expected_value(&self, x: f64, mean_value: f64) -> f64 {
+        let Self { p, q, gamma } = *self;
+        p * (gamma + x * mean_value) / (p * x + q - 1.0)
+    }
+}
