@@ -6,6 +6,8 @@
 //! | [`gamma_gamma`] Gamma-Gamma | (x, mean value) of repeat buyers | Fader, Hardie & Lee (2005), "RFM and CLV" / Colombo & Jiang (1999) |
 //! | [`sbg`] shifted-beta-geometric | customers alive per period | Fader & Hardie (2007), "How to project customer retention" |
 //! | [`bgbb`] BG/BB | (x, t_x, n) of discrete opportunities | Fader, Hardie & Shang (2010) |
+//! | [`pareto_nbd`] Pareto/NBD | (x, t_x, T) | Schmittlein, Morrison & Colombo (1987); Fader, Hardie & Lee (2005 note) |
+//! | [`mbgnbd`] MBG/NBD | (x, t_x, T) | Batislam, Denizel & Filiztekin (2007) |
 //!
 //! Parameters are fitted by maximum likelihood with a quasi-Newton (BFGS) optimiser in
 //! log-parameters from deterministic starts ([`optimize`]); standard errors come from the
@@ -14,7 +16,9 @@
 pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;
+pub mod mbgnbd;
 pub mod optimize;
+pub mod pareto_nbd;
 pub mod sbg;
 pub mod special;
 pub mod summary;

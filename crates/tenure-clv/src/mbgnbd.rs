@@ -1,0 +1,61 @@
+//! MBG/NBD, Batislam, Denizel & Filiztekin (2007), "Empirical validation and comparison of
+//! models for customer base analysis", IJRM 24(3): the BG/NBD with a drop-out opportunity
+//! at time zero too, so customers with no repeat purchase can be inactive.
+
+use serde::Serialize;
+
+use crate::bgnbd::{Rft, group};
+use crate::optimize::{Fit, maximize};
+use crate::special::{ln_beta, ln_gamma, log_sum_exp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MbgNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+}
+
+impl MbgNbd {
+    fn from_params(p: &[f64]) -> Self {
+        Self {
+            r: p[0],
+            alpha: p[1],
+            a: p[2],
+            b: p[3],
+        }
+    }
+
+    pub fn log_likelihood_one(&self, c: &Rft) -> f64 {
+        let Self { r, alpha, a, b } = *self;
+        let x = c.x;
+        let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
+        let a2 = ln_beta(a, b + x + 1.0) - ln_beta(a, b);
+        let a3 = -(r + x) * (alpha + c.t).ln();
+        let a4 = a.ln() - (b + x).ln() - (r + x) * (alpha + c.t_x).ln();
+        a1 + a2 + log_sum_exp(a3, a4)
+    }
+
+    pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
+        customers
+            .iter()
+            .map(|(c, w)| w * self.log_likelihood_one(c))
+            .sum()
+    }
+
+    pub fn fit(customers: &[Rft]) -> (MbgNbd, Fit) {
+        let grouped = group(customers);
+        let fit = maximize(
+            &|p| MbgNbd::from_params(p).log_likelihood(&grouped),
+            &[1.0, 1.0, 1.0, 1.0],
+        );
+        (MbgNbd::from_params(&fit.params), fit)
+    }
+
+    /// P(alive | x, t_x, T).
+    pub fn probability_alive(&self, c: &Rft) -> f64 {
+        let Self { r, alpha, a, b } = *self;
+        let ln_ratio = (a / (b + c.x)).ln() + (r + c.x) * ((alpha + c.t) / (alpha + c.t_x)).ln();
+        1.0 / (1.0 + ln_ratio.exp())
+    }
+}

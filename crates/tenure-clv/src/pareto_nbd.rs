@@ -1,0 +1,97 @@
+//! Pareto/NBD, Schmittlein, Morrison & Colombo (1987); likelihood in the form of Fader,
+//! Hardie & Lee (2005), "A note on deriving the Pareto/NBD model and related expressions".
+//!
+//! While alive a customer buys as a Poisson process with rate λ ~ Gamma(r, α); their
+//! lifetime is exponential with rate μ ~ Gamma(s, β).
+
+use serde::Serialize;
+
+use crate::bgnbd::{Rft, group};
+use crate::optimize::{Fit, maximize};
+use crate::special::{hyp2f1, ln_gamma, log_sum_exp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ParetoNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub s: f64,
+    pub beta: f64,
+}
+
+impl ParetoNbd {
+    fn from_params(p: &[f64]) -> Self {
+        Self {
+            r: p[0],
+            alpha: p[1],
+            s: p[2],
+            beta: p[3],
+        }
+    }
+
+    /// ln A₀ of the likelihood (FHL note, eq. 19–20): the difference of the two ₂F₁ terms
+    /// at t_x and T, taken in log space so that t_x = T (A₀ = 0) and high frequencies
+    /// neither cancel nor overflow. Returns −∞ when A₀ = 0.
+    fn ln_a0(&self, c: &Rft) -> f64 {
+        let Self { r, alpha, s, beta } = *self;
+        let x = c.x;
+        let a = r + s + x;
+        let (larger, b, gap) = if alpha >= beta {
+            (alpha, s + 1.0, alpha - beta)
+        } else {
+            (beta, r + x, beta - alpha)
+        };
+        let term = |t: f64| hyp2f1(a, b, a + 1.0, gap / (larger + t)).ln() - a * (larger + t).ln();
+        let at_tx = term(c.t_x);
+        let at_t = term(c.t);
+        if at_t >= at_tx {
+            return f64::NEG_INFINITY;
+        }
+        at_tx + (-(at_t - at_tx).exp()).ln_1p()
+    }
+
+    /// ln L for one customer (FHL note, eq. 18).
+    pub fn log_likelihood_one(&self, c: &Rft) -> f64 {
+        let Self { r, alpha, s, beta } = *self;
+        let x = c.x;
+        let head = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
+        let survived = -(r + x) * (alpha + c.t).ln() - s * (beta + c.t).ln();
+        let died = (s / (r + s + x)).ln() + self.ln_a0(c);
+        head + log_sum_exp(survived, died)
+    }
+
+    pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
+        customers
+            .iter()
+            .map(|(c, w)| w * self.log_likelihood_one(c))
+            .sum()
+    }
+
+    pub fn fit(customers: &[Rft]) -> (ParetoNbd, Fit) {
+        let grouped = group(customers);
+        let fit = maximize(
+            &|p| ParetoNbd::from_params(p).log_likelihood(&grouped),
+            &[1.0, 1.0, 1.0, 1.0],
+        );
+        (ParetoNbd::from_params(&fit.params), fit)
+    }
+
+    /// P(alive | x, t_x, T) (FHL note, eq. 21).
+    pub fn probability_alive(&self, c: &Rft) -> f64 {
+        let Self { r, alpha, s, beta } = *self;
+        let x = c.x;
+        let ln_ratio = (s / (r + s + x)).ln()
+            + (r + x) * (alpha + c.t).ln()
+            + s * (beta + c.t).ln()
+            + self.ln_a0(c);
+        1.0 / (1.0 + ln_ratio.exp())
+    }
+
+    /// E[Y(t) | x, t_x, T]: expected purchases in the next t (FHL note, eq. 22; needs s > 1).
+    pub fn conditional_expected_purchases(&self, t: f64, c: &Rft) -> f64 {
+        let Self { r, alpha, s, beta } = *self;
+        let x = c.x;
+        (r + x) * (beta + c.t) / ((alpha + c.t) * (s - 1.0))
+            * (1.0 - ((beta + c.t) / (beta + c.t + t)).powf(s - 1.0))
+            * self.probability_alive(c)
+    }
+}
