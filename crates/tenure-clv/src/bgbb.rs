@@ -68,7 +68,11 @@ impl BgBb {
             }
             .log_likelihood(histories)
         };
-        let fit = maximize(&ll, &[1.0, 1.0, 1.0, 1.0]);
+        let fit = maximize(
+            &ll,
+            &[1.0, 1.0, 1.0, 1.0],
+            histories.iter().map(|h| h.weight).sum(),
+        );
         (
             BgBb {
                 alpha: fit.params[0],

@@ -69,6 +69,7 @@ impl BgNbd {
         let fit = maximize(
             &|p| BgNbd::from_params(p).log_likelihood(&grouped),
             &[1.0, 1.0, 1.0, 1.0],
+            customers.len() as f64,
         );
         (BgNbd::from_params(&fit.params), fit)
     }

@@ -58,7 +58,7 @@ impl GammaGamma {
                 .map(|(x, m)| model.log_likelihood_one(*x, *m))
                 .sum()
         };
-        let fit = maximize(&ll, &[1.0, 1.0, 1.0]);
+        let fit = maximize(&ll, &[1.0, 1.0, 1.0], data.len() as f64);
         let model = GammaGamma {
             p: fit.params[0],
             q: fit.params[1],

@@ -48,6 +48,7 @@ impl MbgNbd {
         let fit = maximize(
             &|p| MbgNbd::from_params(p).log_likelihood(&grouped),
             &[1.0, 1.0, 1.0, 1.0],
+            customers.len() as f64,
         );
         (MbgNbd::from_params(&fit.params), fit)
     }

@@ -19,20 +19,29 @@ pub struct Fit {
     pub standard_errors: Vec<f64>,
     pub iterations: usize,
     pub converged: bool,
-    /// Largest |∂ LL / ∂ ln θ| at the end.
+    /// Largest |∂ LL / ∂ ln θ| at the end (on the total log-likelihood).
     pub gradient_norm: f64,
 }
 
 const MAX_ITERATIONS: usize = 1000;
-const GRADIENT_TOLERANCE: f64 = 1e-6;
+/// On the mean log-likelihood per observation, so that it means the same for 2,000
+/// customers as for 10 million (an absolute tolerance is below the rounding noise of a
+/// large sum's finite-difference gradient, and the optimiser would never stop).
+const GRADIENT_TOLERANCE: f64 = 1e-9;
 
-/// Maximises `log_likelihood` over positive parameters, from `start`.
-pub fn maximize(log_likelihood: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Fit {
+/// Maximises `log_likelihood` over positive parameters, from `start`. `observations` (the
+/// number of customers, or total weight) scales the objective to a mean per observation.
+pub fn maximize(log_likelihood: &dyn Fn(&[f64]) -> f64, start: &[f64], observations: f64) -> Fit {
     let n = start.len();
+    let scale = observations.max(1.0);
     let objective = |theta: &[f64]| -> f64 {
         let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
         let ll = log_likelihood(&params);
-        if ll.is_finite() { -ll } else { f64::INFINITY }
+        if ll.is_finite() {
+            -ll / scale
+        } else {
+            f64::INFINITY
+        }
     };
     let mut theta: Vec<f64> = start.iter().map(|p| p.ln()).collect();
     let mut f = objective(&theta);
@@ -76,7 +85,7 @@ pub fn maximize(log_likelihood: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Fit {
         let Some((next, f_next)) = accepted else {
             // No progress possible along any tried step: we are at the optimum to within
             // the precision of the function.
-            converged = inf_norm(&g) < 1e-3;
+            converged = inf_norm(&g) < 1e-6;
             break;
         };
         let g_next = gradient(&objective, &next);
@@ -90,7 +99,8 @@ pub fn maximize(log_likelihood: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Fit {
         theta = next;
         f = f_next;
         g = g_next;
-        if improvement.abs() < 1e-13 * (1.0 + f.abs()) && inf_norm(&g) < 1e-4 {
+        if improvement.abs() < 1e-15 * (1.0 + f.abs()) && inf_norm(&g) < 1e-6 {
+            // Flat to machine precision: the last digits of the gradient are noise.
             converged = true;
             break;
         }
@@ -99,11 +109,11 @@ pub fn maximize(log_likelihood: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Fit {
     let standard_errors = standard_errors(log_likelihood, &params);
     Fit {
         params,
-        log_likelihood: -f,
+        log_likelihood: -f * scale,
         standard_errors,
         iterations,
         converged,
-        gradient_norm: inf_norm(&g),
+        gradient_norm: inf_norm(&g) * scale,
     }
 }
 
@@ -230,7 +240,7 @@ mod tests {
                 .map(|x| -p[1].ln() - (x - p[0]).powi(2) / (2.0 * p[1] * p[1]))
                 .sum()
         };
-        let fit = maximize(&ll, &[1.0, 1.0]);
+        let fit = maximize(&ll, &[1.0, 1.0], 5.0);
         assert!(fit.converged, "{fit:?}");
         assert!((fit.params[0] - mean).abs() < 1e-6, "{fit:?}");
         assert!((fit.params[1] - var.sqrt()).abs() < 1e-6, "{fit:?}");

@@ -71,6 +71,7 @@ impl ParetoNbd {
         let fit = maximize(
             &|p| ParetoNbd::from_params(p).log_likelihood(&grouped),
             &[1.0, 1.0, 1.0, 1.0],
+            customers.len() as f64,
         );
         (ParetoNbd::from_params(&fit.params), fit)
     }

@@ -90,6 +90,7 @@ impl ShiftedBetaGeometric {
                 .log_likelihood(cohorts)
             },
             &[1.0, 1.0],
+            cohorts.iter().filter_map(|c| c.first()).sum::<u64>() as f64,
         );
         Ok((
             ShiftedBetaGeometric {
