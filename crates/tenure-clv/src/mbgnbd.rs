@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::bgnbd::{Rft, group};
 use crate::optimize::{Fit, maximize};
-use crate::special::{ln_beta, ln_gamma, log_sum_exp};
+use crate::special::{hyp2f1, ln_beta, ln_gamma, log_sum_exp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MbgNbd {
@@ -58,5 +58,16 @@ impl MbgNbd {
         let Self { r, alpha, a, b } = *self;
         let ln_ratio = (a / (b + c.x)).ln() + (r + c.x) * ((alpha + c.t) / (alpha + c.t_x)).ln();
         1.0 / (1.0 + ln_ratio.exp())
+    }
+
+    /// E[Y(t) | x, t_x, T]: expected purchases in the next t (Batislam et al. 2007, eq. 14).
+    pub fn conditional_expected_purchases(&self, t: f64, c: &Rft) -> f64 {
+        let Self { r, alpha, a, b } = *self;
+        let x = c.x;
+        let z = t / (alpha + c.t + t);
+        let bracket = 1.0
+            - ((alpha + c.t) / (alpha + c.t + t)).powf(r + x)
+                * hyp2f1(r + x, b + x + 1.0, a + b + x, z);
+        (a + b + x) / (a - 1.0) * bracket * self.probability_alive(c)
     }
 }

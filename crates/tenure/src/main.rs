@@ -1,6 +1,7 @@
 //! `tenure`: the command line. Configuration comes from flags, then `TENURE_*` environment
 //! variables, then `tenure.toml` in the working directory (or `--config`).
 
+mod clv;
 mod config;
 mod demo;
 mod import;
@@ -68,6 +69,15 @@ enum Command {
     Import(import::ImportArgs),
     /// Generate a demo business, load it and serve it.
     Demo(demo::DemoArgs),
+    /// Customer-lifetime models on a transactions file (no database needed).
+    #[command(subcommand)]
+    Clv(ClvCommand),
+}
+
+#[derive(Subcommand)]
+enum ClvCommand {
+    /// Fit BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma or sBG by maximum likelihood.
+    Fit(clv::ClvFitArgs),
 }
 
 #[derive(Subcommand)]
@@ -210,6 +220,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Import(args) => return import::run(&database, args, &clock),
         Command::Demo(args) => demo::run(&config, cli.global.database.as_deref(), args)?,
+        Command::Clv(ClvCommand::Fit(args)) => clv::run(args)?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

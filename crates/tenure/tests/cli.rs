@@ -236,3 +236,111 @@ fn the_demo_loads_a_business_and_exits_with_no_serve() {
     assert_eq!(second["events"], summary["events"]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn shared_data(path: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!(
+        "{}/../../../shared/data/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
+fn clv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["clv", "fit"])
+        .args(args)
+        .env("TENURE_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn clv_fit_reads_a_transactions_file_like_lifetimes_users_have() {
+    // The CDNOW sample as a CSV: customer, date (YYYYMMDD), value.
+    let raw = std::fs::read_to_string(shared_data("cdnow/CDNOW_sample.txt")).unwrap();
+    let mut csv = String::from("customer_id,date,value\n");
+    for line in raw.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        csv.push_str(&format!("{},{},{}\n", f[1], f[2], f[4]));
+    }
+    let file = write_file("cdnow.csv", &csv);
+    let path = file.to_str().unwrap();
+    let out = clv(&[
+        path,
+        "--model",
+        "bgnbd",
+        "--value-column",
+        "value",
+        "--calibration-end",
+        "1997-09-30",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["customers_fitted"], 2357);
+    let params: Vec<f64> = report["fit"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    // FHL 2005: r = 0.2426, α = 4.4137, a = 0.7930, b = 2.4262 (from the rounded summary).
+    for (got, want) in params.iter().zip([0.2426, 4.4137, 0.7930, 2.4262]) {
+        assert!((got - want).abs() / want < 1e-3, "{params:?}");
+    }
+    let holdout = &report["holdout"];
+    assert_eq!(
+        holdout["actual_repeat_purchases"], 1882.0,
+        "weeks 40–78 of the CDNOW sample"
+    );
+    assert!(holdout["predicted_repeat_purchases"].as_f64().unwrap() > 1500.0);
+    assert_eq!(holdout["by_frequency"].as_array().unwrap().len(), 8);
+
+    let gg = clv(&[
+        path,
+        "--model",
+        "gg",
+        "--value-column",
+        "value",
+        "--calibration-end",
+        "1997-09-30",
+        "--json",
+    ]);
+    let report: Value = serde_json::from_str(&stdout(&gg)).unwrap();
+    assert!(
+        (report["fit"]["parameters"][0]["value"].as_f64().unwrap() - 6.25).abs() < 0.05,
+        "{report}"
+    );
+
+    let missing = clv(&[path, "--model", "gg"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--value-column"));
+    let wrong = clv(&[path, "--model", "bgnbd", "--date-column", "day"]);
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("no column `day`"));
+    let bad = write_file("bad.csv", "customer_id,date\n1,2025-01-01\n2,someday\n");
+    let out = clv(&[bad.to_str().unwrap(), "--model", "bgnbd"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: `someday` is not a date"));
+}
+
+#[test]
+fn clv_fit_sbg_projects_cohort_retention() {
+    let out = clv(&[
+        shared_data("sbg/fader_hardie_2007.csv").to_str().unwrap(),
+        "--model",
+        "sbg",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["cohorts"], json!(["regular_alive", "highend_alive"]));
+    assert_eq!(report["fit"]["converged"], true);
+    let survival = report["projection"][12]["survival"].as_f64().unwrap();
+    // Both cohorts pooled: between the regular (17.3%) and high-end (39.4%) shares at year 12.
+    assert!(survival > 0.17 && survival < 0.40, "{survival}");
+}

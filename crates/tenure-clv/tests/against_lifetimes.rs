@@ -1,0 +1,63 @@
+//! Predictions against Python `lifetimes`, an independent implementation
+//! (tests/data/lifetimes_predictions.csv, made by scripts/lifetimes_reference.py).
+#![allow(clippy::unwrap_used)]
+
+use tenure_clv::bgnbd::{BgNbd, Rft};
+use tenure_clv::mbgnbd::MbgNbd;
+use tenure_clv::pareto_nbd::ParetoNbd;
+
+#[test]
+fn probability_alive_and_expected_purchases_match_lifetimes() {
+    let bgnbd = BgNbd {
+        r: 0.2426,
+        alpha: 4.4137,
+        a: 0.7930,
+        b: 2.4262,
+    };
+    let mbgnbd = MbgNbd {
+        r: 0.525,
+        alpha: 6.183,
+        a: 0.891,
+        b: 1.614,
+    };
+    let pnbd = ParetoNbd {
+        r: 0.553,
+        alpha: 10.58,
+        s: 0.606,
+        beta: 11.66,
+    };
+    let mut checked = 0;
+    for line in include_str!("data/lifetimes_predictions.csv")
+        .lines()
+        .skip(1)
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        let n = |i: usize| f[i].parse::<f64>().unwrap();
+        let c = Rft {
+            x: n(1),
+            t_x: n(2),
+            t: n(3),
+        };
+        let t = n(4);
+        let (alive, expected) = match f[0] {
+            "bgnbd" => (
+                bgnbd.probability_alive(&c),
+                bgnbd.conditional_expected_purchases(t, &c),
+            ),
+            "mbgnbd" => (
+                mbgnbd.probability_alive(&c),
+                mbgnbd.conditional_expected_purchases(t, &c),
+            ),
+            "pnbd" => (
+                pnbd.probability_alive(&c),
+                pnbd.conditional_expected_purchases(t, &c),
+            ),
+            other => panic!("unknown model {other}"),
+        };
+        let close = |got: f64, want: f64| (got - want).abs() <= 1e-8 * want.abs().max(1e-6);
+        assert!(close(alive, n(5)), "{line}: P(alive) {alive}");
+        assert!(close(expected, n(6)), "{line}: E[Y] {expected}");
+        checked += 1;
+    }
+    assert_eq!(checked, 42);
+}

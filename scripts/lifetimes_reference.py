@@ -1,0 +1,24 @@
+"""Predictions of Python `lifetimes` (an independent implementation) for fixed parameters and
+customers, as a reference table for tenure-clv's tests.
+
+Run once: python scripts/lifetimes_reference.py > crates/tenure-clv/tests/data/lifetimes_predictions.csv
+(needs `pip install lifetimes`). The table is committed.
+"""
+import pandas as pd
+from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+
+models = {
+    "bgnbd": (BetaGeoFitter, dict(r=0.2426, alpha=4.4137, a=0.7930, b=2.4262)),
+    "mbgnbd": (ModifiedBetaGeoFitter, dict(r=0.525, alpha=6.183, a=0.891, b=1.614)),
+    "pnbd": (ParetoNBDFitter, dict(r=0.553, alpha=10.58, s=0.606, beta=11.66)),
+}
+customers = [(0, 0.0, 38.86), (1, 1.71, 38.86), (2, 30.43, 38.86), (5, 20.0, 30.0), (10, 5.0, 38.86), (25, 38.0, 38.86), (50, 38.86, 38.86)]
+print("model,x,t_x,T,t,probability_alive,conditional_expected_purchases")
+for name, (cls, params) in models.items():
+    m = cls()
+    m.params_ = pd.Series(params)
+    for x, t_x, T in customers:
+        for t in (10.0, 39.0):
+            alive = float(pd.Series(m.conditional_probability_alive(x, t_x, T)).squeeze())
+            expected = float(pd.Series(m.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)).squeeze())
+            print(f"{name},{x},{t_x},{T},{t},{alive:.12g},{expected:.12g}")
