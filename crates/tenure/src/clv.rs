@@ -179,6 +179,9 @@ fn read_transactions(args: &ClvFitArgs) -> anyhow::Result<(Vec<Transaction>, usi
     Ok((transactions, ids.len()))
 }
 
+/// Expected repeat purchases in the next t of a customer, from a fitted count model.
+type Predictor = Box<dyn Fn(f64, &Rft) -> f64>;
+
 fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
     let (mut transactions, customers) = read_transactions(args)?;
     let last_day = transactions.iter().map(|t| t.day).max().unwrap_or(0);
@@ -209,9 +212,7 @@ fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
         "transactions": transactions.len(),
         "time_unit_days": unit,
     });
-    let (names, fit, predict): (&[&str], Fit, Option<Box<dyn Fn(f64, &Rft) -> f64>>) = match args
-        .model
-    {
+    let (names, fit, predict): (&[&str], Fit, Option<Predictor>) = match args.model {
         Model::Bgnbd => {
             let (m, fit) = BgNbd::fit(&rft);
             (
