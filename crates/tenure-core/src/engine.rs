@@ -168,19 +168,19 @@ impl Engine {
     fn resolve(&mut self, message: &Message) -> (CustomerId, Vec<CustomerId>) {
         let at = message.timestamp;
         let mut merged = Vec::new();
-        let user = message.user_id.as_ref().map(|u| Identity::User(u.clone()));
-        let anon = message
-            .anonymous_id
-            .as_ref()
-            .map(|a| Identity::Anonymous(a.clone()));
+        // Borrowed: owned identities are built only when one is bound or created (rare);
+        // the common case, a known customer, allocates nothing.
+        let user = message.user_id.as_deref();
+        let anon = message.anonymous_id.as_deref();
 
         if message.kind == MessageType::Alias
-            && let (Some(user), Some(previous)) = (&user, &message.previous_id)
+            && let (Some(user), Some(previous)) = (user, &message.previous_id)
         {
+            let user = Identity::User(user.to_owned());
             let as_user = Identity::User(previous.clone());
             let as_anon = Identity::Anonymous(previous.clone());
             let known_previous = self.lookup(&as_user).or_else(|| self.lookup(&as_anon));
-            let target = match (self.lookup(user), known_previous) {
+            let target = match (self.lookup(&user), known_previous) {
                 (Some(current), Some(prev)) => {
                     if current != prev {
                         self.merge(&prev, &current);
@@ -189,56 +189,55 @@ impl Engine {
                     current
                 }
                 (None, Some(prev)) => {
-                    self.attach_user(&prev, user);
+                    self.attach_user(&prev, &user);
                     prev
                 }
                 (Some(current), None) => current,
-                (None, None) => self.create(user, at),
+                (None, None) => self.create(&user, at),
             };
             for identity in [as_user, as_anon] {
                 self.bind_if_free(&identity, &target);
             }
-            if let Some(anon) = &anon {
-                self.bind_if_free(anon, &target);
+            if let Some(anon) = anon {
+                self.bind_if_free(&Identity::Anonymous(anon.to_owned()), &target);
             }
             return (target, merged);
         }
 
-        let by_anon = anon.as_ref().and_then(|a| self.lookup(a));
-        let target = match &user {
-            Some(user) => match (self.lookup(user), by_anon) {
+        let unidentified = |engine: &Self, id: &CustomerId| {
+            engine
+                .customers
+                .get(id)
+                .is_some_and(|c| c.user_id.is_none())
+        };
+        let by_anon = anon.and_then(|a| self.anonymous.get(a).cloned());
+        let target = match user {
+            Some(user) => match (self.users.get(user).cloned(), by_anon) {
                 (Some(current), Some(anonymous)) if current != anonymous => {
-                    if self
-                        .customers
-                        .get(&anonymous)
-                        .is_some_and(|c| c.user_id.is_none())
-                    {
+                    if unidentified(self, &anonymous) {
                         self.merge(&anonymous, &current);
                         merged.push(anonymous);
                     }
                     current
                 }
                 (Some(current), _) => current,
-                (None, Some(anonymous))
-                    if self
-                        .customers
-                        .get(&anonymous)
-                        .is_some_and(|c| c.user_id.is_none()) =>
-                {
-                    self.attach_user(&anonymous, user);
+                (None, Some(anonymous)) if unidentified(self, &anonymous) => {
+                    self.attach_user(&anonymous, &Identity::User(user.to_owned()));
                     anonymous
                 }
-                (None, _) => self.create(user, at),
+                (None, _) => self.create(&Identity::User(user.to_owned()), at),
             },
-            None => match (by_anon, &anon) {
+            None => match (by_anon, anon) {
                 (Some(anonymous), _) => anonymous,
-                (None, Some(anon)) => self.create(anon, at),
+                (None, Some(anon)) => self.create(&Identity::Anonymous(anon.to_owned()), at),
                 // Messages are validated to carry one of the two ids.
                 (None, None) => self.create(&Identity::Anonymous(String::new()), at),
             },
         };
-        if let Some(anon) = &anon {
-            self.bind_if_free(anon, &target);
+        if let Some(anon) = anon
+            && !self.anonymous.contains_key(anon)
+        {
+            self.bind_if_free(&Identity::Anonymous(anon.to_owned()), &target);
         }
         (target, merged)
     }
