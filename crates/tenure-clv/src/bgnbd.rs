@@ -55,12 +55,26 @@ impl BgNbd {
         a1 + a2 + log_sum_exp(a3, a4)
     }
 
-    /// Σ weight × ln L over customers.
+    /// Σ weight × ln L over customers. The terms that depend on x alone (four log-gammas)
+    /// are computed once per run of equal x, which is what [`group`]'s ordering gives.
     pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
-        customers
-            .iter()
-            .map(|(c, w)| w * self.log_likelihood_one(c))
-            .sum()
+        let Self { r, alpha, a, b } = *self;
+        let (ln_alpha, ln_a, ln_beta_ab, ln_gamma_r) = (alpha.ln(), a.ln(), ln_beta(a, b), ln_gamma(r));
+        let mut cached_x = f64::NAN;
+        let (mut head, mut ln_drop) = (0.0, 0.0);
+        let mut total = 0.0;
+        for (c, w) in customers {
+            let x = c.x;
+            if x != cached_x {
+                cached_x = x;
+                head = ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_beta(a, b + x) - ln_beta_ab;
+                ln_drop = if x > 0.0 { ln_a - (b + x - 1.0).ln() } else { f64::NEG_INFINITY };
+            }
+            let stayed = -(r + x) * (alpha + c.t).ln();
+            let dropped = ln_drop - (r + x) * (alpha + c.t_x).ln();
+            total += w * (head + log_sum_exp(stayed, dropped));
+        }
+        total
     }
 
     /// Fits by maximum likelihood. Identical summaries are grouped first.
