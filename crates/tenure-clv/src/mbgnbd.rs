@@ -40,7 +40,8 @@ impl MbgNbd {
     /// equal x (see [`crate::bgnbd::group`]).
     pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
         let Self { r, alpha, a, b } = *self;
-        let (ln_alpha, ln_a, ln_beta_ab, ln_gamma_r) = (alpha.ln(), a.ln(), ln_beta(a, b), ln_gamma(r));
+        let (ln_alpha, ln_a, ln_beta_ab, ln_gamma_r) =
+            (alpha.ln(), a.ln(), ln_beta(a, b), ln_gamma(r));
         let mut cached_x = f64::NAN;
         let (mut head, mut ln_drop) = (0.0, 0.0);
         let mut total = 0.0;
@@ -48,7 +49,8 @@ impl MbgNbd {
             let x = c.x;
             if x != cached_x {
                 cached_x = x;
-                head = ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_beta(a, b + x + 1.0) - ln_beta_ab;
+                head = ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_beta(a, b + x + 1.0)
+                    - ln_beta_ab;
                 ln_drop = ln_a - (b + x).ln();
             }
             let stayed = -(r + x) * (alpha + c.t).ln();
