@@ -1,9 +1,11 @@
 """Predictions of Python `lifetimes` (an independent implementation) for fixed parameters and
-customers, as a reference table for tenure-clv's tests.
+customers, as reference tables for tenure-clv's tests.
 
 Run once: python scripts/lifetimes_reference.py > crates/tenure-clv/tests/data/lifetimes_predictions.csv
-(needs `pip install lifetimes`). The table is committed.
+          python scripts/lifetimes_reference.py clv > crates/tenure-clv/tests/data/lifetimes_clv.csv
+(needs `pip install lifetimes`). The tables are committed.
 """
+import sys
 import pandas as pd
 from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
@@ -13,6 +15,22 @@ models = {
     "pnbd": (ParetoNBDFitter, dict(r=0.553, alpha=10.58, s=0.606, beta=11.66)),
 }
 customers = [(0, 0.0, 38.86), (1, 1.71, 38.86), (2, 30.43, 38.86), (5, 20.0, 30.0), (10, 5.0, 38.86), (25, 38.0, 38.86), (50, 38.86, 38.86)]
+if len(sys.argv) > 1 and sys.argv[1] == "clv":
+    from lifetimes import GammaGammaFitter
+    bg = BetaGeoFitter()
+    bg.params_ = pd.Series(dict(r=0.2426, alpha=4.4137, a=0.7930, b=2.4262))
+    bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # set by fit() in lifetimes
+    gg = GammaGammaFitter()
+    gg.params_ = pd.Series(dict(p=6.25, q=3.74, v=15.44))
+    rows = pd.DataFrame([(1, 1.71, 38.86, 11.77), (2, 30.43, 38.86, 22.35), (5, 20.0, 30.0, 40.0), (25, 38.0, 38.86, 14.5)],
+                        columns=["x", "t_x", "T", "zbar"])
+    print("x,t_x,T,zbar,months,discount,clv")
+    for months, discount in [(12, 0.01), (24, 0.02)]:
+        clv = gg.customer_lifetime_value(bg, rows.x, rows.t_x, rows["T"], rows.zbar, time=months, discount_rate=discount, freq="W")
+        for (_, r), v in zip(rows.iterrows(), clv):
+            print(f"{r.x:g},{r.t_x:g},{r['T']:g},{r.zbar:g},{months},{discount},{float(v):.12g}")
+    sys.exit(0)
+
 print("model,x,t_x,T,t,probability_alive,conditional_expected_purchases")
 for name, (cls, params) in models.items():
     m = cls()

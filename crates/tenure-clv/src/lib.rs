@@ -15,6 +15,7 @@
 
 pub mod bgbb;
 pub mod bgnbd;
+pub mod clv;
 pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod optimize;

@@ -61,3 +61,40 @@ fn probability_alive_and_expected_purchases_match_lifetimes() {
     }
     assert_eq!(checked, 42);
 }
+
+#[test]
+fn customer_lifetime_value_matches_lifetimes() {
+    use tenure_clv::clv::{customer_lifetime_value, units_per_month};
+    use tenure_clv::gamma_gamma::GammaGamma;
+    let bgnbd = BgNbd {
+        r: 0.2426,
+        alpha: 4.4137,
+        a: 0.7930,
+        b: 2.4262,
+    };
+    let gg = GammaGamma {
+        p: 6.25,
+        q: 3.74,
+        gamma: 15.44,
+    };
+    let mut checked = 0;
+    for line in include_str!("data/lifetimes_clv.csv").lines().skip(1) {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let c = Rft {
+            x: f[0],
+            t_x: f[1],
+            t: f[2],
+        };
+        let value = gg.conditional_expected_value(c.x, f[3]);
+        let clv = customer_lifetime_value(
+            &|t| bgnbd.conditional_expected_purchases(t, &c),
+            value,
+            f[4] as u32,
+            f[5],
+            units_per_month(7.0),
+        );
+        assert!((clv - f[6]).abs() <= 1e-8 * f[6], "{line}: {clv}");
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+}
