@@ -626,3 +626,66 @@ async fn a_message_stored_by_another_process_is_never_stored_twice() {
         first.stop();
     }
 }
+
+/// The customers projection in the database follows identity resolution: the surviving
+/// customer's row holds the user id, traits and identities; a merged-away customer's row
+/// points at the survivor.
+#[tokio::test]
+async fn the_customers_table_records_identities_and_merges() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        app.post(
+            "/v1/page",
+            &app.write_key,
+            &json!({"anonymousId": "anon-9", "name": "Home"}),
+        )
+        .await;
+        app.post(
+            "/v1/track",
+            &app.write_key,
+            &json!({"userId": "u9", "event": "Logged In"}),
+        )
+        .await;
+        app.post(
+            "/v1/identify",
+            &app.write_key,
+            &json!({"userId": "u9", "anonymousId": "anon-9", "traits": {"email": "u9@x.y"}}),
+        )
+        .await;
+        let (_, profile) = app.get("/v1/customers/u9", &app.admin_key).await;
+        assert_eq!(
+            profile["merged_customers"].as_array().unwrap().len(),
+            1,
+            "{profile}"
+        );
+        let (store, ws) = (app.store.clone(), app.workspace.clone());
+        let winner = tenure_core::CustomerId::parse(profile["id"].as_str().unwrap()).unwrap();
+        let loser =
+            tenure_core::CustomerId::parse(profile["merged_customers"][0].as_str().unwrap())
+                .unwrap();
+        let (winner_row, loser_row) = tokio::task::spawn_blocking(move || {
+            let w = store
+                .with(|c| c.customer_row(&ws, &winner))
+                .unwrap()
+                .unwrap();
+            let l = store
+                .with(|c| c.customer_row(&ws, &loser))
+                .unwrap()
+                .unwrap();
+            (w, l)
+        })
+        .await
+        .unwrap();
+        assert_eq!(winner_row.user_id.as_deref(), Some("u9"), "{}", app.backend);
+        assert!(
+            winner_row.traits.contains("u9@x.y") && winner_row.identities.contains("a:anon-9"),
+            "{winner_row:?}"
+        );
+        assert_eq!(
+            loser_row.merged_into.as_ref().map(|c| c.as_str()),
+            profile["id"].as_str(),
+            "{loser_row:?}"
+        );
+        app.stop();
+    }
+}

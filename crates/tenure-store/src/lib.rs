@@ -134,11 +134,6 @@ impl StoredEvent {
     pub fn message(&self) -> std::result::Result<Message, String> {
         Message::from_log(self.raw.clone(), self.timestamp, self.received_at)
     }
-
-    /// The same, without copying the stored text.
-    pub fn into_message(self) -> std::result::Result<Message, String> {
-        Message::from_log(self.raw, self.timestamp, self.received_at)
-    }
 }
 
 /// The customers projection: identity and traits, kept for queries outside the engine.
