@@ -55,31 +55,20 @@ impl BgNbd {
         a1 + a2 + log_sum_exp(a3, a4)
     }
 
-    /// Σ weight × ln L over customers. The terms that depend on x alone (four log-gammas)
-    /// are computed once per run of equal x, which is what [`group`]'s ordering gives.
+    /// Σ weight × ln L over customers (see [`log_likelihood_by_x`]).
     pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
         let Self { r, alpha, a, b } = *self;
         let (ln_alpha, ln_a, ln_beta_ab, ln_gamma_r) =
             (alpha.ln(), a.ln(), ln_beta(a, b), ln_gamma(r));
-        let mut cached_x = f64::NAN;
-        let (mut head, mut ln_drop) = (0.0, 0.0);
-        let mut total = 0.0;
-        for (c, w) in customers {
-            let x = c.x;
-            if x != cached_x {
-                cached_x = x;
-                head = ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_beta(a, b + x) - ln_beta_ab;
-                ln_drop = if x > 0.0 {
-                    ln_a - (b + x - 1.0).ln()
-                } else {
-                    f64::NEG_INFINITY
-                };
-            }
-            let stayed = -(r + x) * (alpha + c.t).ln();
-            let dropped = ln_drop - (r + x) * (alpha + c.t_x).ln();
-            total += w * (head + log_sum_exp(stayed, dropped));
-        }
-        total
+        log_likelihood_by_x(customers, r, alpha, |x| {
+            let head = ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_beta(a, b + x) - ln_beta_ab;
+            let ln_drop = if x > 0.0 {
+                ln_a - (b + x - 1.0).ln()
+            } else {
+                f64::NEG_INFINITY
+            };
+            (head, ln_drop)
+        })
     }
 
     /// ∂ ln L / ∂ (r, α, a, b), summed with weights. With p the share of the "still alive"
@@ -183,6 +172,32 @@ impl BgNbd {
         let partial: f64 = (0..n).map(|j| ln_poisson_mix(f64::from(j)).exp()).sum();
         first + (ln_beta(a + 1.0, b + n_f - 1.0) - ln_beta(a, b)).exp() * (1.0 - partial)
     }
+}
+
+/// Σ w · (head(x) + ln(e^(−(r+x) ln(α+T)) + e^(drop(x) − (r+x) ln(α+t_x)))), the shape of the
+/// BG/NBD family's log-likelihood. `per_x(x) = (head, drop)` holds the terms that depend on x
+/// alone (log-gammas): they are computed once per run of equal x, which [`group`]'s ordering
+/// gives.
+pub(crate) fn log_likelihood_by_x(
+    customers: &[(Rft, f64)],
+    r: f64,
+    alpha: f64,
+    per_x: impl Fn(f64) -> (f64, f64),
+) -> f64 {
+    let mut cached_x = f64::NAN;
+    let (mut head, mut ln_drop) = (0.0, 0.0);
+    let mut total = 0.0;
+    for (c, w) in customers {
+        let x = c.x;
+        if x != cached_x {
+            cached_x = x;
+            (head, ln_drop) = per_x(x);
+        }
+        let stayed = -(r + x) * (alpha + c.t).ln();
+        let dropped = ln_drop - (r + x) * (alpha + c.t_x).ln();
+        total += w * (head + log_sum_exp(stayed, dropped));
+    }
+    total
 }
 
 /// Identical (x, t_x, T) rows counted once with a weight: the CDNOW calibration sample has

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::bgnbd::{Rft, group};
+use crate::bgnbd::{Rft, group, log_likelihood_by_x};
 use crate::optimize::{Fit, maximize};
 use crate::special::{hyp2f1, ln_beta, ln_gamma, log_sum_exp};
 
@@ -36,28 +36,16 @@ impl MbgNbd {
         a1 + a2 + log_sum_exp(a3, a4)
     }
 
-    /// Σ weight × ln L, with the terms that depend on x alone computed once per run of
-    /// equal x (see [`crate::bgnbd::group`]).
+    /// Σ weight × ln L (see [`crate::bgnbd::log_likelihood_by_x`]).
     pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
         let Self { r, alpha, a, b } = *self;
         let (ln_alpha, ln_a, ln_beta_ab, ln_gamma_r) =
             (alpha.ln(), a.ln(), ln_beta(a, b), ln_gamma(r));
-        let mut cached_x = f64::NAN;
-        let (mut head, mut ln_drop) = (0.0, 0.0);
-        let mut total = 0.0;
-        for (c, w) in customers {
-            let x = c.x;
-            if x != cached_x {
-                cached_x = x;
-                head = ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_beta(a, b + x + 1.0)
-                    - ln_beta_ab;
-                ln_drop = ln_a - (b + x).ln();
-            }
-            let stayed = -(r + x) * (alpha + c.t).ln();
-            let dropped = ln_drop - (r + x) * (alpha + c.t_x).ln();
-            total += w * (head + log_sum_exp(stayed, dropped));
-        }
-        total
+        log_likelihood_by_x(customers, r, alpha, |x| {
+            let head =
+                ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_beta(a, b + x + 1.0) - ln_beta_ab;
+            (head, ln_a - (b + x).ln())
+        })
     }
 
     pub fn fit(customers: &[Rft]) -> (MbgNbd, Fit) {

@@ -212,18 +212,7 @@ pub fn standard_errors(log_likelihood: &dyn Fn(&[f64]) -> f64, params: &[f64]) -
             information[j][i] = -d;
         }
     }
-    match invert(&information) {
-        Some(inv) => (0..n)
-            .map(|i| {
-                if inv[i][i] > 0.0 {
-                    inv[i][i].sqrt()
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect(),
-        None => vec![f64::NAN; n],
-    }
+    errors_from_information(&information)
 }
 
 /// √diag((−∇²LL)⁻¹) with the Hessian from central differences of the analytic gradient.
@@ -248,7 +237,13 @@ pub fn standard_errors_from_gradient(gradient: Gradient<'_>, params: &[f64]) -> 
                 .collect()
         })
         .collect();
-    match invert(&information) {
+    errors_from_information(&information)
+}
+
+/// √diag(I⁻¹) of an observed information matrix (`NaN` where it is not positive definite).
+fn errors_from_information(information: &[Vec<f64>]) -> Vec<f64> {
+    let n = information.len();
+    match invert(information) {
         Some(inv) => (0..n)
             .map(|i| {
                 if inv[i][i] > 0.0 {
