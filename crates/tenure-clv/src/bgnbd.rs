@@ -71,47 +71,31 @@ impl BgNbd {
         })
     }
 
-    /// ∂ ln L / ∂ (r, α, a, b), summed with weights. With p the share of the "still alive"
-    /// term in the likelihood's sum and q = 1 − p:
-    /// ∂r = ψ(r+x) − ψ(r) + ln α − p ln(α+T) − q ln(α+t_x);
-    /// ∂α = r/α − (r+x) (p/(α+T) + q/(α+t_x));
-    /// ∂a = ψ(a+b) − ψ(a+b+x) + q/a;
-    /// ∂b = ψ(b+x) − ψ(a+b+x) − ψ(b) + ψ(a+b) − q/(b+x−1).
+    /// ∂ ln L / ∂ (r, α, a, b), summed with weights ([`gradient_by_x`]):
+    /// ∂a = ψ(a+b) − ψ(a+b+x) + q/a; ∂b = ψ(b+x) − ψ(a+b+x) − ψ(b) + ψ(a+b) − q/(b+x−1).
     pub fn gradient(&self, customers: &[(Rft, f64)]) -> [f64; 4] {
         let Self { r, alpha, a, b } = *self;
-        let (ln_a, ln_alpha) = (a.ln(), alpha.ln());
-        let (psi_r, psi_ab, psi_b) = (digamma(r), digamma(a + b), digamma(b));
-        let mut cached_x = f64::NAN;
-        let (mut d_r_x, mut d_a_x, mut d_b_x, mut ln_drop) = (0.0, 0.0, 0.0, 0.0);
-        let mut g = [0.0; 4];
-        for (c, w) in customers {
-            let x = c.x;
-            if x != cached_x {
-                cached_x = x;
-                let psi_abx = digamma(a + b + x);
-                d_r_x = digamma(r + x) - psi_r + ln_alpha;
-                d_a_x = psi_ab - psi_abx;
-                d_b_x = digamma(b + x) - psi_abx - psi_b + psi_ab;
-                ln_drop = if x > 0.0 {
-                    ln_a - (b + x - 1.0).ln()
-                } else {
-                    f64::NEG_INFINITY
-                };
-            }
-            let stayed = -(r + x) * (alpha + c.t).ln();
-            let dropped = ln_drop - (r + x) * (alpha + c.t_x).ln();
-            let q = if x > 0.0 {
-                1.0 / (1.0 + (stayed - dropped).exp())
+        let (ln_a, psi_ab) = (a.ln(), digamma(a + b));
+        gradient_by_x(customers, r, alpha, |x| {
+            let psi_abx = digamma(a + b + x);
+            if x > 0.0 {
+                XTerms {
+                    d_a: psi_ab - psi_abx,
+                    d_b: digamma(b + x) - psi_abx - digamma(b) + psi_ab,
+                    ln_drop: ln_a - (b + x - 1.0).ln(),
+                    d_drop_a: 1.0 / a,
+                    d_drop_b: -1.0 / (b + x - 1.0),
+                }
             } else {
-                0.0
-            };
-            let p = 1.0 - q;
-            g[0] += w * (d_r_x - p * (alpha + c.t).ln() - q * (alpha + c.t_x).ln());
-            g[1] += w * (r / alpha - (r + x) * (p / (alpha + c.t) + q / (alpha + c.t_x)));
-            g[2] += w * (d_a_x + q / a);
-            g[3] += w * (d_b_x - if x > 0.0 { q / (b + x - 1.0) } else { 0.0 });
-        }
-        g
+                XTerms {
+                    d_a: 0.0,
+                    d_b: 0.0,
+                    ln_drop: f64::NEG_INFINITY,
+                    d_drop_a: 0.0,
+                    d_drop_b: 0.0,
+                }
+            }
+        })
     }
 
     /// Fits by maximum likelihood (analytic gradient). Identical summaries are grouped first.
@@ -198,6 +182,60 @@ pub(crate) fn log_likelihood_by_x(
         total += w * (head + log_sum_exp(stayed, dropped));
     }
     total
+}
+
+/// The terms of the BG/NBD family's gradient that depend on x alone: ∂/∂a and ∂/∂b of the
+/// beta part, the log of the drop-out term's own factor, and its derivatives in a and b.
+pub(crate) struct XTerms {
+    pub d_a: f64,
+    pub d_b: f64,
+    pub ln_drop: f64,
+    pub d_drop_a: f64,
+    pub d_drop_b: f64,
+}
+
+/// ∂ ln L / ∂ (r, α, a, b) for the shape of [`log_likelihood_by_x`]. With q the share of the
+/// drop-out term in each customer's sum and p = 1 − q:
+/// ∂r = ψ(r+x) − ψ(r) + ln α − p ln(α+T) − q ln(α+t_x); ∂α = r/α − (r+x)(p/(α+T) + q/(α+t_x));
+/// ∂a, ∂b = the beta part's derivatives + q × the drop-out factor's.
+pub(crate) fn gradient_by_x(
+    customers: &[(Rft, f64)],
+    r: f64,
+    alpha: f64,
+    per_x: impl Fn(f64) -> XTerms,
+) -> [f64; 4] {
+    let (psi_r, ln_alpha) = (digamma(r), alpha.ln());
+    let mut cached_x = f64::NAN;
+    let mut d_r_x = 0.0;
+    let mut terms = XTerms {
+        d_a: 0.0,
+        d_b: 0.0,
+        ln_drop: f64::NEG_INFINITY,
+        d_drop_a: 0.0,
+        d_drop_b: 0.0,
+    };
+    let mut g = [0.0; 4];
+    for (c, w) in customers {
+        let x = c.x;
+        if x != cached_x {
+            cached_x = x;
+            d_r_x = digamma(r + x) - psi_r + ln_alpha;
+            terms = per_x(x);
+        }
+        let stayed = -(r + x) * (alpha + c.t).ln();
+        let dropped = terms.ln_drop - (r + x) * (alpha + c.t_x).ln();
+        let q = if dropped == f64::NEG_INFINITY {
+            0.0
+        } else {
+            1.0 / (1.0 + (stayed - dropped).exp())
+        };
+        let p = 1.0 - q;
+        g[0] += w * (d_r_x - p * (alpha + c.t).ln() - q * (alpha + c.t_x).ln());
+        g[1] += w * (r / alpha - (r + x) * (p / (alpha + c.t) + q / (alpha + c.t_x)));
+        g[2] += w * (terms.d_a + q * terms.d_drop_a);
+        g[3] += w * (terms.d_b + q * terms.d_drop_b);
+    }
+    g
 }
 
 /// Identical (x, t_x, T) rows counted once with a weight: the CDNOW calibration sample has
