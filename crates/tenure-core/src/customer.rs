@@ -611,6 +611,26 @@ impl CustomerState {
         history
     }
 
+    /// Purchases as the customer-base models count them: one per UTC day with at least one
+    /// order (values added), in day order, with the first order's currency. Orders in
+    /// another currency are left out (the models need one unit of value).
+    pub fn purchase_days(&self) -> Option<(Currency, Vec<(i32, i64)>)> {
+        let currency = self.orders.first()?.revenue.currency;
+        let mut days: Vec<(i32, i64)> = Vec::new();
+        for order in self
+            .orders
+            .iter()
+            .filter(|o| o.revenue.currency == currency)
+        {
+            let day = day_of(order.at);
+            match days.last_mut() {
+                Some((last, value)) if *last == day => *value += order.revenue.minor,
+                _ => days.push((day, order.revenue.minor)),
+            }
+        }
+        Some((currency, days))
+    }
+
     /// Net revenue from orders (completed minus refunded) up to `at`, per currency.
     pub fn order_revenue_until(&self, at: Millis) -> BTreeMap<Currency, i64> {
         let mut revenue = BTreeMap::new();

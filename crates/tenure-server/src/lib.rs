@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod predictions;
 pub mod routes;
 pub mod writer;
 
@@ -44,6 +45,7 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub keys: KeyChecker,
     pub clock: Arc<dyn Clock>,
+    pub predictions: predictions::PredictionCache,
 }
 
 /// Storage, engines and the writer, without HTTP: what `serve`, `import` and `demo` share.
@@ -110,6 +112,7 @@ impl Application {
             engines,
             ingestor,
             clock: settings.clock,
+            predictions: predictions::PredictionCache::default(),
         };
         let router = axum::Router::new()
             .merge(routes::health::router())

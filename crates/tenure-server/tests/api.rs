@@ -564,9 +564,11 @@ async fn the_live_engine_equals_a_rebuild_from_the_log() {
         assert_eq!(rebuilt.customer_count(), live_count);
         for c in engines_live["data"].as_array().unwrap() {
             let id = c["id"].as_str().unwrap();
-            let (_, live_profile) = app
+            let (_, mut live_profile) = app
                 .get(&format!("/v1/customers/{id}"), &app.admin_key)
                 .await;
+            // Predictions come from models fitted over the workspace, not from the fold.
+            live_profile.as_object_mut().unwrap().remove("predictions");
             let state = rebuilt.find(id).unwrap();
             let now = tenure_core::time::Clock::now(&tenure_server::SystemClock);
             let rebuilt_profile = serde_json::to_value(rebuilt.profile(state, now)).unwrap();
@@ -686,6 +688,76 @@ async fn the_customers_table_records_identities_and_merges() {
             profile["id"].as_str(),
             "{loser_row:?}"
         );
+        app.stop();
+    }
+}
+
+/// Profiles carry purchase predictions from BG/NBD and Gamma-Gamma fitted on the workspace's
+/// own orders: a frequent, recent buyer is more likely alive, expected to buy more and worth
+/// more than one who stopped; a customer without orders has none.
+#[tokio::test]
+async fn profiles_predict_purchases_from_the_workspaces_own_orders() {
+    for db in databases() {
+        let now = parse_instant("2026-01-01T00:00:00Z").unwrap();
+        let app = TestApp::spawn_with_clock(
+            &db,
+            Arc::new(TestClock(Arc::new(AtomicU64::new(now as u64)))),
+        )
+        .await;
+        let start = parse_instant("2025-01-01T12:00:00Z").unwrap();
+        let day = 86_400_000i64;
+        let mut events = Vec::new();
+        for i in 0..60i64 {
+            let first = start + (i / 2) * day;
+            let weeks = match i % 3 {
+                0 => (now - first) / (7 * day), // buys every week, up to now
+                1 => 8,                         // bought for two months, then stopped
+                _ => 0,                         // one order only
+            };
+            for w in 0..=weeks {
+                let revenue = 20 + (i % 5) * 5;
+                events.push(json!({"type": "track", "userId": format!("u{i}"), "event": "Order Completed",
+                    "timestamp": tenure_core::time::format_instant(first + w * 7 * day),
+                    "properties": {"order_id": format!("o{i}-{w}"), "revenue": revenue, "currency": "USD"}}));
+            }
+        }
+        for chunk in events.chunks(400) {
+            let (status, body) = app
+                .post("/v1/batch", &app.write_key, &json!({"batch": chunk}))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        app.post(
+            "/v1/identify",
+            &app.write_key,
+            &json!({"userId": "no-orders"}),
+        )
+        .await;
+
+        let predictions = |profile: &Value| profile["predictions"].clone();
+        let (_, frequent) = app.get("/v1/customers/u0", &app.admin_key).await;
+        let (_, lapsed) = app.get("/v1/customers/u1", &app.admin_key).await;
+        let (_, single) = app.get("/v1/customers/u2", &app.admin_key).await;
+        let (_, none) = app.get("/v1/customers/no-orders", &app.admin_key).await;
+        let (f, l, s) = (
+            predictions(&frequent),
+            predictions(&lapsed),
+            predictions(&single),
+        );
+        assert_eq!(f["fitted_on_customers"], 60, "{}: {f}", app.backend);
+        assert_eq!(f["currency"], "USD");
+        let alive = |p: &Value| p["probability_alive"].as_f64().unwrap();
+        let orders = |p: &Value| p["expected_orders_next_52_weeks"].as_f64().unwrap();
+        let clv = |p: &Value| p["predicted_clv_12_months"].as_f64().unwrap();
+        assert!(alive(&f) > 0.8 && alive(&l) < 0.3, "{f} {l}");
+        assert!(orders(&f) > 10.0 * orders(&l), "{f} {l}");
+        assert!(clv(&f) > clv(&l) && clv(&l) >= 0.0, "{f} {l}");
+        assert_eq!(
+            alive(&s),
+            1.0,
+            "no repeat purchase: alive by the BG/NBD's convention"
+        );
+        assert!(none["predictions"].is_null(), "{none}");
         app.stop();
     }
 }

@@ -160,10 +160,16 @@ async fn show(
             format!("no customer `{id}` in this workspace (give a cus_… id or a userId)"),
         )
     })?;
-    let profile = engine.profile(customer, state.clock.now());
-    Ok(axum::Json(
-        serde_json::to_value(profile).unwrap_or(Value::Null),
-    ))
+    let now = state.clock.now();
+    let profile = engine.profile(customer, now);
+    let mut body = serde_json::to_value(profile).unwrap_or(Value::Null);
+    // Purchase predictions from the workspace's own orders (null without enough order data).
+    let predictions = state
+        .predictions
+        .models(&engine, now)
+        .and_then(|m| m.predict(customer));
+    body["predictions"] = serde_json::to_value(predictions).unwrap_or(Value::Null);
+    Ok(axum::Json(body))
 }
 
 async fn engine_for(

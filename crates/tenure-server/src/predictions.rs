@@ -1,0 +1,159 @@
+//! Customer-base predictions on a workspace's own orders: BG/NBD for purchases and
+//! Gamma-Gamma for spend (`tenure-clv`), fitted on every customer with an order and cached
+//! per workspace. The cache is refitted when the engine has folded new events or the day has
+//! changed (a fit takes milliseconds), so profiles never show a model of stale data.
+//!
+//! Time unit: weeks (as `lifetimes` users are used to); T runs to the current UTC day. CLV:
+//! 12 months at 1% a month, `lifetimes`' convention, in the workspace's main currency.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tenure_clv::bgnbd::{BgNbd, Rft};
+use tenure_clv::clv::customer_lifetime_value;
+use tenure_clv::gamma_gamma::GammaGamma;
+use tenure_core::customer::CustomerState;
+use tenure_core::money::Currency;
+use tenure_core::time::{Millis, day_of};
+use tenure_core::{Engine, WorkspaceId};
+
+/// Fewer purchasers than this and the models are not fitted (the estimates would be noise).
+const MIN_CUSTOMERS: usize = 30;
+const WEEK: f64 = 7.0;
+const CLV_MONTHS: u32 = 12;
+const MONTHLY_DISCOUNT: f64 = 0.01;
+const WEEKS_PER_MONTH: f64 = 4.345;
+
+pub struct OrderModels {
+    bgnbd: BgNbd,
+    gamma_gamma: Option<GammaGamma>,
+    currency: Currency,
+    customers: usize,
+    events_at_fit: u64,
+    day_at_fit: i32,
+}
+
+/// What a customer's profile shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Predictions {
+    pub model: &'static str,
+    pub fitted_on_customers: usize,
+    pub probability_alive: f64,
+    pub expected_orders_next_52_weeks: f64,
+    /// Discounted value of the next 12 months of orders (Gamma-Gamma spend × BG/NBD
+    /// purchases); absent when the spend model could not be fitted.
+    pub predicted_clv_12_months: Option<f64>,
+    pub currency: String,
+}
+
+#[derive(Default, Clone)]
+pub struct PredictionCache {
+    fitted: Arc<Mutex<HashMap<WorkspaceId, Arc<OrderModels>>>>,
+}
+
+/// A customer's (x, t_x, T) in weeks as of `today`, and their mean repeat-order value in
+/// major units.
+fn summary(state: &CustomerState, today: i32, currency: Currency) -> Option<(Rft, f64)> {
+    let (own, days) = state.purchase_days()?;
+    if own != currency {
+        return None;
+    }
+    let (first, _) = *days.first()?;
+    if first > today {
+        return None;
+    }
+    let repeats: Vec<&(i32, i64)> = days.iter().skip(1).filter(|(d, _)| *d <= today).collect();
+    let last = repeats.last().map_or(first, |(d, _)| *d);
+    let scale = 10f64.powi(currency.exponent() as i32);
+    let mean = if repeats.is_empty() {
+        0.0
+    } else {
+        repeats.iter().map(|(_, v)| *v as f64).sum::<f64>() / scale / repeats.len() as f64
+    };
+    let rft = Rft {
+        x: repeats.len() as f64,
+        t_x: f64::from(last - first) / WEEK,
+        t: f64::from(today - first) / WEEK,
+    };
+    Some((rft, mean))
+}
+
+impl PredictionCache {
+    /// The workspace's models, refitted if the engine or the day moved on since the last fit.
+    pub fn models(&self, engine: &Engine, now: Millis) -> Option<Arc<OrderModels>> {
+        let today = day_of(now);
+        let events = engine.events_applied();
+        let mut fitted = self.fitted.lock().ok()?;
+        if let Some(models) = fitted.get(engine.workspace())
+            && models.events_at_fit == events
+            && models.day_at_fit == today
+        {
+            return Some(models.clone());
+        }
+        let models = Arc::new(fit(engine, today)?);
+        fitted.insert(engine.workspace().clone(), models.clone());
+        Some(models)
+    }
+}
+
+fn fit(engine: &Engine, today: i32) -> Option<OrderModels> {
+    // The main currency: the one most purchasers' first order is in.
+    let mut by_currency: HashMap<Currency, usize> = HashMap::new();
+    for c in engine.customers() {
+        if let Some((currency, _)) = c.purchase_days() {
+            *by_currency.entry(currency).or_default() += 1;
+        }
+    }
+    let currency = by_currency
+        .into_iter()
+        .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))?
+        .0;
+    let summaries: Vec<(Rft, f64)> = engine
+        .customers()
+        .filter_map(|c| summary(c, today, currency))
+        .collect();
+    if summaries.len() < MIN_CUSTOMERS {
+        return None;
+    }
+    let rft: Vec<Rft> = summaries.iter().map(|(c, _)| *c).collect();
+    let (bgnbd, fit) = BgNbd::fit(&rft);
+    if !fit.converged {
+        tracing::warn!(workspace = %engine.workspace(), "BG/NBD did not converge on this workspace's orders");
+        return None;
+    }
+    let spend: Vec<(f64, f64)> = summaries.iter().map(|(c, m)| (c.x, *m)).collect();
+    let gamma_gamma = GammaGamma::fit(&spend).ok().map(|(m, _)| m);
+    Some(OrderModels {
+        bgnbd,
+        gamma_gamma,
+        currency,
+        customers: rft.len(),
+        events_at_fit: engine.events_applied(),
+        day_at_fit: today,
+    })
+}
+
+impl OrderModels {
+    pub fn predict(&self, state: &CustomerState) -> Option<Predictions> {
+        let (c, mean) = summary(state, self.day_at_fit, self.currency)?;
+        let clv = self.gamma_gamma.map(|gg| {
+            let value = gg.conditional_expected_value(c.x, mean);
+            customer_lifetime_value(
+                &|t| self.bgnbd.conditional_expected_purchases(t, &c),
+                value,
+                CLV_MONTHS,
+                MONTHLY_DISCOUNT,
+                WEEKS_PER_MONTH,
+            )
+        });
+        Some(Predictions {
+            model: "bgnbd",
+            fitted_on_customers: self.customers,
+            probability_alive: self.bgnbd.probability_alive(&c),
+            expected_orders_next_52_weeks: self.bgnbd.conditional_expected_purchases(52.0, &c),
+            predicted_clv_12_months: clv,
+            currency: self.currency.as_str().to_owned(),
+        })
+    }
+}
