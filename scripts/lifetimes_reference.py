@@ -3,6 +3,7 @@ customers, as reference tables for tenure-clv's tests.
 
 Run once: python scripts/lifetimes_reference.py > crates/tenure-clv/tests/data/lifetimes_predictions.csv
           python scripts/lifetimes_reference.py clv > crates/tenure-clv/tests/data/lifetimes_clv.csv
+          python scripts/lifetimes_reference.py bgbb > crates/tenure-clv/tests/data/lifetimes_bgbb.csv
 (needs `pip install lifetimes`). The tables are committed.
 """
 import sys
@@ -29,6 +30,19 @@ if len(sys.argv) > 1 and sys.argv[1] == "clv":
         clv = gg.customer_lifetime_value(bg, rows.x, rows.t_x, rows["T"], rows.zbar, time=months, discount_rate=discount, freq="W")
         for (_, r), v in zip(rows.iterrows(), clv):
             print(f"{r.x:g},{r.t_x:g},{r['T']:g},{r.zbar:g},{months},{discount},{float(v):.12g}")
+    sys.exit(0)
+
+if len(sys.argv) > 1 and sys.argv[1] == "bgbb":
+    from lifetimes import BetaGeoBetaBinomFitter
+    m = BetaGeoBetaBinomFitter()
+    m.params_ = pd.Series(dict(alpha=1.204, beta=0.750, gamma=0.657, delta=2.784))
+    print("x,t_x,n,future,probability_alive,conditional_expected_purchases")
+    for x, t_x, n in [(0, 0, 6), (1, 1, 6), (3, 5, 6), (6, 6, 6), (2, 3, 4)]:
+        for future in (1, 5, 10):
+            xs, ts, ns = pd.Series([x]), pd.Series([t_x]), pd.Series([n])
+            alive = float(pd.Series(m.conditional_probability_alive(1, xs, ts, ns)).squeeze())
+            expected = float(pd.Series(m.conditional_expected_number_of_purchases_up_to_time(future, xs, ts, ns)).squeeze())
+            print(f"{x},{t_x},{n},{future},{alive:.12g},{expected:.12g}")
     sys.exit(0)
 
 print("model,x,t_x,T,t,probability_alive,conditional_expected_purchases")

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::optimize::{Fit, maximize};
-use crate::special::{ln_beta, log_sum_exp};
+use crate::special::{ln_beta, ln_gamma, log_sum_exp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BgBb {
@@ -97,5 +97,30 @@ impl BgBb {
             + ln_beta(gamma, delta + n + 1.0)
             - ln_beta(gamma, delta);
         (alive - self.log_likelihood_one(h)).exp()
+    }
+
+    /// δ/(γ−1) · Γ(γ+δ)/Γ(1+δ) · [Γ(1+δ+n)/Γ(γ+δ+n) − Γ(1+δ+n+m)/Γ(γ+δ+n+m)]: the expected
+    /// number of future opportunities survived between n and n + m, shared by both predictions.
+    fn survival_span(&self, n: f64, m: f64) -> f64 {
+        let Self { gamma, delta, .. } = *self;
+        let front = delta / (gamma - 1.0) * (ln_gamma(gamma + delta) - ln_gamma(1.0 + delta)).exp();
+        let at = |k: f64| (ln_gamma(1.0 + delta + k) - ln_gamma(gamma + delta + k)).exp();
+        front * (at(n) - at(n + m))
+    }
+
+    /// E[X(n)]: expected transactions of a new customer in the first n opportunities (FHS 2010, eq. 8).
+    pub fn expected_transactions(&self, n: u32) -> f64 {
+        self.alpha / (self.alpha + self.beta) * self.survival_span(0.0, f64::from(n))
+    }
+
+    /// E[X(n, n + m) | x, t_x, n]: expected transactions in the next m opportunities of a
+    /// customer with this history (FHS 2010, eq. 13).
+    pub fn conditional_expected_transactions(&self, m: u32, h: &Opportunities) -> f64 {
+        let Self { alpha, beta, .. } = *self;
+        let (x, n) = (f64::from(h.x), f64::from(h.n));
+        let ln_ratio = ln_beta(alpha + x + 1.0, beta + n - x)
+            - ln_beta(alpha, beta)
+            - self.log_likelihood_one(h);
+        ln_ratio.exp() * self.survival_span(n, f64::from(m))
     }
 }

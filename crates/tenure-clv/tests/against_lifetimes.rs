@@ -98,3 +98,50 @@ fn customer_lifetime_value_matches_lifetimes() {
     }
     assert_eq!(checked, 8);
 }
+
+#[test]
+fn bgbb_predictions_match_lifetimes() {
+    use tenure_clv::bgbb::{BgBb, Opportunities};
+    let model = BgBb {
+        alpha: 1.204,
+        beta: 0.750,
+        gamma: 0.657,
+        delta: 2.784,
+    };
+    let mut checked = 0;
+    for line in include_str!("data/lifetimes_bgbb.csv").lines().skip(1) {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let h = Opportunities {
+            x: f[0] as u32,
+            t_x: f[1] as u32,
+            n: f[2] as u32,
+            weight: 1.0,
+        };
+        let alive = model.probability_alive(&h);
+        let expected = model.conditional_expected_transactions(f[3] as u32, &h);
+        assert!(
+            (alive - f[4]).abs() <= 1e-8 * f[4],
+            "{line}: P(alive) {alive}"
+        );
+        assert!(
+            (expected - f[5]).abs() <= 1e-8 * f[5],
+            "{line}: E[X] {expected}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 15);
+    // A customer with no history yet is a new customer.
+    let fresh = Opportunities {
+        x: 0,
+        t_x: 0,
+        n: 0,
+        weight: 1.0,
+    };
+    for m in [1, 5, 20] {
+        let new = model.expected_transactions(m);
+        assert!(
+            (model.conditional_expected_transactions(m, &fresh) - new).abs() < 1e-12,
+            "{m}"
+        );
+    }
+}
