@@ -631,6 +631,43 @@ impl CustomerState {
         Some((currency, days))
     }
 
+    /// The customer's first monthly subscription as a contract for retention models: the
+    /// instant it started being paid, the whole months it then stayed paid without a break
+    /// (renewals), and how many whole months had passed by `now` (the observation).
+    /// `None` without a monthly subscription paid by `now`.
+    pub fn first_monthly_tenure(&self, now: Millis) -> Option<(Millis, u32, u32)> {
+        let first = self
+            .subscriptions
+            .iter()
+            .filter_map(|s| {
+                let (at, terms) = s.facts.iter().find_map(|f| match &f.kind {
+                    FactKind::Started(t) => Some((f.at, t)),
+                    _ => None,
+                })?;
+                (terms.interval == Interval::Month)
+                    .then_some((at.max(terms.trial_end.unwrap_or(at)), s))
+            })
+            .min_by_key(|(paid_from, _)| *paid_from)?;
+        let (paid_from, subscription) = first;
+        if paid_from > now {
+            return None;
+        }
+        let paying = |at: Millis| {
+            matches!(
+                subscription.view_at(at).status,
+                SubscriptionStatus::Active | SubscriptionStatus::Cancelling
+            )
+        };
+        let mut observed = 0;
+        while add_months(paid_from, observed as i32 + 1) <= now {
+            observed += 1;
+        }
+        let renewals = (1..=observed)
+            .take_while(|k| paying(add_months(paid_from, *k as i32)))
+            .count() as u32;
+        Some((paid_from, renewals, observed))
+    }
+
     /// Net revenue from orders (completed minus refunded) up to `at`, per currency.
     pub fn order_revenue_until(&self, at: Millis) -> BTreeMap<Currency, i64> {
         let mut revenue = BTreeMap::new();

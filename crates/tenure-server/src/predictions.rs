@@ -1,10 +1,13 @@
-//! Customer-base predictions on a workspace's own orders: BG/NBD for purchases and
-//! Gamma-Gamma for spend (`tenure-clv`), fitted on every customer with an order and cached
-//! per workspace. The cache is refitted when the engine has folded new events or the day has
-//! changed (a fit takes milliseconds), so profiles never show a model of stale data.
+//! Customer-base predictions from a workspace's own data (`tenure-clv`), cached per workspace
+//! and refitted when the engine has folded new events or the day has changed (a fit takes
+//! milliseconds), so profiles never show a model of stale data:
 //!
-//! Time unit: weeks (as `lifetimes` users are used to); T runs to the current UTC day. CLV:
-//! 12 months at 1% a month, `lifetimes`' convention, in the workspace's main currency.
+//! - **orders**: BG/NBD for purchases and Gamma-Gamma for spend, on every customer with an
+//!   order. Time unit: weeks; T runs to the current UTC day. CLV: 12 months at 1% a month,
+//!   `lifetimes`' convention, in the workspace's main order currency.
+//! - **subscriptions**: sBG on the first monthly subscription of every subscriber (months paid
+//!   without a break; reactivations start a new life and are not part of it). Contractual CLV
+//!   = current MRR × DERL, the discounted expected residual lifetime at 1% a month.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +16,7 @@ use serde::Serialize;
 use tenure_clv::bgnbd::{BgNbd, Rft};
 use tenure_clv::clv::customer_lifetime_value;
 use tenure_clv::gamma_gamma::GammaGamma;
+use tenure_clv::sbg::ShiftedBetaGeometric;
 use tenure_core::customer::CustomerState;
 use tenure_core::money::Currency;
 use tenure_core::time::{Millis, day_of};
@@ -47,9 +51,32 @@ pub struct Predictions {
     pub currency: String,
 }
 
+/// What a subscriber's profile shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionPredictions {
+    pub model: &'static str,
+    pub fitted_on_subscribers: usize,
+    /// Months paid without a break since the first monthly subscription started.
+    pub renewals: u32,
+    /// Probability of paying the coming month.
+    pub retention_next_month: f64,
+    /// DERL: expected months still to be paid (the coming one included), discounted at 1% a month.
+    pub expected_remaining_months: f64,
+    /// Current MRR × DERL, per currency, major units.
+    pub predicted_clv: std::collections::BTreeMap<String, f64>,
+}
+
+pub struct SubscriptionModel {
+    sbg: ShiftedBetaGeometric,
+    subscribers: usize,
+    events_at_fit: u64,
+    day_at_fit: i32,
+}
+
 #[derive(Default, Clone)]
 pub struct PredictionCache {
     fitted: Arc<Mutex<HashMap<WorkspaceId, Arc<OrderModels>>>>,
+    subscriptions: Arc<Mutex<HashMap<WorkspaceId, Arc<SubscriptionModel>>>>,
 }
 
 /// A customer's (x, t_x, T) in weeks as of `today`, and their mean repeat-order value in
@@ -94,6 +121,99 @@ impl PredictionCache {
         let models = Arc::new(fit(engine, today)?);
         fitted.insert(engine.workspace().clone(), models.clone());
         Some(models)
+    }
+}
+
+impl PredictionCache {
+    /// The workspace's subscription retention model, refitted like [`Self::models`].
+    pub fn subscription_model(
+        &self,
+        engine: &Engine,
+        now: Millis,
+    ) -> Option<Arc<SubscriptionModel>> {
+        let today = day_of(now);
+        let events = engine.events_applied();
+        let mut fitted = self.subscriptions.lock().ok()?;
+        if let Some(model) = fitted.get(engine.workspace())
+            && model.events_at_fit == events
+            && model.day_at_fit == today
+        {
+            return Some(model.clone());
+        }
+        let model = Arc::new(fit_subscriptions(engine, now)?);
+        fitted.insert(engine.workspace().clone(), model.clone());
+        Some(model)
+    }
+}
+
+/// sBG on the subscribers' first monthly contracts: customers observed for the same number
+/// of months form a cohort, alive at k = those who paid k months without a break.
+fn fit_subscriptions(engine: &Engine, now: Millis) -> Option<SubscriptionModel> {
+    let mut by_length: HashMap<u32, Vec<u32>> = HashMap::new();
+    for c in engine.customers() {
+        if let Some((_, renewals, observed)) = c.first_monthly_tenure(now)
+            && observed > 0
+        {
+            by_length.entry(observed).or_default().push(renewals);
+        }
+    }
+    let subscribers: usize = by_length.values().map(Vec::len).sum();
+    if subscribers < MIN_CUSTOMERS {
+        return None;
+    }
+    let mut lengths: Vec<u32> = by_length.keys().copied().collect();
+    lengths.sort_unstable();
+    let cohorts: Vec<Vec<u64>> = lengths
+        .iter()
+        .map(|length| {
+            let renewals = &by_length[length];
+            (0..=*length)
+                .map(|k| renewals.iter().filter(|r| **r >= k).count() as u64)
+                .collect()
+        })
+        .collect();
+    let (sbg, fit) = ShiftedBetaGeometric::fit(&cohorts).ok()?;
+    if !fit.converged {
+        tracing::warn!(workspace = %engine.workspace(), "sBG did not converge on this workspace's subscriptions");
+        return None;
+    }
+    Some(SubscriptionModel {
+        sbg,
+        subscribers,
+        events_at_fit: engine.events_applied(),
+        day_at_fit: day_of(now),
+    })
+}
+
+impl SubscriptionModel {
+    /// For a customer still paying their first monthly subscription.
+    pub fn predict(&self, state: &CustomerState, now: Millis) -> Option<SubscriptionPredictions> {
+        let (_, renewals, observed) = state.first_monthly_tenure(now)?;
+        if renewals < observed {
+            return None;
+        }
+        let n = f64::from(renewals);
+        let derl = self
+            .sbg
+            .discounted_expected_residual_lifetime(n, MONTHLY_DISCOUNT);
+        let predicted_clv = state
+            .mrr_at(now)
+            .into_iter()
+            .map(|(currency, mrr)| {
+                (
+                    currency.as_str().to_owned(),
+                    mrr as f64 / 10f64.powi(currency.exponent() as i32) * derl,
+                )
+            })
+            .collect();
+        Some(SubscriptionPredictions {
+            model: "sbg",
+            fitted_on_subscribers: self.subscribers,
+            renewals,
+            retention_next_month: self.sbg.retention_rate(n + 1.0),
+            expected_remaining_months: derl,
+            predicted_clv,
+        })
     }
 }
 

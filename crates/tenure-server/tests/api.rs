@@ -734,7 +734,7 @@ async fn profiles_predict_purchases_from_the_workspaces_own_orders() {
         )
         .await;
 
-        let predictions = |profile: &Value| profile["predictions"].clone();
+        let predictions = |profile: &Value| profile["predictions"]["orders"].clone();
         let (_, frequent) = app.get("/v1/customers/u0", &app.admin_key).await;
         let (_, lapsed) = app.get("/v1/customers/u1", &app.admin_key).await;
         let (_, single) = app.get("/v1/customers/u2", &app.admin_key).await;
@@ -757,7 +757,84 @@ async fn profiles_predict_purchases_from_the_workspaces_own_orders() {
             1.0,
             "no repeat purchase: alive by the BG/NBD's convention"
         );
-        assert!(none["predictions"].is_null(), "{none}");
+        assert!(none["predictions"]["orders"].is_null(), "{none}");
+        app.stop();
+    }
+}
+
+/// Subscribers' profiles carry an sBG retention forecast fitted on the workspace's own
+/// monthly subscriptions: CLV = current MRR × expected remaining (discounted) months; a
+/// customer who churned has none.
+#[tokio::test]
+async fn profiles_forecast_subscription_retention() {
+    for db in databases() {
+        let now = parse_instant("2026-01-01T00:00:00Z").unwrap();
+        let app = TestApp::spawn_with_clock(
+            &db,
+            Arc::new(TestClock(Arc::new(AtomicU64::new(now as u64)))),
+        )
+        .await;
+        let start = parse_instant("2025-01-03T00:00:00Z").unwrap();
+        let day = 86_400_000i64;
+        let mut events = Vec::new();
+        for i in 0..60i64 {
+            let started = start + (i * 4) * day;
+            let sub = |event: &str, at: i64, extra: Value| {
+                let mut props = json!({"subscription_id": format!("s{i}"), "plan": "pro", "interval": "month", "amount": 50, "currency": "USD"});
+                props
+                    .as_object_mut()
+                    .unwrap()
+                    .extend(extra.as_object().unwrap().clone());
+                json!({"type": "track", "userId": format!("u{i}"), "event": event,
+                       "timestamp": tenure_core::time::format_instant(at), "properties": props})
+            };
+            events.push(sub("Subscription Started", started, json!({})));
+            // A third cancel in their first month, a third in their third; the rest stay.
+            let cancel_month = match i % 3 {
+                0 => None,
+                1 => Some(0),
+                _ => Some(2),
+            };
+            let mut month = 1;
+            loop {
+                let renewal = tenure_core::time::add_months(started, month);
+                if renewal > now || cancel_month.is_some_and(|c| month > c) {
+                    break;
+                }
+                events.push(sub("Subscription Renewed", renewal, json!({})));
+                month += 1;
+            }
+            if let Some(c) = cancel_month {
+                let at = tenure_core::time::add_months(started, c) + 10 * day;
+                if at <= now {
+                    events.push(sub("Subscription Cancelled", at, json!({})));
+                }
+            }
+        }
+        for chunk in events.chunks(400) {
+            let (status, body) = app
+                .post("/v1/batch", &app.write_key, &json!({"batch": chunk}))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let (_, loyal) = app.get("/v1/customers/u0", &app.admin_key).await;
+        let (_, churned) = app.get("/v1/customers/u1", &app.admin_key).await;
+        let p = &loyal["predictions"]["subscription"];
+        assert_eq!(p["model"], "sbg", "{}: {loyal}", app.backend);
+        assert!(p["fitted_on_subscribers"].as_u64().unwrap() >= 55, "{p}");
+        assert_eq!(
+            p["renewals"], 11,
+            "u0 started 2025-01-03 and paid every month since"
+        );
+        let months = p["expected_remaining_months"].as_f64().unwrap();
+        let retention = p["retention_next_month"].as_f64().unwrap();
+        assert!(months > 1.0 && retention > 0.5 && retention < 1.0, "{p}");
+        let clv = p["predicted_clv"]["USD"].as_f64().unwrap();
+        assert!((clv - 50.0 * months).abs() < 1e-9, "CLV = MRR × DERL: {p}");
+        assert!(
+            churned["predictions"]["subscription"].is_null(),
+            "{churned}"
+        );
         app.stop();
     }
 }

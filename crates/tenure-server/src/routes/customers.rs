@@ -163,12 +163,20 @@ async fn show(
     let now = state.clock.now();
     let profile = engine.profile(customer, now);
     let mut body = serde_json::to_value(profile).unwrap_or(Value::Null);
-    // Purchase predictions from the workspace's own orders (null without enough order data).
-    let predictions = state
+    // Predictions from models fitted on the workspace's own data (null where there is not
+    // enough of it, or the customer has no orders / no current first subscription).
+    let orders = state
         .predictions
         .models(&engine, now)
         .and_then(|m| m.predict(customer));
-    body["predictions"] = serde_json::to_value(predictions).unwrap_or(Value::Null);
+    let subscription = state
+        .predictions
+        .subscription_model(&engine, now)
+        .and_then(|m| m.predict(customer, now));
+    body["predictions"] = json!({
+        "orders": serde_json::to_value(orders).unwrap_or(Value::Null),
+        "subscription": serde_json::to_value(subscription).unwrap_or(Value::Null),
+    });
     Ok(axum::Json(body))
 }
 
