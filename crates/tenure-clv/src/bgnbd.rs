@@ -286,20 +286,11 @@ mod tests {
             },
         ]);
         let p = [0.4, 3.0, 0.9, 2.1];
-        let analytic = BgNbd::from_params(&p).gradient(&data);
-        for i in 0..4 {
-            let h = 1e-6 * p[i];
-            let (mut up, mut down) = (p, p);
-            up[i] += h;
-            down[i] -= h;
-            let numeric = (BgNbd::from_params(&up).log_likelihood(&data)
-                - BgNbd::from_params(&down).log_likelihood(&data))
-                / (2.0 * h);
-            assert!(
-                (numeric - analytic[i]).abs() < 1e-5 * (1.0 + numeric.abs()),
-                "parameter {i}: {numeric} vs {}",
-                analytic[i]
-            );
-        }
+        let model = |p: &[f64]| BgNbd::from_params(p);
+        crate::optimize::assert_gradient_matches(
+            &|p| model(p).log_likelihood(&data),
+            &model(&p).gradient(&data),
+            &p,
+        );
     }
 }

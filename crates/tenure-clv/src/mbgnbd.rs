@@ -120,20 +120,11 @@ mod tests {
             },
         ]);
         let p = [0.5, 6.0, 0.9, 1.6];
-        let analytic = MbgNbd::from_params(&p).gradient(&data);
-        for i in 0..4 {
-            let h = 1e-6 * p[i];
-            let (mut up, mut down) = (p, p);
-            up[i] += h;
-            down[i] -= h;
-            let numeric = (MbgNbd::from_params(&up).log_likelihood(&data)
-                - MbgNbd::from_params(&down).log_likelihood(&data))
-                / (2.0 * h);
-            assert!(
-                (numeric - analytic[i]).abs() < 1e-5 * (1.0 + numeric.abs()),
-                "parameter {i}: {numeric} vs {}",
-                analytic[i]
-            );
-        }
+        let model = |p: &[f64]| MbgNbd::from_params(p);
+        crate::optimize::assert_gradient_matches(
+            &|p| model(p).log_likelihood(&data),
+            &model(&p).gradient(&data),
+            &p,
+        );
     }
 }

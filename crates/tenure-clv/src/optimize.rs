@@ -287,6 +287,28 @@ fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     Some(inv)
 }
 
+/// Test support: asserts that an analytic gradient equals central differences of the
+/// log-likelihood at `at`, parameter by parameter.
+#[cfg(test)]
+pub(crate) fn assert_gradient_matches(
+    log_likelihood: &dyn Fn(&[f64]) -> f64,
+    analytic: &[f64],
+    at: &[f64],
+) {
+    for i in 0..at.len() {
+        let h = 1e-6 * at[i];
+        let (mut up, mut down) = (at.to_vec(), at.to_vec());
+        up[i] += h;
+        down[i] -= h;
+        let numeric = (log_likelihood(&up) - log_likelihood(&down)) / (2.0 * h);
+        assert!(
+            (numeric - analytic[i]).abs() < 1e-5 * (1.0 + numeric.abs()),
+            "parameter {i}: {numeric} vs {}",
+            analytic[i]
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

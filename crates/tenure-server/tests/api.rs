@@ -698,12 +698,8 @@ async fn the_customers_table_records_identities_and_merges() {
 #[tokio::test]
 async fn profiles_predict_purchases_from_the_workspaces_own_orders() {
     for db in databases() {
+        let app = TestApp::spawn_at(&db, "2026-01-01T00:00:00Z").await;
         let now = parse_instant("2026-01-01T00:00:00Z").unwrap();
-        let app = TestApp::spawn_with_clock(
-            &db,
-            Arc::new(TestClock(Arc::new(AtomicU64::new(now as u64)))),
-        )
-        .await;
         let start = parse_instant("2025-01-01T12:00:00Z").unwrap();
         let day = 86_400_000i64;
         let mut events = Vec::new();
@@ -721,12 +717,7 @@ async fn profiles_predict_purchases_from_the_workspaces_own_orders() {
                     "properties": {"order_id": format!("o{i}-{w}"), "revenue": revenue, "currency": "USD"}}));
             }
         }
-        for chunk in events.chunks(400) {
-            let (status, body) = app
-                .post("/v1/batch", &app.write_key, &json!({"batch": chunk}))
-                .await;
-            assert_eq!(status, 200, "{body}");
-        }
+        app.post_in_batches(&events).await;
         app.post(
             "/v1/identify",
             &app.write_key,
@@ -768,12 +759,8 @@ async fn profiles_predict_purchases_from_the_workspaces_own_orders() {
 #[tokio::test]
 async fn profiles_forecast_subscription_retention() {
     for db in databases() {
+        let app = TestApp::spawn_at(&db, "2026-01-01T00:00:00Z").await;
         let now = parse_instant("2026-01-01T00:00:00Z").unwrap();
-        let app = TestApp::spawn_with_clock(
-            &db,
-            Arc::new(TestClock(Arc::new(AtomicU64::new(now as u64)))),
-        )
-        .await;
         let start = parse_instant("2025-01-03T00:00:00Z").unwrap();
         let day = 86_400_000i64;
         let mut events = Vec::new();
@@ -811,12 +798,7 @@ async fn profiles_forecast_subscription_retention() {
                 }
             }
         }
-        for chunk in events.chunks(400) {
-            let (status, body) = app
-                .post("/v1/batch", &app.write_key, &json!({"batch": chunk}))
-                .await;
-            assert_eq!(status, 200, "{body}");
-        }
+        app.post_in_batches(&events).await;
         let (_, loyal) = app.get("/v1/customers/u0", &app.admin_key).await;
         let (_, churned) = app.get("/v1/customers/u1", &app.admin_key).await;
         let p = &loyal["predictions"]["subscription"];

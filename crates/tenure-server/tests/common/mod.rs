@@ -41,6 +41,16 @@ impl TestApp {
         Self::spawn_with_clock(db, Arc::new(SystemClock)).await
     }
 
+    /// The application with its clock stopped at `instant` (RFC 3339).
+    pub async fn spawn_at(db: &TestDb, instant: &str) -> TestApp {
+        let now = tenure_core::time::parse_instant(instant).unwrap();
+        Self::spawn_with_clock(
+            db,
+            Arc::new(TestClock(Arc::new(AtomicU64::new(now as u64)))),
+        )
+        .await
+    }
+
     pub async fn spawn_with_clock(db: &TestDb, clock: Arc<dyn Clock>) -> TestApp {
         let url = db.url();
         let (store, workspace, admin_key, write_key) = tokio::task::spawn_blocking(move || {
@@ -105,6 +115,21 @@ impl TestApp {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends messages as `/v1/batch` requests of 400 (within the 500 KB limit); each must be
+    /// stored whole.
+    pub async fn post_in_batches(&self, messages: &[Value]) {
+        for chunk in messages.chunks(400) {
+            let (status, body) = self
+                .post(
+                    "/v1/batch",
+                    &self.write_key,
+                    &serde_json::json!({"batch": chunk}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
