@@ -35,11 +35,14 @@ pub struct CustomerState {
     pub active_days: Vec<i32>,
     /// Events per name, sorted by name id.
     pub event_counts: Vec<(NameId, u32)>,
+    /// Named events (track, page, screen) per UTC day, sorted by (day, name).
+    pub activity: Vec<DayCount>,
     pub event_total: u32,
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
     pub subscriptions: Vec<Subscription>,
-    pub surveys_shown: u32,
+    /// When a survey was shown, sorted.
+    pub surveys_shown: Vec<Millis>,
     pub survey_answers: Vec<SurveyAnswer>,
     pub tickets: Vec<Ticket>,
     pub acquisition: Acquisition,
@@ -68,6 +71,8 @@ pub struct SurveyAnswer {
     pub survey_id: String,
     #[serde(with = "crate::time::iso")]
     pub at: Millis,
+    /// 10: an NPS question (0–10); 5: a CSAT question (1–5).
+    pub scale: u8,
     /// `None`: the question was skipped.
     pub score: Option<u8>,
     pub comment: Option<String>,
@@ -116,6 +121,8 @@ pub struct Terms {
     pub plan: String,
     pub interval: Interval,
     pub amount: Money,
+    /// Amount off per interval.
+    pub discount: Option<Money>,
     #[serde(with = "crate::time::iso::option")]
     pub trial_end: Option<Millis>,
 }
@@ -134,7 +141,8 @@ pub struct SubscriptionView {
     pub plan: Option<String>,
     pub interval: Option<Interval>,
     pub amount: Option<Money>,
-    /// Recurring amount normalised to a month, minor units (0 while trialing or paused).
+    /// Recurring amount after discount, normalised to a month, minor units (0 while
+    /// trialing or paused).
     pub mrr: i64,
     #[serde(with = "crate::time::iso::option")]
     pub started_at: Option<Millis>,
@@ -153,116 +161,270 @@ pub enum SubscriptionStatus {
     Unknown,
     Trialing,
     Active,
+    /// The paid period ended without a renewal; still counted (and in MRR) until the
+    /// policy's past-due days have passed.
+    PastDue,
     /// Cancelled, still paid up until `ends_at`.
     Cancelling,
     Paused,
     Ended,
 }
 
-impl Subscription {
-    /// Replays the facts up to `at` (inclusive) and describes the subscription then.
-    pub fn view_at(&self, at: Millis) -> SubscriptionView {
-        let mut v = SubscriptionView {
-            subscription_id: self.subscription_id.clone(),
-            status: SubscriptionStatus::Unknown,
-            plan: None,
-            interval: None,
-            amount: None,
-            mrr: 0,
-            started_at: None,
-            current_period_end: None,
-            cancelled_at: None,
-            ends_at: None,
-        };
-        let mut terms: Option<&Terms> = None;
-        let mut paused = false;
-        for fact in self.facts.iter().take_while(|f| f.at <= at) {
-            match &fact.kind {
-                FactKind::Started(t) => {
-                    // A second start (re-subscription under the same id) opens a new life.
-                    terms = Some(t);
-                    paused = false;
-                    v.started_at = Some(fact.at);
-                    v.cancelled_at = None;
-                    v.ends_at = None;
-                    let paid_from = t.trial_end.filter(|e| *e > fact.at).unwrap_or(fact.at);
-                    v.current_period_end = Some(advance(paid_from, t.interval));
-                }
-                FactKind::Changed(t) => {
-                    terms = Some(t);
-                    if v.current_period_end.is_none() {
-                        v.current_period_end = Some(advance(fact.at, t.interval));
-                    }
-                }
-                FactKind::Renewed => {
-                    if let (Some(t), Some(end)) = (terms, v.current_period_end) {
-                        v.current_period_end = Some(advance(end.max(fact.at), t.interval));
-                    }
-                    v.cancelled_at = None;
-                    v.ends_at = None;
-                }
-                FactKind::Cancelled { ends_at } => {
-                    v.cancelled_at = Some(fact.at);
-                    let in_trial = terms.and_then(|t| t.trial_end).is_some_and(|e| e > fact.at);
-                    let end = if in_trial {
-                        Some(fact.at)
-                    } else {
-                        ends_at.or(v.current_period_end)
-                    };
-                    v.ends_at = Some(end.unwrap_or(fact.at).max(fact.at));
-                }
-                FactKind::Paused => paused = true,
-                FactKind::Resumed => paused = false,
-            }
+impl SubscriptionStatus {
+    /// Counts in MRR.
+    pub fn is_paying(self) -> bool {
+        matches!(self, Self::Active | Self::PastDue | Self::Cancelling)
+    }
+}
+
+/// When a cancelled subscription stops counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChurnDate {
+    /// At the end of the period already paid for (the default).
+    #[default]
+    PeriodEnd,
+    /// At the moment of cancellation.
+    Cancellation,
+}
+
+/// How discounts enter MRR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discounts {
+    /// MRR is the amount after discount (the default).
+    #[default]
+    Apply,
+    /// MRR is the list amount.
+    Ignore,
+}
+
+/// The conventions that turn subscription facts into statuses and MRR. The defaults are
+/// Tenure's documented conventions (docs/metrics.md); every one is a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BillingPolicy {
+    pub churn_date: ChurnDate,
+    /// A subscription whose paid period ended without renewal churns this many days after
+    /// the period end (at that instant, not retroactively).
+    pub past_due_days: u32,
+    pub discounts: Discounts,
+}
+
+impl Default for BillingPolicy {
+    fn default() -> Self {
+        Self {
+            churn_date: ChurnDate::PeriodEnd,
+            past_due_days: 30,
+            discounts: Discounts::Apply,
         }
-        let Some(t) = terms else {
-            return v;
+    }
+}
+
+/// One stretch of a subscription's life during which its status and MRR are constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phase {
+    pub from: Millis,
+    pub status: SubscriptionStatus,
+    pub mrr: i64,
+}
+
+/// The state a replay of a subscription's facts has reached.
+#[derive(Default)]
+struct Life<'a> {
+    terms: Option<&'a Terms>,
+    paused: bool,
+    started_at: Option<Millis>,
+    current_period_end: Option<Millis>,
+    cancelled_at: Option<Millis>,
+    ends_at: Option<Millis>,
+}
+
+impl<'a> Life<'a> {
+    fn apply(&mut self, fact: &'a SubscriptionFact, policy: &BillingPolicy) {
+        match &fact.kind {
+            FactKind::Started(t) => {
+                // A second start (re-subscription under the same id) opens a new life.
+                self.terms = Some(t);
+                self.paused = false;
+                self.started_at = Some(fact.at);
+                self.cancelled_at = None;
+                self.ends_at = None;
+                let paid_from = t.trial_end.filter(|e| *e > fact.at).unwrap_or(fact.at);
+                self.current_period_end = Some(advance(paid_from, t.interval));
+            }
+            FactKind::Changed(t) => {
+                self.terms = Some(t);
+                if self.current_period_end.is_none() {
+                    self.current_period_end = Some(advance(fact.at, t.interval));
+                }
+            }
+            FactKind::Renewed => {
+                if let (Some(t), Some(end)) = (self.terms, self.current_period_end) {
+                    self.current_period_end = Some(advance(end.max(fact.at), t.interval));
+                }
+                self.cancelled_at = None;
+                self.ends_at = None;
+            }
+            FactKind::Cancelled { ends_at } => {
+                self.cancelled_at = Some(fact.at);
+                let in_trial = self
+                    .terms
+                    .and_then(|t| t.trial_end)
+                    .is_some_and(|e| e > fact.at);
+                let end = if in_trial || policy.churn_date == ChurnDate::Cancellation {
+                    Some(fact.at)
+                } else {
+                    ends_at.or(self.current_period_end)
+                };
+                self.ends_at = Some(end.unwrap_or(fact.at).max(fact.at));
+            }
+            FactKind::Paused => self.paused = true,
+            FactKind::Resumed => self.paused = false,
+        }
+    }
+
+    /// The instant an unrenewed, uncancelled subscription churns for non-payment.
+    fn past_due_end(&self, policy: &BillingPolicy) -> Option<Millis> {
+        if self.ends_at.is_some() || self.paused {
+            return None;
+        }
+        let end = self.current_period_end?;
+        Some(end + i64::from(policy.past_due_days) * crate::time::MILLIS_PER_DAY)
+    }
+
+    fn status(&self, at: Millis, policy: &BillingPolicy) -> (SubscriptionStatus, i64) {
+        let Some(t) = self.terms else {
+            return (SubscriptionStatus::Unknown, 0);
         };
-        v.plan = Some(t.plan.clone());
-        v.interval = Some(t.interval);
-        v.amount = Some(t.amount);
-        let ended = v.ends_at.is_some_and(|e| e <= at);
+        let ended = self.ends_at.is_some_and(|e| e <= at)
+            || self.past_due_end(policy).is_some_and(|e| e <= at);
         let trialing = t.trial_end.is_some_and(|e| e > at);
-        v.status = if ended {
+        let status = if ended {
             SubscriptionStatus::Ended
-        } else if paused {
+        } else if self.paused {
             SubscriptionStatus::Paused
         } else if trialing {
             SubscriptionStatus::Trialing
-        } else if v.cancelled_at.is_some() {
+        } else if self.cancelled_at.is_some() {
             SubscriptionStatus::Cancelling
+        } else if self.current_period_end.is_some_and(|e| e <= at) {
+            SubscriptionStatus::PastDue
         } else {
             SubscriptionStatus::Active
         };
-        v.mrr = match v.status {
-            SubscriptionStatus::Active | SubscriptionStatus::Cancelling => {
-                t.interval.monthly(t.amount.minor)
-            }
-            _ => 0,
+        let mrr = if status.is_paying() {
+            let discount = match policy.discounts {
+                Discounts::Apply => t.discount.map_or(0, |d| d.minor),
+                Discounts::Ignore => 0,
+            };
+            t.interval.monthly(t.amount.minor - discount)
+        } else {
+            0
         };
-        v
+        (status, mrr)
     }
 
-    /// Every instant at which this subscription's MRR may change (facts, trial ends and
-    /// scheduled ends), sorted.
-    fn change_points(&self) -> Vec<Millis> {
-        let mut points: Vec<Millis> = Vec::with_capacity(self.facts.len() * 2);
-        for fact in &self.facts {
-            points.push(fact.at);
-            if let FactKind::Started(t) | FactKind::Changed(t) = &fact.kind {
-                points.extend(t.trial_end);
+    /// Instants after the last applied fact at which the status may change by itself.
+    fn scheduled(&self, policy: &BillingPolicy) -> [Option<Millis>; 4] {
+        [
+            self.terms.and_then(|t| t.trial_end),
+            self.ends_at,
+            self.current_period_end,
+            self.past_due_end(policy),
+        ]
+    }
+}
+
+impl Subscription {
+    /// Replays the facts up to `at` (inclusive) and describes the subscription then, under
+    /// the default [`BillingPolicy`].
+    pub fn view_at(&self, at: Millis) -> SubscriptionView {
+        self.view_at_with(at, &BillingPolicy::default())
+    }
+
+    pub fn view_at_with(&self, at: Millis, policy: &BillingPolicy) -> SubscriptionView {
+        let mut life = Life::default();
+        for fact in self.facts.iter().take_while(|f| f.at <= at) {
+            life.apply(fact, policy);
+        }
+        let (status, mrr) = life.status(at, policy);
+        let t = life.terms;
+        let ends_at = match status {
+            SubscriptionStatus::Ended if life.ends_at.is_none_or(|e| e > at) => {
+                life.past_due_end(policy)
+            }
+            _ => life.ends_at,
+        };
+        SubscriptionView {
+            subscription_id: self.subscription_id.clone(),
+            status,
+            plan: t.map(|t| t.plan.clone()),
+            interval: t.map(|t| t.interval),
+            amount: t.map(|t| t.amount),
+            mrr,
+            started_at: life.started_at,
+            current_period_end: life.current_period_end,
+            cancelled_at: life.cancelled_at,
+            ends_at,
+        }
+    }
+
+    /// The whole life as a step function: each instant the status or MRR changes, with the
+    /// new values (the first phase starts at the first fact). One pass over the facts.
+    pub fn phases(&self, policy: &BillingPolicy) -> Vec<Phase> {
+        let mut phases: Vec<Phase> = Vec::new();
+        let mut push = |at: Millis, (status, mrr): (SubscriptionStatus, i64)| {
+            if phases
+                .last()
+                .is_none_or(|p| p.status != status || p.mrr != mrr)
+            {
+                phases.push(Phase {
+                    from: at,
+                    status,
+                    mrr,
+                });
+            }
+        };
+        let mut life = Life::default();
+        let mut i = 0;
+        while i < self.facts.len() {
+            let at = self.facts[i].at;
+            while i < self.facts.len() && self.facts[i].at == at {
+                life.apply(&self.facts[i], policy);
+                i += 1;
+            }
+            push(at, life.status(at, policy));
+            let next = self.facts.get(i).map_or(Millis::MAX, |f| f.at);
+            // Scheduled changes before the next fact, in time order.
+            let mut pending: Vec<Millis> = life
+                .scheduled(policy)
+                .into_iter()
+                .flatten()
+                .filter(|t| *t > at && *t < next)
+                .collect();
+            pending.sort_unstable();
+            for t in pending {
+                push(t, life.status(t, policy));
             }
         }
-        // Scheduled ends are only known by replaying.
-        let mut ends: Vec<Millis> = self
-            .facts
-            .iter()
-            .filter_map(|f| self.view_at(f.at).ends_at)
-            .collect();
-        points.append(&mut ends);
-        points.sort_unstable();
-        points.dedup();
-        points
+        phases
+    }
+
+    /// The currency of the subscription's latest terms.
+    pub fn currency(&self) -> Option<Currency> {
+        self.facts.iter().rev().find_map(|f| match &f.kind {
+            FactKind::Started(t) | FactKind::Changed(t) => Some(t.amount.currency),
+            _ => None,
+        })
+    }
+
+    /// Every instant at which this subscription's MRR may change under the default policy
+    /// (facts, trial ends and scheduled ends), sorted.
+    fn change_points(&self) -> Vec<Millis> {
+        self.phases(&BillingPolicy::default())
+            .into_iter()
+            .map(|p| p.from)
+            .collect()
     }
 
     fn insert_fact(&mut self, fact: SubscriptionFact) {
@@ -293,11 +455,12 @@ impl CustomerState {
             last_seen: at,
             active_days: Vec::new(),
             event_counts: Vec::new(),
+            activity: Vec::new(),
             event_total: 0,
             orders: Vec::new(),
             refunds: Vec::new(),
             subscriptions: Vec::new(),
-            surveys_shown: 0,
+            surveys_shown: Vec::new(),
             survey_answers: Vec::new(),
             tickets: Vec::new(),
             acquisition: Acquisition::default(),
@@ -336,6 +499,7 @@ impl CustomerState {
                         Ok(i) => self.event_counts[i].1 += 1,
                         Err(i) => self.event_counts.insert(i, (name, 1)),
                     }
+                    add_activity(&mut self.activity, day_of(at), name, 1);
                 }
                 if message.kind == MessageType::Track {
                     let event = message.name.as_deref().unwrap_or_default();
@@ -430,9 +594,13 @@ impl CustomerState {
             Semantic::SubscriptionResumed { subscription_id } => {
                 self.subscription_fact(subscription_id, at, FactKind::Resumed)
             }
-            Semantic::SurveyShown { .. } => self.surveys_shown += 1,
+            Semantic::SurveyShown { .. } => {
+                let i = self.surveys_shown.partition_point(|t| *t <= at);
+                self.surveys_shown.insert(i, at);
+            }
             Semantic::SurveyResponded {
                 survey_id,
+                scale,
                 score,
                 comment,
             } => {
@@ -442,6 +610,7 @@ impl CustomerState {
                     SurveyAnswer {
                         survey_id,
                         at,
+                        scale,
                         score,
                         comment,
                     },
@@ -517,6 +686,9 @@ impl CustomerState {
                 Err(i) => self.event_counts.insert(i, (name, count)),
             }
         }
+        for entry in other.activity {
+            add_activity(&mut self.activity, entry.day, entry.name, entry.count);
+        }
         self.event_total += other.event_total;
         for order in other.orders {
             if !self.orders.iter().any(|o| o.order_id == order.order_id) {
@@ -538,7 +710,10 @@ impl CustomerState {
                 None => self.subscriptions.push(sub),
             }
         }
-        self.surveys_shown += other.surveys_shown;
+        for shown in other.surveys_shown {
+            let i = self.surveys_shown.partition_point(|t| *t <= shown);
+            self.surveys_shown.insert(i, shown);
+        }
         for answer in other.survey_answers {
             let i = self.survey_answers.partition_point(|a| a.at <= answer.at);
             self.survey_answers.insert(i, answer);
@@ -569,6 +744,19 @@ impl CustomerState {
         }
         self.merged.push(other.id);
         self.merged.extend(other.merged);
+    }
+
+    /// The plan of the subscription that started or changed last (business time).
+    pub fn latest_plan(&self) -> Option<&str> {
+        self.subscriptions
+            .iter()
+            .flat_map(|s| s.facts.iter())
+            .filter_map(|f| match &f.kind {
+                FactKind::Started(t) | FactKind::Changed(t) => Some((f.at, t.plan.as_str())),
+                _ => None,
+            })
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, plan)| plan)
     }
 
     /// Subscriptions as of `at`.
@@ -652,12 +840,7 @@ impl CustomerState {
         if paid_from > now {
             return None;
         }
-        let paying = |at: Millis| {
-            matches!(
-                subscription.view_at(at).status,
-                SubscriptionStatus::Active | SubscriptionStatus::Cancelling
-            )
-        };
+        let paying = |at: Millis| subscription.view_at(at).status.is_paying();
         let mut observed = 0;
         while add_months(paid_from, observed as i32 + 1) <= now {
             observed += 1;
@@ -704,7 +887,29 @@ fn terms(t: SubscriptionTerms) -> Terms {
         plan: t.plan,
         interval: t.interval,
         amount: t.amount,
+        discount: t.discount,
         trial_end: t.trial_end,
+    }
+}
+
+/// How many times a named event happened on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayCount {
+    pub day: i32,
+    pub name: NameId,
+    pub count: u32,
+}
+
+fn add_activity(activity: &mut Vec<DayCount>, day: i32, name: NameId, count: u32) {
+    let key = (day, name);
+    match activity.last_mut() {
+        Some(last) if (last.day, last.name) == key => last.count += count,
+        Some(last) if (last.day, last.name) < key => activity.push(DayCount { day, name, count }),
+        None => activity.push(DayCount { day, name, count }),
+        Some(_) => match activity.binary_search_by_key(&key, |e| (e.day, e.name)) {
+            Ok(i) => activity[i].count += count,
+            Err(i) => activity.insert(i, DayCount { day, name, count }),
+        },
     }
 }
 

@@ -425,7 +425,7 @@ impl Engine {
             subscriptions,
             orders: state.orders.clone(),
             order_revenue: revenue,
-            surveys_shown: state.surveys_shown,
+            surveys_shown: state.surveys_shown.len(),
             survey_answers: state.survey_answers.clone(),
             tickets: state.tickets.clone(),
             open_tickets: state.open_tickets(),
@@ -464,7 +464,7 @@ impl CustomerStatus {
 fn customer_status(subscriptions: &[SubscriptionView], state: &CustomerState) -> CustomerStatus {
     use SubscriptionStatus as S;
     let has = |s: S| subscriptions.iter().any(|v| v.status == s);
-    if has(S::Active) || has(S::Cancelling) {
+    if subscriptions.iter().any(|v| v.status.is_paying()) {
         CustomerStatus::Active
     } else if has(S::Trialing) {
         CustomerStatus::Trialing
@@ -522,6 +522,7 @@ impl CustomerFilter {
                     && matches!(
                         s.status,
                         SubscriptionStatus::Active
+                            | SubscriptionStatus::PastDue
                             | SubscriptionStatus::Cancelling
                             | SubscriptionStatus::Trialing
                     )
@@ -564,7 +565,7 @@ pub struct CustomerProfile {
     pub orders: Vec<Order>,
     /// Completed minus refunded order revenue per currency, minor units.
     pub order_revenue: BTreeMap<String, i64>,
-    pub surveys_shown: u32,
+    pub surveys_shown: usize,
     pub survey_answers: Vec<SurveyAnswer>,
     pub tickets: Vec<Ticket>,
     pub open_tickets: usize,

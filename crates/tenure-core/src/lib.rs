@@ -8,6 +8,7 @@ pub mod demo;
 pub mod engine;
 pub mod ids;
 pub mod message;
+pub mod metrics;
 pub mod money;
 pub mod random;
 pub mod seen;

@@ -5,10 +5,10 @@
 //! |---|---|
 //! | `Order Completed` | `order_id`, numeric `revenue` (or `total`), `currency` |
 //! | `Order Refunded` | `order_id`; optional numeric `revenue` (else the whole order) |
-//! | `Subscription Started` / `Changed` | `subscription_id`, `plan`, `interval`, numeric `amount` ≥ 0, `currency`; optional `trial_end` |
+//! | `Subscription Started` / `Changed` | `subscription_id`, `plan`, `interval`, numeric `amount` ≥ 0 (list price per interval), `currency`; optional `trial_end`, `discount` (amount off per interval, ≤ `amount`) |
 //! | `Subscription Renewed` / `Cancelled` / `Paused` / `Resumed` | `subscription_id`; `Cancelled` optionally `ends_at` |
 //! | `Survey Shown` | `survey_id` |
-//! | `Survey Responded` | `survey_id`; optional `score` 0–10 (absent = skipped), `comment` |
+//! | `Survey Responded` | `survey_id`; optional `scale` (10: NPS, default; 5: CSAT), `score` 0–`scale` (absent = skipped), `comment` |
 //! | `Ticket Opened` / `Ticket Resolved` | `ticket_id` |
 //! | `Referral Code Used` | `code`; optional `referrer_id` |
 //!
@@ -89,6 +89,8 @@ pub enum Semantic {
     },
     SurveyResponded {
         survey_id: String,
+        /// The highest possible score: 10 (NPS, 0–10) or 5 (CSAT, 1–5).
+        scale: u8,
         score: Option<u8>,
         comment: Option<String>,
     },
@@ -111,6 +113,8 @@ pub struct SubscriptionTerms {
     pub plan: String,
     pub interval: Interval,
     pub amount: Money,
+    /// Amount off per interval (same currency, at most `amount`).
+    pub discount: Option<Money>,
     pub trial_end: Option<Millis>,
 }
 
@@ -191,6 +195,15 @@ impl Semantic {
                     let currency = p.currency("currency");
                     let amount = p.money("amount", currency);
                     let trial_end = p.instant("trial_end");
+                    let discount = p.optional_money("discount", currency);
+                    if let (Some(d), Some(a)) = (discount, amount)
+                        && d.minor > a.minor
+                    {
+                        p.errors.push(FieldError::new(
+                            "properties.discount",
+                            "must not exceed `amount`",
+                        ));
+                    }
                     match (subscription_id, plan, interval, amount) {
                         (Some(subscription_id), Some(plan), Some(interval), Some(amount)) => {
                             let terms = SubscriptionTerms {
@@ -198,6 +211,7 @@ impl Semantic {
                                 plan,
                                 interval,
                                 amount,
+                                discount,
                                 trial_end,
                             };
                             if event == "Subscription Started" {
@@ -244,7 +258,8 @@ impl Semantic {
                 }
                 "Survey Responded" => {
                     let survey_id = p.id("survey_id");
-                    let score = p.score("score");
+                    let scale = p.scale("scale");
+                    let score = p.score("score", scale);
                     let comment = p
                         .map
                         .get("comment")
@@ -252,6 +267,7 @@ impl Semantic {
                         .map(str::to_owned);
                     survey_id.map_or(Semantic::Custom, |survey_id| Semantic::SurveyResponded {
                         survey_id,
+                        scale,
                         score,
                         comment,
                     })
@@ -351,6 +367,14 @@ impl Props<'_> {
         }
     }
 
+    /// Like [`Self::money`], but absent or null is `None` without an error.
+    fn optional_money(&mut self, key: &str, currency: Option<Currency>) -> Option<Money> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(_) => self.money(key, currency),
+        }
+    }
+
     /// A decimal amount; negative amounts are refused (refunds are their own event); zero is
     /// allowed (free orders, free plans).
     fn money(&mut self, key: &str, currency: Option<Currency>) -> Option<Money> {
@@ -430,15 +454,34 @@ impl Props<'_> {
         }
     }
 
-    fn score(&mut self, key: &str) -> Option<u8> {
+    /// A survey's scale: 10 (NPS, the default) or 5 (CSAT).
+    fn scale(&mut self, key: &str) -> u8 {
+        match self.map.get(key) {
+            None | Some(Value::Null) => 10,
+            Some(Value::Number(n)) if n.as_u64() == Some(10) => 10,
+            Some(Value::Number(n)) if n.as_u64() == Some(5) => 5,
+            Some(other) => {
+                self.errors.push(FieldError::new(
+                    Self::field(key),
+                    format!("must be 10 (NPS) or 5 (CSAT), got {other}"),
+                ));
+                10
+            }
+        }
+    }
+
+    fn score(&mut self, key: &str, scale: u8) -> Option<u8> {
+        let low = if scale == 5 { 1.0 } else { 0.0 };
         match self.map.get(key) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => match n.as_f64() {
-                Some(s) if (0.0..=10.0).contains(&s) && s.fract() == 0.0 => Some(s as u8),
+                Some(s) if (low..=f64::from(scale)).contains(&s) && s.fract() == 0.0 => {
+                    Some(s as u8)
+                }
                 _ => {
                     self.errors.push(FieldError::new(
                         Self::field(key),
-                        format!("{n} is not a whole score from 0 to 10"),
+                        format!("{n} is not a whole score from {low} to {scale}"),
                     ));
                     None
                 }

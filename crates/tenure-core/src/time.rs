@@ -72,6 +72,32 @@ pub fn add_months(ms: Millis, months: i32) -> Millis {
     }
 }
 
+/// The proleptic Gregorian (year, month 1–12, day 1–31) of a day number (days since
+/// 1970-01-01). H. Hinnant's `civil_from_days`: integer arithmetic, valid for any `i32` day.
+pub fn civil_from_days(days: i32) -> (i32, u32, u32) {
+    let z = i64::from(days) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+/// The day number of a proleptic Gregorian date (the inverse of [`civil_from_days`]).
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> i32 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +122,17 @@ mod tests {
             format_instant(add_months(jan31, 12)),
             "2025-01-31T10:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn civil_dates_round_trip_and_agree_with_jiff() {
+        for day in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+            let date = Date::new(y as i16, m as i8, d as i8).unwrap();
+            let ms = parse_instant(&date.to_string()).unwrap();
+            assert_eq!(day_of(ms), day, "{date}");
+        }
     }
 
     #[test]

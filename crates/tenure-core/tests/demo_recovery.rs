@@ -143,3 +143,85 @@ fn the_generating_process_is_recovered_from_the_folded_state() {
         rate(false)
     );
 }
+
+/// The metrics engine's logo churn over a year equals, within sampling error, what the
+/// generator's hidden hazards predict for the customers it counted at each month's start.
+/// The generator draws one decision per billing period (monthly hazard h, annual
+/// 1 − (1 − 0.8h)^12), cancels at a uniform instant inside the period and churns at its end.
+/// So a customer whose period [s, e) ends in the month churns in it with certainty if it had
+/// already cancelled by the month's start, and otherwise with probability
+/// p·f / (1 − p·(1 − f)), f = (e − month start) ÷ (e − s): the decision is still to come.
+#[test]
+fn the_metrics_engine_measures_the_churn_the_generator_used() {
+    use tenure_core::metrics::{Query, Report, Table};
+
+    let end = parse_instant("2026-01-01").unwrap();
+    let business = DemoBusiness::new(DemoConfig {
+        customers: 3000,
+        months: 24,
+        seed: 5,
+        end,
+    });
+    let envelope = Envelope {
+        received_at: end + 1,
+        batch_sent_at: None,
+    };
+    let mut engine = Engine::new(WorkspaceId::parse("ws_demo").unwrap());
+    let mut hazard = HashMap::new();
+    for customer in business.customers() {
+        for event in customer.events.iter().cloned() {
+            engine.apply(&Message::parse(event, None, envelope).unwrap());
+        }
+        hazard.insert(customer.user_id.clone(), customer.monthly_churn_hazard);
+    }
+    let query = Query::parse([("from", "2025-01-01"), ("to", "2025-12-31")], end).unwrap();
+    let report = Report::build(&engine, &query, &[], &[Table::Subscriptions]);
+    let rows = report.subscriptions.unwrap();
+    assert_eq!(rows.len(), 12);
+    let observed: u64 = rows.iter().map(|r| r.churned_customers).sum();
+
+    let (mut expected, mut variance, mut certain) = (0.0, 0.0, 0u64);
+    for month in 0..12 {
+        let start = add_months(parse_instant("2025-01-01").unwrap(), month);
+        let next = add_months(start, 1);
+        for state in engine.customers() {
+            let h = hazard[state.user_id.as_deref().unwrap()];
+            for view in state.subscriptions_at(start - 1) {
+                use tenure_core::customer::SubscriptionStatus as S;
+                if !(view.status.is_paying() || view.status == S::Paused) {
+                    continue;
+                }
+                let Some(e) = view.ends_at.or(view.current_period_end) else {
+                    continue;
+                };
+                if e < start || e >= next {
+                    continue;
+                }
+                if view.cancelled_at.is_some() {
+                    certain += 1;
+                    continue;
+                }
+                let (p, months) = match view.interval {
+                    Some(Interval::Month) => (h, 1),
+                    Some(Interval::Year) => (1.0 - (1.0 - h * 0.8f64).powi(12), 12),
+                    _ => continue,
+                };
+                let s = add_months(e, -months);
+                let f = (e - start) as f64 / (e - s) as f64;
+                let q = p * f / (1.0 - p * (1.0 - f));
+                expected += q;
+                variance += q * (1.0 - q);
+            }
+        }
+    }
+    let sd = variance.sqrt();
+    let predicted = expected + certain as f64;
+    eprintln!(
+        "logo churns in 2025: measured {observed}, predicted {predicted:.1} ± {sd:.1} ({certain} already cancelling)"
+    );
+    assert!(observed > 200, "enough churn to test: {observed}");
+    assert!(
+        (observed as f64 - predicted).abs() < 3.5 * sd,
+        "measured {observed} churns; the generator predicts {predicted:.1} ± {sd:.1}"
+    );
+}

@@ -1,0 +1,459 @@
+//! Activity retention for any event or set of events, lifecycle and stickiness
+//! (docs/metrics.md, "Activity"). Works from each customer's per-day event counts, so a
+//! closed period's numbers only change when events for it arrive late.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{Dataset, PeriodHeader, Periods, Query, ratio};
+use crate::customer::{DayCount, NameId};
+use crate::time::{civil_from_days, days_from_civil, format_instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CohortKind {
+    /// Each customer once, in the period they first did the event.
+    #[default]
+    FirstTime,
+    /// Each customer in every period they did the event.
+    Recurring,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnMode {
+    /// Returned in interval k.
+    #[default]
+    On,
+    /// Returned in interval k or any later one.
+    OnOrAfter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// Intervals are the calendar periods of the grain.
+    #[default]
+    Calendar,
+    /// Intervals are counted from each customer's own first day (day 0–6 is week 0, …).
+    Rolling,
+}
+
+/// Events resolved to interned names; `None` means any named event.
+pub type EventIds = Option<Vec<NameId>>;
+
+fn counts(set: &EventIds, entry: &DayCount) -> bool {
+    set.as_ref().is_none_or(|ids| ids.contains(&entry.name))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityRetention {
+    pub cohorts: Vec<ActivityCohort>,
+    /// Size-weighted retention per interval over complete cells of non-empty cohorts.
+    pub average: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityCohort {
+    pub cohort: String,
+    pub cohort_start: String,
+    pub customers: u64,
+    /// Returning customers per interval (index 0: the cohort itself).
+    pub returned: Vec<u64>,
+    pub retention: Vec<Option<f64>>,
+    /// Whether each interval had ended by the report instant.
+    pub complete: Vec<bool>,
+}
+
+/// Interval index of `day` in a rolling window starting on `first` (whole grains since it).
+fn rolling_index(grain: super::Grain, first: i32, day: i32) -> Option<usize> {
+    if day < first {
+        return None;
+    }
+    let months = match grain {
+        super::Grain::Day => return Some((day - first) as usize),
+        super::Grain::Week => return Some(((day - first) / 7) as usize),
+        super::Grain::Month => 1,
+        super::Grain::Quarter => 3,
+        super::Grain::Year => 12,
+    };
+    let (y1, m1, d1) = civil_from_days(first);
+    let (y2, m2, _) = civil_from_days(day);
+    let diff = (y2 * 12 + m2 as i32) - (y1 * 12 + m1 as i32);
+    // The start of interval k: k·months after `first`, the day clamped to the month's end.
+    let start = |k: i32| {
+        let index = y1 * 12 + (m1 as i32 - 1) + k * months;
+        let (y, m) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);
+        let last = days_from_civil(y + i32::from(m == 12), m % 12 + 1, 1) - 1;
+        days_from_civil(y, m, d1).min(last)
+    };
+    let mut k = diff.div_euclid(months);
+    while start(k) > day {
+        k -= 1;
+    }
+    Some(k as usize)
+}
+
+/// Per-period activity of one customer: occurrences of the set's events per period.
+fn per_period(activity: &[DayCount], set: &EventIds, lookup: &DayLookup, out: &mut [u32]) {
+    out.iter_mut().for_each(|x| *x = 0);
+    for entry in activity {
+        if !counts(set, entry) {
+            continue;
+        }
+        if let Some(i) = lookup.index(entry.day) {
+            out[i] += entry.count;
+        }
+    }
+}
+
+/// Day number → period index, for the days the periods cover.
+pub(crate) struct DayLookup {
+    first: i32,
+    index: Vec<u32>,
+}
+
+impl DayLookup {
+    pub(crate) fn new(periods: &Periods) -> Self {
+        let first = periods.start_day(0);
+        let last = periods.start_day(periods.len());
+        let mut index = Vec::with_capacity((last - first) as usize);
+        for i in 0..periods.len() {
+            for _ in periods.start_day(i)..periods.start_day(i + 1) {
+                index.push(i as u32);
+            }
+        }
+        Self { first, index }
+    }
+
+    pub(crate) fn index(&self, day: i32) -> Option<usize> {
+        let k = usize::try_from(day - self.first).ok()?;
+        self.index.get(k).map(|i| *i as usize)
+    }
+}
+
+struct Matrix {
+    size: Vec<u64>,
+    returned: Vec<u64>,
+    scratch: Vec<u32>,
+    scratch_returns: Vec<u32>,
+}
+
+/// The retention matrix of the query's activity options.
+pub fn activity_retention(
+    data: &Dataset,
+    query: &Query,
+    cohort_events: &EventIds,
+    return_events: &EventIds,
+) -> ActivityRetention {
+    let periods = query.periods();
+    let n = periods.len();
+    let lookup = DayLookup::new(&periods);
+    let options = &query.activity;
+    let min = options.min_occurrences;
+    let first_day = periods.start_day(0);
+    let end_day = periods.start_day(n);
+    let rolling = options.window == Window::Rolling;
+    let same_events = cohort_events == return_events;
+    let new = || Matrix {
+        size: vec![0; n],
+        returned: vec![0; n * n],
+        scratch: vec![0; n],
+        scratch_returns: vec![0; n],
+    };
+    let matrix = data
+        .customers
+        .par_iter()
+        .fold(new, |mut m, c| {
+            let activity = &c.state.activity;
+            if rolling {
+                // First-time cohorts only: the first day of the cohort event.
+                let Some(first) = activity.iter().find(|e| counts(cohort_events, e)) else {
+                    return m;
+                };
+                if first.day < first_day || first.day >= end_day {
+                    return m;
+                }
+                let Some(cohort) = lookup.index(first.day) else {
+                    return m;
+                };
+                m.size[cohort] += 1;
+                let r = &mut m.scratch_returns;
+                r.iter_mut().for_each(|x| *x = 0);
+                for e in activity.iter().filter(|e| counts(return_events, e)) {
+                    if let Some(k) = rolling_index(query.grain, first.day, e.day)
+                        && k < n - cohort
+                    {
+                        r[k] += e.count;
+                    }
+                }
+                add_returns(&mut m.returned[cohort * n..], &r[..n - cohort], min, options.mode);
+                return m;
+            }
+            per_period(activity, cohort_events, &lookup, &mut m.scratch);
+            if !same_events {
+                per_period(activity, return_events, &lookup, &mut m.scratch_returns);
+            } else {
+                m.scratch_returns.copy_from_slice(&m.scratch);
+            }
+            let starts: Vec<usize> = match options.cohort_kind {
+                CohortKind::FirstTime => {
+                    let Some(first) = activity.iter().find(|e| counts(cohort_events, e)) else {
+                        return m;
+                    };
+                    lookup.index(first.day).into_iter().collect()
+                }
+                CohortKind::Recurring => (0..n).filter(|i| m.scratch[*i] >= min).collect(),
+            };
+            for cohort in starts {
+                m.size[cohort] += 1;
+                let returns = &m.scratch_returns[cohort..];
+                add_returns(&mut m.returned[cohort * n..], returns, min, options.mode);
+            }
+            m
+        })
+        .map(|m| (m.size, m.returned))
+        .reduce(
+            || (vec![0; n], vec![0; n * n]),
+            |mut a, b| {
+                a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
+                a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    let (size, returned) = matrix;
+    let mut weighted = vec![(0u64, 0u64); n];
+    let cohorts = (0..n)
+        .map(|c| {
+            let cells = n - c;
+            // A rolling interval k of cohort c has ended for every member once period
+            // c + k + 1 has.
+            let complete: Vec<bool> = (0..cells)
+                .map(|k| {
+                    if !rolling {
+                        return periods.complete(c + k);
+                    }
+                    let end_day = periods.grain.next_day(periods.start_day(c + k + 1));
+                    i64::from(end_day) * crate::time::MILLIS_PER_DAY <= periods.as_of + 1
+                })
+                .collect();
+            let mut row: Vec<u64> = returned[c * n..c * n + cells].to_vec();
+            row[0] = size[c];
+            for k in 0..cells {
+                if complete[k] && size[c] > 0 {
+                    weighted[k].0 += size[c];
+                    weighted[k].1 += row[k];
+                }
+            }
+            ActivityCohort {
+                cohort: periods.label(c),
+                cohort_start: format_instant(periods.start(c)),
+                customers: size[c],
+                retention: row.iter().map(|r| ratio(*r as f64, size[c] as f64)).collect(),
+                returned: row,
+                complete,
+            }
+        })
+        .collect();
+    ActivityRetention {
+        cohorts,
+        average: weighted
+            .iter()
+            .map(|(size, kept)| ratio(*kept as f64, *size as f64))
+            .collect(),
+    }
+}
+
+/// Adds one cohort member's returns (occurrences per interval from the cohort's) to `row`.
+fn add_returns(row: &mut [u64], occurrences: &[u32], min: u32, mode: ReturnMode) {
+    match mode {
+        ReturnMode::On => {
+            for (k, count) in occurrences.iter().enumerate().skip(1) {
+                if *count >= min {
+                    row[k] += 1;
+                }
+            }
+        }
+        ReturnMode::OnOrAfter => {
+            if let Some(last) = occurrences.iter().rposition(|c| *c >= min) {
+                for cell in row.iter_mut().take(last + 1).skip(1) {
+                    *cell += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Customers by lifecycle stage in one period (PostHog's definitions).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleRow {
+    #[serde(flatten)]
+    pub header: PeriodHeader,
+    /// Active for the first time ever.
+    pub new: u64,
+    /// Active in this period and the previous one.
+    pub returning: u64,
+    /// Active now, not in the previous period, but at some time before.
+    pub resurrecting: u64,
+    /// Active in the previous period, not in this one.
+    pub dormant: u64,
+    pub active: u64,
+}
+
+pub fn lifecycle(data: &Dataset, query: &Query, events: &EventIds) -> Vec<LifecycleRow> {
+    let periods = query.periods().extended_back(1);
+    let n = periods.len();
+    let lookup = DayLookup::new(&periods);
+    let min = query.activity.min_occurrences;
+    let first_day = periods.start_day(0);
+    let zero = || (vec![[0u64; 4]; n], vec![0u32; n]);
+    let (stages, _) = data
+        .customers
+        .par_iter()
+        .fold(zero, |(mut stages, mut scratch), c| {
+            let activity = &c.state.activity;
+            let Some(first) = activity.iter().find(|e| counts(events, e)) else {
+                return (stages, scratch);
+            };
+            per_period(activity, events, &lookup, &mut scratch);
+            let before_range = first.day < first_day;
+            let first_period = lookup.index(first.day);
+            for i in 1..n {
+                let now = scratch[i] >= min;
+                let prev = scratch[i - 1] >= min;
+                let stage = if now && first_period == Some(i) {
+                    0
+                } else if now && prev {
+                    1
+                } else if now && (before_range || first_period.is_some_and(|f| f < i)) {
+                    2
+                } else if !now && prev {
+                    3
+                } else {
+                    continue;
+                };
+                stages[i][stage] += 1;
+            }
+            (stages, scratch)
+        })
+        .reduce(zero, |mut a, b| {
+            for (x, y) in a.0.iter_mut().zip(&b.0) {
+                for s in 0..4 {
+                    x[s] += y[s];
+                }
+            }
+            a
+        });
+    (1..n)
+        .map(|i| {
+            let [new, returning, resurrecting, dormant] = stages[i];
+            LifecycleRow {
+                header: periods.header(i),
+                new,
+                returning,
+                resurrecting,
+                dormant,
+                active: new + returning + resurrecting,
+            }
+        })
+        .collect()
+}
+
+/// How many customers were active on exactly d days of the period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StickinessRow {
+    #[serde(flatten)]
+    pub header: PeriodHeader,
+    pub active_customers: u64,
+    /// Element j: customers active on exactly j + 1 days.
+    pub customers_by_active_days: Vec<u64>,
+    /// Mean active days per active customer.
+    pub mean_active_days: Option<f64>,
+}
+
+pub fn stickiness(data: &Dataset, query: &Query, events: &EventIds) -> Vec<StickinessRow> {
+    let periods = query.periods();
+    let n = periods.len();
+    let lookup = DayLookup::new(&periods);
+    let min = query.activity.min_occurrences;
+    let widths: Vec<usize> = (0..n)
+        .map(|i| (periods.start_day(i + 1) - periods.start_day(i)) as usize)
+        .collect();
+    let zero = || widths.iter().map(|w| vec![0u64; *w]).collect::<Vec<_>>();
+    let hist = data
+        .customers
+        .par_iter()
+        .fold(zero, |mut h, c| {
+            let mut days = vec![0usize; n];
+            let mut current: Option<(i32, u32)> = None;
+            let flush = |entry: Option<(i32, u32)>, days: &mut Vec<usize>| {
+                if let Some((day, count)) = entry
+                    && count >= min
+                    && let Some(i) = lookup.index(day)
+                {
+                    days[i] += 1;
+                }
+            };
+            for e in c.state.activity.iter().filter(|e| counts(events, e)) {
+                match &mut current {
+                    Some((day, count)) if *day == e.day => *count += e.count,
+                    _ => {
+                        flush(current, &mut days);
+                        current = Some((e.day, e.count));
+                    }
+                }
+            }
+            flush(current, &mut days);
+            for (i, d) in days.iter().enumerate() {
+                if *d > 0 {
+                    h[i][d - 1] += 1;
+                }
+            }
+            h
+        })
+        .reduce(zero, |mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
+            }
+            a
+        });
+    hist.into_iter()
+        .enumerate()
+        .map(|(i, by_days)| {
+            let active: u64 = by_days.iter().sum();
+            let total: u64 = by_days
+                .iter()
+                .enumerate()
+                .map(|(j, c)| (j as u64 + 1) * c)
+                .sum();
+            StickinessRow {
+                header: periods.header(i),
+                active_customers: active,
+                mean_active_days: ratio(total as f64, active as f64),
+                customers_by_active_days: by_days,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Grain;
+    use crate::time::{day_of, parse_instant};
+
+    fn day(text: &str) -> i32 {
+        day_of(parse_instant(text).unwrap())
+    }
+
+    #[test]
+    fn rolling_months_clamp_to_the_month_end() {
+        let jan31 = day("2026-01-31");
+        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-02-27")), Some(0));
+        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-02-28")), Some(1));
+        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-03-30")), Some(1));
+        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-03-31")), Some(2));
+        assert_eq!(rolling_index(Grain::Week, jan31, day("2026-02-07")), Some(1));
+        assert_eq!(rolling_index(Grain::Week, jan31, day("2026-01-30")), None);
+    }
+}

@@ -1,0 +1,566 @@
+//! Retention metrics: exact aggregates over the engine's customer states, with the
+//! conventions of `docs/metrics.md` (one place defines each number; the report, the API and
+//! the dashboard all call these functions).
+//!
+//! A [`Query`] names the period grain, the date range, the filters and the settings. It is
+//! parsed from `name=value` pairs, so the CLI flags and the HTTP query parameters are the
+//! same words with the same errors. [`Dataset::prepare`] turns the filtered customers into
+//! per-customer step functions (MRR under the query's billing policy, in the reporting
+//! currency) once; every table is then a data-parallel fold over the prepared customers.
+
+mod activity;
+mod cohorts;
+mod query;
+mod report;
+mod subscriptions;
+mod transactions;
+mod value;
+mod voice;
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::customer::{CustomerState, Phase, SubscriptionStatus};
+use crate::money::Currency;
+use crate::time::{
+    MILLIS_PER_DAY, Millis, civil_from_days, day_of, days_from_civil, format_instant,
+};
+
+pub use activity::{
+    ActivityCohort, ActivityRetention, CohortKind, EventIds, LifecycleRow, ReturnMode,
+    StickinessRow, Window, activity_retention, lifecycle, stickiness,
+};
+pub use cohorts::{CohortCell, CohortRow, CohortTable, RetentionAverage, subscription_cohorts};
+pub use query::{ActivityOptions, Filter, PARAMETERS, Query, QueryError, Settings};
+pub use report::{Report, Table};
+pub use subscriptions::{SubscriptionRow, subscription_metrics};
+pub use transactions::{TransactionRow, transaction_metrics};
+pub use value::{
+    ChannelRow, Concentration, LorenzPoint, ReferralRow, Spend, WhatIf, WhatIfPoint,
+    channel_metrics, concentration, referral_share, what_if,
+};
+pub use voice::{NpsBreakdownRow, Verbatim, VoiceRow, nps_breakdown, verbatims, voice_metrics};
+
+/// A period length for grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grain {
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    #[default]
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Grain {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "day" => Self::Day,
+            "week" => Self::Week,
+            "month" => Self::Month,
+            "quarter" => Self::Quarter,
+            "year" => Self::Year,
+            _ => return None,
+        })
+    }
+
+    /// The first day (day number) of the period containing `day`.
+    pub fn floor_day(self, day: i32) -> i32 {
+        match self {
+            Self::Day => day,
+            // 1970-01-01 was a Thursday: day 4 was a Monday.
+            Self::Week => day - (day - 4).rem_euclid(7),
+            Self::Month | Self::Quarter | Self::Year => {
+                let (y, m, _) = civil_from_days(day);
+                let m = match self {
+                    Self::Month => m,
+                    Self::Quarter => (m - 1) / 3 * 3 + 1,
+                    _ => 1,
+                };
+                days_from_civil(y, m, 1)
+            }
+        }
+    }
+
+    /// The first day of the period after the one starting on `start`.
+    pub fn next_day(self, start: i32) -> i32 {
+        let months = match self {
+            Self::Day => return start + 1,
+            Self::Week => return start + 7,
+            Self::Month => 1,
+            Self::Quarter => 3,
+            Self::Year => 12,
+        };
+        let (y, m, _) = civil_from_days(start);
+        let index = y * 12 + (m as i32 - 1) + months;
+        days_from_civil(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+    }
+
+    pub fn floor(self, at: Millis) -> Millis {
+        i64::from(self.floor_day(day_of(at))) * MILLIS_PER_DAY
+    }
+
+    /// Months in one period, for converting monthly amounts (MRR) to per-period ones.
+    pub fn months(self) -> f64 {
+        match self {
+            Self::Day => 12.0 / 365.0,
+            Self::Week => 12.0 / 52.0,
+            Self::Month => 1.0,
+            Self::Quarter => 3.0,
+            Self::Year => 12.0,
+        }
+    }
+
+    /// The period's name: `2026-03-05` (day), `2026-W10` (ISO week), `2026-03`, `2026-Q1`,
+    /// `2026`.
+    pub fn label(self, start_day: i32) -> String {
+        let (y, m, d) = civil_from_days(start_day);
+        match self {
+            Self::Day => format!("{y:04}-{m:02}-{d:02}"),
+            Self::Week => {
+                // The ISO year is the year of the week's Thursday.
+                let thursday = start_day + 3;
+                let (iso_year, _, _) = civil_from_days(thursday);
+                let week = (thursday - days_from_civil(iso_year, 1, 1)) / 7 + 1;
+                format!("{iso_year:04}-W{week:02}")
+            }
+            Self::Month => format!("{y:04}-{m:02}"),
+            Self::Quarter => format!("{y:04}-Q{}", (m - 1) / 3 + 1),
+            Self::Year => format!("{y:04}"),
+        }
+    }
+
+    /// Parses a period label back to the period's first day (for the cohort filter).
+    pub fn parse_label(self, text: &str) -> Option<i32> {
+        let num = |s: &str| s.parse::<u32>().ok();
+        let day = match self {
+            Self::Day => {
+                let ms = crate::time::parse_instant(text)?;
+                day_of(ms)
+            }
+            Self::Week => {
+                let (y, w) = text.split_once("-W")?;
+                let (y, w) = (y.parse::<i32>().ok()?, num(w)?);
+                if !(1..=53).contains(&w) {
+                    return None;
+                }
+                let jan4 = days_from_civil(y, 1, 4);
+                Self::Week.floor_day(jan4) + 7 * (w as i32 - 1)
+            }
+            Self::Month => {
+                let (y, m) = text.split_once('-')?;
+                let m = num(m).filter(|m| (1..=12).contains(m))?;
+                days_from_civil(y.parse().ok()?, m, 1)
+            }
+            Self::Quarter => {
+                let (y, q) = text.split_once("-Q")?;
+                let q = num(q).filter(|q| (1..=4).contains(q))?;
+                days_from_civil(y.parse().ok()?, (q - 1) * 3 + 1, 1)
+            }
+            Self::Year => days_from_civil(text.parse().ok()?, 1, 1),
+        };
+        (self.label(day) == text).then_some(day)
+    }
+}
+
+/// The periods a query covers, oldest first.
+#[derive(Debug, Clone)]
+pub struct Periods {
+    pub grain: Grain,
+    /// First day of each period, plus the first day after the last period.
+    bounds: Vec<i32>,
+    /// The instant the report is evaluated at; values for a period that has not ended yet
+    /// are taken at this instant.
+    pub as_of: Millis,
+}
+
+impl Periods {
+    /// The periods from the one containing `from` to the one containing `to`.
+    pub fn new(grain: Grain, from: Millis, to: Millis) -> Self {
+        let mut day = grain.floor_day(day_of(from));
+        let last = day_of(to);
+        let mut bounds = vec![day];
+        loop {
+            day = grain.next_day(day);
+            bounds.push(day);
+            if day > last {
+                break;
+            }
+        }
+        Self {
+            grain,
+            bounds,
+            as_of: to,
+        }
+    }
+
+    /// The same grain extended `n` periods further back (for trailing averages).
+    pub fn extended_back(&self, n: usize) -> Self {
+        let mut bounds = self.bounds.clone();
+        for _ in 0..n {
+            let first = bounds[0];
+            let previous = self.grain.floor_day(first - 1);
+            bounds.insert(0, previous);
+        }
+        Self {
+            grain: self.grain,
+            bounds,
+            as_of: self.as_of,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn start_day(&self, i: usize) -> i32 {
+        self.bounds[i]
+    }
+
+    pub fn start(&self, i: usize) -> Millis {
+        i64::from(self.bounds[i]) * MILLIS_PER_DAY
+    }
+
+    pub fn end(&self, i: usize) -> Millis {
+        i64::from(self.bounds[i + 1]) * MILLIS_PER_DAY
+    }
+
+    /// The instant a period's closing values are read at: just before its end, or just
+    /// after `as_of` for the period still running.
+    pub fn close(&self, i: usize) -> Millis {
+        self.end(i).min(self.as_of + 1)
+    }
+
+    /// Whether the period had ended by `as_of`.
+    pub fn complete(&self, i: usize) -> bool {
+        self.end(i) <= self.as_of + 1
+    }
+
+    pub fn label(&self, i: usize) -> String {
+        self.grain.label(self.bounds[i])
+    }
+
+    /// The index of the period containing `at`, if it is covered.
+    pub fn index_of(&self, at: Millis) -> Option<usize> {
+        self.index_of_day(day_of(at))
+    }
+
+    pub fn index_of_day(&self, day: i32) -> Option<usize> {
+        if day < self.bounds[0] || day >= self.bounds[self.bounds.len() - 1] {
+            return None;
+        }
+        Some(self.bounds.partition_point(|b| *b <= day) - 1)
+    }
+
+    /// The row header fields every per-period table carries.
+    pub fn header(&self, i: usize) -> PeriodHeader {
+        PeriodHeader {
+            period: self.label(i),
+            period_start: format_instant(self.start(i)),
+            period_end: format_instant(self.end(i)),
+            complete: self.complete(i),
+        }
+    }
+}
+
+/// Which period a row describes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeriodHeader {
+    pub period: String,
+    pub period_start: String,
+    /// Exclusive.
+    pub period_end: String,
+    /// False while the period is still running (its values are as of the report).
+    pub complete: bool,
+}
+
+/// One step of a customer's MRR: from `at` on, the customer pays `mrr` (reporting currency,
+/// minor units) and, when `mrr` is 0, `paused` says whether a paused subscription remains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MrrStep {
+    pub at: Millis,
+    pub mrr: i64,
+    pub paused: bool,
+}
+
+/// A customer ready for aggregation.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    pub state: &'a CustomerState,
+    /// Changes of the customer's MRR, in time order; before the first step MRR is 0.
+    pub mrr: Vec<MrrStep>,
+    /// The first instant the customer paid anything.
+    pub first_paid: Option<Millis>,
+    /// The first instant the customer became a customer: paid a subscription or completed
+    /// an order.
+    pub first_customer: Option<Millis>,
+}
+
+impl Prepared<'_> {
+    /// MRR and paused flag in force just before `at`.
+    pub fn before(&self, at: Millis) -> (i64, bool) {
+        let i = self.mrr.partition_point(|s| s.at < at);
+        match i {
+            0 => (0, false),
+            _ => (self.mrr[i - 1].mrr, self.mrr[i - 1].paused),
+        }
+    }
+
+    /// Whether the customer paid at any instant in `[from, to)`.
+    pub fn paid_within(&self, from: Millis, to: Millis) -> bool {
+        if self.before(from).0 > 0 {
+            return true;
+        }
+        let i = self.mrr.partition_point(|s| s.at < from);
+        self.mrr[i..]
+            .iter()
+            .take_while(|s| s.at < to)
+            .any(|s| s.mrr > 0)
+    }
+
+    /// The last instant before `at` at which the customer stopped paying, if they ever did.
+    pub fn last_stopped_before(&self, at: Millis) -> Option<Millis> {
+        let i = self.mrr.partition_point(|s| s.at < at);
+        let steps = &self.mrr[..i];
+        steps
+            .windows(2)
+            .rev()
+            .find(|w| w[0].mrr > 0 && w[1].mrr == 0)
+            .map(|w| w[1].at)
+    }
+}
+
+/// Amounts in other currencies than the reporting one, converted with the query's rates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurrencyInfo {
+    /// The reporting currency (the query's, or the most used one).
+    pub currency: String,
+    /// Rates used: units of the reporting currency per unit of each other currency.
+    pub rates: BTreeMap<String, f64>,
+    /// Customers left out of money metrics because an amount had no rate.
+    pub customers_without_rate: usize,
+}
+
+/// The filtered customers of one query, prepared once.
+pub struct Dataset<'a> {
+    pub customers: Vec<Prepared<'a>>,
+    pub currency: CurrencyInfo,
+    reporting: Option<Currency>,
+    rates: BTreeMap<Currency, f64>,
+}
+
+impl<'a> Dataset<'a> {
+    pub fn prepare(customers: &[&'a CustomerState], query: &Query) -> Self {
+        let reporting = query
+            .settings
+            .currency
+            .or_else(|| most_used_currency(customers));
+        let rates = query.settings.rates.clone();
+        let now = query.to;
+        let policy = query.settings.policy;
+        let prepared: Vec<(Prepared<'a>, bool)> = customers
+            .par_iter()
+            .filter(|c| query.filter.matches(c, now))
+            .map(|c| {
+                let mut missing_rate = false;
+                let mrr = mrr_steps(c, &policy, |currency, minor| {
+                    convert(reporting, &rates, currency, minor).or_else(|| {
+                        missing_rate = true;
+                        None
+                    })
+                });
+                let first_paid = mrr.iter().find(|s| s.mrr > 0).map(|s| s.at);
+                let first_order = c.orders.first().map(|o| o.at);
+                let first_customer = match (first_paid, first_order) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (
+                    Prepared {
+                        state: c,
+                        mrr,
+                        first_paid,
+                        first_customer,
+                    },
+                    missing_rate,
+                )
+            })
+            .collect();
+        let customers_without_rate = prepared.iter().filter(|(_, m)| *m).count();
+        let customers = prepared.into_iter().map(|(p, _)| p).collect();
+        Self {
+            customers,
+            currency: CurrencyInfo {
+                currency: reporting.map_or_else(|| "USD".to_owned(), |c| c.as_str().to_owned()),
+                rates: rates
+                    .iter()
+                    .map(|(c, r)| (c.as_str().to_owned(), *r))
+                    .collect(),
+                customers_without_rate,
+            },
+            reporting,
+            rates,
+        }
+    }
+
+    /// An amount in the reporting currency, minor units; `None` without a rate.
+    pub fn convert(&self, currency: Currency, minor: i64) -> Option<i64> {
+        convert(self.reporting, &self.rates, currency, minor)
+    }
+}
+
+fn convert(
+    reporting: Option<Currency>,
+    rates: &BTreeMap<Currency, f64>,
+    currency: Currency,
+    minor: i64,
+) -> Option<i64> {
+    let Some(reporting) = reporting else {
+        return Some(minor);
+    };
+    if currency == reporting {
+        return Some(minor);
+    }
+    let rate = rates.get(&currency)?;
+    let units = minor as f64 / 10f64.powi(currency.exponent() as i32);
+    Some((units * rate * 10f64.powi(reporting.exponent() as i32)).round() as i64)
+}
+
+fn most_used_currency(customers: &[&CustomerState]) -> Option<Currency> {
+    let mut counts: BTreeMap<Currency, usize> = BTreeMap::new();
+    for c in customers {
+        for s in &c.subscriptions {
+            for f in &s.facts {
+                if let crate::customer::FactKind::Started(t) = &f.kind {
+                    *counts.entry(t.amount.currency).or_default() += 1;
+                }
+            }
+        }
+        for o in &c.orders {
+            *counts.entry(o.revenue.currency).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))
+        .map(|(c, _)| c)
+}
+
+/// The customer's MRR as a step function over all subscriptions, converted by `convert`
+/// (a subscription in a currency without a rate contributes nothing).
+fn mrr_steps(
+    customer: &CustomerState,
+    policy: &crate::customer::BillingPolicy,
+    mut convert: impl FnMut(Currency, i64) -> Option<i64>,
+) -> Vec<MrrStep> {
+    let lives: Vec<(Vec<Phase>, Option<Currency>)> = customer
+        .subscriptions
+        .iter()
+        .map(|s| (s.phases(policy), s.currency()))
+        .collect();
+    let mut points: Vec<Millis> = lives
+        .iter()
+        .flat_map(|(p, _)| p.iter().map(|p| p.from))
+        .collect();
+    points.sort_unstable();
+    points.dedup();
+    let mut cursors = vec![0usize; lives.len()];
+    let mut steps: Vec<MrrStep> = Vec::new();
+    for at in points {
+        let mut mrr = 0i64;
+        let mut paused = false;
+        for (k, (phases, currency)) in lives.iter().enumerate() {
+            while cursors[k] < phases.len() && phases[cursors[k]].from <= at {
+                cursors[k] += 1;
+            }
+            let Some(phase) = cursors[k].checked_sub(1).map(|i| phases[i]) else {
+                continue;
+            };
+            if phase.status == SubscriptionStatus::Paused {
+                paused = true;
+            }
+            if phase.mrr != 0
+                && let Some(currency) = currency
+            {
+                mrr += convert(*currency, phase.mrr).unwrap_or(0);
+            }
+        }
+        let paused = paused && mrr == 0;
+        let same = steps
+            .last()
+            .map_or(mrr == 0 && !paused, |s| s.mrr == mrr && s.paused == paused);
+        if !same {
+            steps.push(MrrStep { at, mrr, paused });
+        }
+    }
+    steps
+}
+
+/// A ratio that is undefined (not 0) when its denominator is 0.
+pub(crate) fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator != 0.0).then(|| numerator / denominator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_instant;
+
+    fn day(text: &str) -> i32 {
+        day_of(parse_instant(text).unwrap())
+    }
+
+    #[test]
+    fn periods_are_calendar_aligned() {
+        let d = day("2026-02-18");
+        assert_eq!(Grain::Month.floor_day(d), day("2026-02-01"));
+        assert_eq!(Grain::Quarter.floor_day(d), day("2026-01-01"));
+        assert_eq!(Grain::Year.floor_day(d), day("2026-01-01"));
+        // 2026-02-18 is a Wednesday; its ISO week starts Monday the 16th.
+        assert_eq!(Grain::Week.floor_day(d), day("2026-02-16"));
+        assert_eq!(Grain::Month.next_day(day("2026-12-01")), day("2027-01-01"));
+        assert_eq!(Grain::Quarter.next_day(day("2026-10-01")), day("2027-01-01"));
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        // 2021-01-04 is the Monday of ISO week 2021-W01; 2020-12-28 is in 2020-W53.
+        assert_eq!(Grain::Week.label(day("2021-01-04")), "2021-W01");
+        assert_eq!(Grain::Week.label(day("2020-12-28")), "2020-W53");
+        for grain in [
+            Grain::Day,
+            Grain::Week,
+            Grain::Month,
+            Grain::Quarter,
+            Grain::Year,
+        ] {
+            let start = grain.floor_day(day("2026-05-20"));
+            let label = grain.label(start);
+            assert_eq!(grain.parse_label(&label), Some(start), "{label}");
+        }
+        assert_eq!(Grain::Month.parse_label("2026-13"), None);
+        assert_eq!(Grain::Quarter.parse_label("2026-Q5"), None);
+    }
+
+    #[test]
+    fn the_running_period_closes_at_as_of() {
+        let to = parse_instant("2026-03-10T12:00:00Z").unwrap();
+        let periods = Periods::new(Grain::Month, parse_instant("2026-01-15").unwrap(), to);
+        assert_eq!(periods.len(), 3);
+        assert_eq!(periods.label(0), "2026-01");
+        assert!(periods.complete(1));
+        assert!(!periods.complete(2));
+        assert_eq!(periods.close(2), to + 1);
+        let back = periods.extended_back(2);
+        assert_eq!(back.label(0), "2025-11");
+        assert_eq!(back.len(), 5);
+    }
+}

@@ -1,0 +1,479 @@
+//! Acquisition and value: referral share, retention / NPS / LTV / CAC by acquisition
+//! channel, revenue concentration and the what-if projection (docs/metrics.md).
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::subscriptions::{Movements, classify};
+use super::{Dataset, PeriodHeader, Query, SubscriptionRow, ratio};
+use crate::money::Currency;
+use crate::time::{Millis, add_months, format_instant};
+
+/// Marketing spend on one channel in one calendar month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spend {
+    pub channel: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: Currency,
+}
+
+impl Spend {
+    /// The first instant of the spend's month.
+    pub fn month_start(&self) -> Option<Millis> {
+        super::Grain::Month
+            .parse_label(&self.month)
+            .map(|d| i64::from(d) * crate::time::MILLIS_PER_DAY)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReferralRow {
+    #[serde(flatten)]
+    pub header: PeriodHeader,
+    /// Customers who first paid or ordered in the period.
+    pub new_customers: u64,
+    /// Of those, referred (a referral code, `referred_by`, or the `referral` channel).
+    pub referred_customers: u64,
+    pub referral_share: Option<f64>,
+}
+
+fn referred(c: &super::Prepared) -> bool {
+    let a = &c.state.acquisition;
+    a.referred_by.is_some() || a.referral_code.is_some() || a.channel.as_deref() == Some("referral")
+}
+
+pub fn referral_share(data: &Dataset, query: &Query) -> Vec<ReferralRow> {
+    let periods = query.periods();
+    let n = periods.len();
+    let counts = data
+        .customers
+        .par_iter()
+        .fold(
+            || vec![(0u64, 0u64); n],
+            |mut acc, c| {
+                if let Some(first) = c.first_customer.filter(|t| *t <= periods.as_of)
+                    && let Some(i) = periods.index_of(first)
+                {
+                    acc[i].0 += 1;
+                    if referred(c) {
+                        acc[i].1 += 1;
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![(0, 0); n],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| {
+                    x.0 += y.0;
+                    x.1 += y.1
+                });
+                a
+            },
+        );
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, (new, referred))| ReferralRow {
+            header: periods.header(i),
+            new_customers: *new,
+            referred_customers: *referred,
+            referral_share: ratio(*referred as f64, *new as f64),
+        })
+        .collect()
+}
+
+/// One acquisition channel over the query's range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelRow {
+    pub channel: String,
+    /// Customers who first paid or ordered within the range.
+    pub new_customers: u64,
+    /// Customers paying or paused at the end of the range.
+    pub customers: u64,
+    /// Churned ÷ active at start, pooled over the range's periods.
+    pub logo_churn_rate: Option<f64>,
+    pub retention_rate: Option<f64>,
+    pub arpa: Option<f64>,
+    /// ARPA × months per period × gross margin ÷ logo churn rate.
+    pub ltv: Option<f64>,
+    pub nps: Option<f64>,
+    pub nps_responses: u64,
+    /// Spend in the range's months, minor units (`None` without spend data).
+    pub spend: Option<i64>,
+    /// Spend ÷ new paying customers.
+    pub cac: Option<f64>,
+    /// Average first MRR of the range's new paying customers.
+    pub new_arpa: Option<f64>,
+    /// CAC ÷ (new ARPA × gross margin), in months.
+    pub cac_payback_months: Option<f64>,
+    pub ltv_to_cac: Option<f64>,
+}
+
+#[derive(Default, Clone)]
+struct ChannelSums {
+    new_customers: u64,
+    movements: Vec<Movements>,
+    promoters: u64,
+    detractors: u64,
+    answered: u64,
+}
+
+pub fn channel_metrics(data: &Dataset, query: &Query, spend: &[Spend]) -> Vec<ChannelRow> {
+    let periods = query.periods();
+    let n = periods.len();
+    let window = query.settings.reactivation_window_days;
+    let (from, to) = (periods.start(0), periods.as_of);
+    let by = data
+        .customers
+        .par_iter()
+        .fold(BTreeMap::<String, ChannelSums>::new, |mut map, c| {
+            let channel = c
+                .state
+                .acquisition
+                .channel
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned());
+            let sums = map.entry(channel).or_insert_with(|| ChannelSums {
+                movements: vec![Movements::default(); n],
+                ..ChannelSums::default()
+            });
+            if c.first_customer.is_some_and(|t| t >= from && t <= to) {
+                sums.new_customers += 1;
+            }
+            if !c.mrr.is_empty() {
+                for (i, m) in sums.movements.iter_mut().enumerate() {
+                    classify(c, periods.start(i), periods.close(i), window, m);
+                }
+            }
+            for a in &c.state.survey_answers {
+                if a.scale == 10 && a.at >= from && a.at <= to
+                    && let Some(s) = a.score
+                {
+                    sums.answered += 1;
+                    if s >= 9 {
+                        sums.promoters += 1;
+                    } else if s <= 6 {
+                        sums.detractors += 1;
+                    }
+                }
+            }
+            map
+        })
+        .reduce(BTreeMap::new, |mut a, b| {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    None => {
+                        a.insert(k, v);
+                    }
+                    Some(x) => {
+                        x.new_customers += v.new_customers;
+                        x.answered += v.answered;
+                        x.promoters += v.promoters;
+                        x.detractors += v.detractors;
+                        for (p, q) in x.movements.iter_mut().zip(&v.movements) {
+                            add(p, q);
+                        }
+                    }
+                }
+            }
+            a
+        });
+    let months = query.grain.months();
+    let margin = query.settings.gross_margin;
+    let mut spend_by: BTreeMap<String, i64> = BTreeMap::new();
+    for s in spend {
+        let Some(start) = s.month_start() else {
+            continue;
+        };
+        if start >= super::Grain::Month.floor(from) && start <= to {
+            *spend_by.entry(s.channel.to_ascii_lowercase()).or_default() +=
+                data.convert(s.currency, s.amount).unwrap_or(0);
+        }
+    }
+    by.into_iter()
+        .map(|(channel, s)| {
+            let churned: u64 = s.movements.iter().map(|m| m.churned_customers).sum();
+            let start: u64 = s.movements.iter().map(|m| m.customers_start).sum();
+            let last = s.movements.last().copied().unwrap_or_default();
+            let churn = ratio(churned as f64, start as f64);
+            let arpa = ratio(last.mrr as f64, last.paying_customers as f64);
+            let new_paying: u64 = s.movements.iter().map(|m| m.new_customers).sum();
+            let new_mrr: i64 = s.movements.iter().map(|m| m.new_mrr).sum();
+            let new_arpa = ratio(new_mrr as f64, new_paying as f64);
+            let ltv = match (arpa, churn) {
+                (Some(a), Some(c)) if c > 0.0 => Some(a * months * margin / c),
+                _ => None,
+            };
+            let spent = spend_by.get(&channel).copied();
+            let cac = spent.and_then(|x| ratio(x as f64, new_paying as f64));
+            ChannelRow {
+                new_customers: s.new_customers,
+                customers: last.customers,
+                logo_churn_rate: churn,
+                retention_rate: churn.map(|c| 1.0 - c),
+                arpa,
+                ltv,
+                nps: ratio(
+                    100.0 * (s.promoters as f64 - s.detractors as f64),
+                    s.answered as f64,
+                ),
+                nps_responses: s.answered,
+                spend: spent,
+                cac,
+                new_arpa,
+                cac_payback_months: match (cac, new_arpa) {
+                    (Some(c), Some(a)) if a > 0.0 => Some(c / (a * margin)),
+                    _ => None,
+                },
+                ltv_to_cac: match (ltv, cac) {
+                    (Some(l), Some(c)) if c > 0.0 => Some(l / c),
+                    _ => None,
+                },
+                channel,
+            }
+        })
+        .collect()
+}
+
+fn add(a: &mut Movements, b: &Movements) {
+    a.mrr_start += b.mrr_start;
+    a.mrr += b.mrr;
+    a.new_mrr += b.new_mrr;
+    a.expansion_mrr += b.expansion_mrr;
+    a.contraction_mrr += b.contraction_mrr;
+    a.churned_mrr += b.churned_mrr;
+    a.reactivation_mrr += b.reactivation_mrr;
+    a.customers_start += b.customers_start;
+    a.customers += b.customers;
+    a.paying_customers += b.paying_customers;
+    a.new_customers += b.new_customers;
+    a.reactivated_customers += b.reactivated_customers;
+    a.churned_customers += b.churned_customers;
+    a.joined_and_churned_customers += b.joined_and_churned_customers;
+}
+
+/// How revenue is spread over customers in the trailing 12 months.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Concentration {
+    pub window_start: String,
+    pub window_end: String,
+    /// Customers with revenue in the window.
+    pub customers: u64,
+    /// Minor units: subscription revenue (MRR over time) plus orders net of refunds.
+    pub revenue: i64,
+    /// Share of revenue from the top 20% of customers (rounded up to whole customers).
+    pub top_20_share: Option<f64>,
+    pub gini: Option<f64>,
+    /// 21 points: the bottom x% of customers earn y% of revenue.
+    pub lorenz: Vec<LorenzPoint>,
+    pub top_customers: Vec<TopCustomer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LorenzPoint {
+    pub customers_share: f64,
+    pub revenue_share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopCustomer {
+    pub customer_id: String,
+    pub user_id: Option<String>,
+    pub revenue: i64,
+}
+
+/// Revenue of one customer in `[from, to)`: MRR accrued day by day (each calendar month
+/// earns exactly its MRR) plus orders net of refunds.
+fn revenue_in(c: &super::Prepared, data: &Dataset, from: Millis, to: Millis) -> i64 {
+    let mut total = 0.0;
+    let (mut at, mut mrr) = (from, c.before(from).0);
+    let i = c.mrr.partition_point(|s| s.at < from);
+    for step in c.mrr[i..].iter().take_while(|s| s.at < to) {
+        total += accrued(mrr, at, step.at);
+        at = step.at;
+        mrr = step.mrr;
+    }
+    total += accrued(mrr, at, to);
+    let mut orders = 0i64;
+    for o in c.state.orders.iter().filter(|o| o.at >= from && o.at < to) {
+        orders += data.convert(o.revenue.currency, o.revenue.minor).unwrap_or(0);
+    }
+    for r in c.state.refunds.iter().filter(|r| r.at >= from && r.at < to) {
+        if let Some(o) = c.state.orders.iter().find(|o| o.order_id == r.order_id) {
+            let minor = r.amount.map_or(o.revenue.minor, |a| a.minor.min(o.revenue.minor));
+            orders -= data.convert(o.revenue.currency, minor).unwrap_or(0);
+        }
+    }
+    total.round() as i64 + orders
+}
+
+pub fn concentration(data: &Dataset, query: &Query) -> Concentration {
+    let to = query.to + 1;
+    let from = add_months(to, -12);
+    let mut revenue: Vec<(i64, usize)> = data
+        .customers
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| (revenue_in(c, data, from, to), i))
+        .filter(|(r, _)| *r > 0)
+        .collect();
+    revenue.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let n = revenue.len();
+    let total: i64 = revenue.iter().map(|(r, _)| r).sum();
+    let top = n.div_ceil(5);
+    let top_sum: i64 = revenue[..top].iter().map(|(r, _)| r).sum();
+    // Ascending order for the Lorenz curve and Gini.
+    let ascending: Vec<i64> = revenue.iter().rev().map(|(r, _)| *r).collect();
+    let mut cumulative = Vec::with_capacity(n + 1);
+    cumulative.push(0i64);
+    for r in &ascending {
+        cumulative.push(cumulative[cumulative.len() - 1] + r);
+    }
+    let lorenz = (0..=20)
+        .map(|k| {
+            let x = k as f64 / 20.0;
+            // Linear between customers.
+            let pos = x * n as f64;
+            let j = (pos.floor() as usize).min(n);
+            let frac = pos - j as f64;
+            let base = cumulative[j] as f64;
+            let next = if j < n { ascending[j] as f64 * frac } else { 0.0 };
+            LorenzPoint {
+                customers_share: x,
+                revenue_share: if total > 0 { (base + next) / total as f64 } else { 0.0 },
+            }
+        })
+        .collect();
+    let gini = (n > 0 && total > 0).then(|| {
+        let weighted: f64 = ascending
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as f64 + 1.0) * *r as f64)
+            .sum();
+        2.0 * weighted / (n as f64 * total as f64) - (n as f64 + 1.0) / n as f64
+    });
+    Concentration {
+        window_start: format_instant(from),
+        window_end: format_instant(to),
+        customers: n as u64,
+        revenue: total,
+        top_20_share: ratio(top_sum as f64, total as f64),
+        gini,
+        lorenz,
+        top_customers: revenue
+            .iter()
+            .take(10)
+            .map(|(r, i)| TopCustomer {
+                customer_id: data.customers[*i].state.id.to_string(),
+                user_id: data.customers[*i].state.user_id.clone(),
+                revenue: *r,
+            })
+            .collect(),
+    }
+}
+
+/// `mrr` earned over `[from, to)`: within each calendar month, the fraction of the month.
+fn accrued(mrr: i64, from: Millis, to: Millis) -> f64 {
+    if mrr == 0 || to <= from {
+        return 0.0;
+    }
+    let grain = super::Grain::Month;
+    let mut total = 0.0;
+    let mut at = from;
+    while at < to {
+        let start = grain.floor(at);
+        let end = i64::from(grain.next_day(crate::time::day_of(start))) * crate::time::MILLIS_PER_DAY;
+        let until = end.min(to);
+        total += mrr as f64 * (until - at) as f64 / (end - start) as f64;
+        at = until;
+    }
+    total
+}
+
+/// The what-if projection: a baseline from the observed churn and inflow, and the same with
+/// churn changed by `churn_change` percent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhatIf {
+    /// The smoothed logo churn rate of the last complete period.
+    pub baseline_churn_rate: Option<f64>,
+    pub scenario_churn_rate: Option<f64>,
+    /// Average new + reactivated customers per period over the smoothing window.
+    pub inflow_per_period: f64,
+    pub arpa: Option<f64>,
+    pub baseline: Vec<WhatIfPoint>,
+    pub scenario: Vec<WhatIfPoint>,
+    /// Scenario minus baseline at the horizon: cumulative revenue, minor units.
+    pub revenue_difference: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhatIfPoint {
+    /// Periods after the last one of the report.
+    pub period: usize,
+    pub customers: f64,
+    pub mrr: f64,
+    /// Revenue from the start of the projection to the end of this period, minor units.
+    pub cumulative_revenue: f64,
+}
+
+pub fn what_if(rows: &[SubscriptionRow], query: &Query) -> WhatIf {
+    let complete: Vec<&SubscriptionRow> = rows.iter().filter(|r| r.header.complete).collect();
+    let last = complete.last().copied().or(rows.last());
+    let churn = last.and_then(|r| r.smoothed_logo_churn_rate);
+    let window = query.settings.smoothing_periods.min(complete.len()).max(1);
+    let recent = &complete[complete.len().saturating_sub(window)..];
+    let inflow = if recent.is_empty() {
+        0.0
+    } else {
+        recent
+            .iter()
+            .map(|r| (r.new_customers + r.reactivated_customers) as f64)
+            .sum::<f64>()
+            / recent.len() as f64
+    };
+    let now = rows.last();
+    let customers = now.map_or(0.0, |r| r.paying_customers as f64);
+    let arpa = now.and_then(|r| r.arpa);
+    let scenario_churn = churn.map(|c| (c * (1.0 + query.churn_change / 100.0)).clamp(0.0, 1.0));
+    let months = query.grain.months();
+    let project = |rate: Option<f64>| -> Vec<WhatIfPoint> {
+        let rate = rate.unwrap_or(0.0);
+        let a = arpa.unwrap_or(0.0);
+        let mut n = customers;
+        let mut cumulative = 0.0;
+        (1..=query.horizon)
+            .map(|period| {
+                n = n * (1.0 - rate) + inflow;
+                cumulative += n * a * months;
+                WhatIfPoint {
+                    period,
+                    customers: n,
+                    mrr: n * a,
+                    cumulative_revenue: cumulative,
+                }
+            })
+            .collect()
+    };
+    let baseline = project(churn);
+    let scenario = project(scenario_churn);
+    let difference = match (baseline.last(), scenario.last()) {
+        (Some(b), Some(s)) => s.cumulative_revenue - b.cumulative_revenue,
+        _ => 0.0,
+    };
+    WhatIf {
+        baseline_churn_rate: churn,
+        scenario_churn_rate: scenario_churn,
+        inflow_per_period: inflow,
+        arpa,
+        baseline,
+        scenario,
+        revenue_difference: difference,
+    }
+}
