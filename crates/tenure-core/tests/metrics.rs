@@ -51,22 +51,46 @@ fn subscriptions() -> Vec<Value> {
         start("A", "2025-12-10T00:00:00Z", "a", "month", 100.0),
         sub_event("A", "2026-01-10T00:00:00Z", "Subscription Renewed", "a"),
         sub_event("A", "2026-02-10T00:00:00Z", "Subscription Renewed", "a"),
-        track("A", "2026-02-20T00:00:00Z", "Subscription Changed",
-              json!({"subscription_id": "a", "plan": "max", "interval": "month", "amount": 150, "currency": "USD"})),
+        track(
+            "A",
+            "2026-02-20T00:00:00Z",
+            "Subscription Changed",
+            json!({"subscription_id": "a", "plan": "max", "interval": "month", "amount": 150, "currency": "USD"}),
+        ),
         sub_event("A", "2026-03-10T00:00:00Z", "Subscription Renewed", "a"),
         sub_event("A", "2026-04-10T00:00:00Z", "Subscription Renewed", "a"),
         // A refunded order never touches MRR.
-        track("A", "2026-01-15T00:00:00Z", "Order Completed", json!({"order_id": "o1", "revenue": 50, "currency": "USD"})),
-        track("A", "2026-01-16T00:00:00Z", "Order Refunded", json!({"order_id": "o1"})),
+        track(
+            "A",
+            "2026-01-15T00:00:00Z",
+            "Order Completed",
+            json!({"order_id": "o1", "revenue": 50, "currency": "USD"}),
+        ),
+        track(
+            "A",
+            "2026-01-16T00:00:00Z",
+            "Order Refunded",
+            json!({"order_id": "o1"}),
+        ),
         // B: $50/month from 01-05, referred, paid channel; cancels 02-15, paid until 03-05.
         json!({"type": "identify", "userId": "B", "timestamp": "2026-01-05T00:00:00Z", "traits": {"acquisition_channel": "paid"}}),
-        track("B", "2026-01-05T00:00:00Z", "Referral Code Used", json!({"code": "R1", "referrer_id": "A"})),
+        track(
+            "B",
+            "2026-01-05T00:00:00Z",
+            "Referral Code Used",
+            json!({"code": "R1", "referrer_id": "A"}),
+        ),
         start("B", "2026-01-05T00:00:00Z", "b", "month", 50.0),
         sub_event("B", "2026-02-05T00:00:00Z", "Subscription Renewed", "b"),
         sub_event("B", "2026-02-15T00:00:00Z", "Subscription Cancelled", "b"),
         // C: joins 03-03 and is gone by 03-20 (an explicit end): joined and churned in March.
         start("C", "2026-03-03T00:00:00Z", "c", "month", 30.0),
-        track("C", "2026-03-04T00:00:00Z", "Subscription Cancelled", json!({"subscription_id": "c", "ends_at": "2026-03-20T00:00:00Z"})),
+        track(
+            "C",
+            "2026-03-04T00:00:00Z",
+            "Subscription Cancelled",
+            json!({"subscription_id": "c", "ends_at": "2026-03-20T00:00:00Z"}),
+        ),
         // D: annual $1200 (MRR 10000) since 2025-06-01, paused through February.
         start("D", "2025-06-01T00:00:00Z", "d", "year", 1200.0),
         sub_event("D", "2026-02-01T00:00:00Z", "Subscription Paused", "d"),
@@ -77,8 +101,12 @@ fn subscriptions() -> Vec<Value> {
         sub_event("E", "2025-12-15T00:00:00Z", "Subscription Cancelled", "e1"),
         start("E", "2026-03-15T00:00:00Z", "e2", "month", 60.0),
         // F: a trial 01-25 → 02-08, then $20/month.
-        track("F", "2026-01-25T00:00:00Z", "Subscription Started",
-              json!({"subscription_id": "f", "plan": "pro", "interval": "month", "amount": 20, "currency": "USD", "trial_end": "2026-02-08T00:00:00Z"})),
+        track(
+            "F",
+            "2026-01-25T00:00:00Z",
+            "Subscription Started",
+            json!({"subscription_id": "f", "plan": "pro", "interval": "month", "amount": 20, "currency": "USD", "trial_end": "2026-02-08T00:00:00Z"}),
+        ),
         sub_event("F", "2026-03-08T00:00:00Z", "Subscription Renewed", "f"),
         sub_event("F", "2026-04-08T00:00:00Z", "Subscription Renewed", "f"),
         // G: $10/month from 01-02, never renewed: past due from 02-02, churned 30 days later
@@ -86,8 +114,12 @@ fn subscriptions() -> Vec<Value> {
         json!({"type": "identify", "userId": "G", "timestamp": "2026-01-02T00:00:00Z", "traits": {"acquisition_channel": "paid"}}),
         start("G", "2026-01-02T00:00:00Z", "g", "month", 10.0),
         // H: $100/month with $25 off from 04-01.
-        track("H", "2026-04-01T00:00:00Z", "Subscription Started",
-              json!({"subscription_id": "h", "plan": "pro", "interval": "month", "amount": 100, "discount": 25, "currency": "USD"})),
+        track(
+            "H",
+            "2026-04-01T00:00:00Z",
+            "Subscription Started",
+            json!({"subscription_id": "h", "plan": "pro", "interval": "month", "amount": 100, "discount": 25, "currency": "USD"}),
+        ),
     ]
 }
 
@@ -136,8 +168,14 @@ fn mrr_movements_reconcile_and_match_the_hand_derivation() {
     }
     // Logos: customers (paying or paused) at start, churned, joined-and-churned.
     let logos = |i: usize| {
-        ["customers_start", "churned_customers", "joined_and_churned_customers", "new_customers", "reactivated_customers"]
-            .map(|k| rows[i][k].as_u64().unwrap())
+        [
+            "customers_start",
+            "churned_customers",
+            "joined_and_churned_customers",
+            "new_customers",
+            "reactivated_customers",
+        ]
+        .map(|k| rows[i][k].as_u64().unwrap())
     };
     assert_eq!(logos(0), [3, 1, 0, 2, 0]); // E churns; B and G are new
     assert_eq!(logos(1), [4, 0, 0, 1, 0]); // F converts from trial; D pauses (not churn)
@@ -157,7 +195,10 @@ fn mrr_movements_reconcile_and_match_the_hand_derivation() {
     assert!(rows[1]["expected_lifetime"].is_null());
     // Six-period smoothing reaches back into 2025 (Aug–Dec: no churn).
     close(&rows[0]["smoothed_logo_churn_rate"], (1.0 / 3.0) / 6.0);
-    close(&rows[2]["smoothed_logo_churn_rate"], (1.0 / 3.0 + 0.4) / 6.0);
+    close(
+        &rows[2]["smoothed_logo_churn_rate"],
+        (1.0 / 3.0 + 0.4) / 6.0,
+    );
     assert!(rows.iter().all(|r| r["complete"] == true));
 }
 
@@ -168,16 +209,31 @@ fn settings_move_churn_and_discounts_as_documented() {
         report(&engine, &query(params), Table::Subscriptions)["subscriptions"][i][key].clone()
     };
     // Churn at cancellation: B leaves in February (02-15) instead of March.
-    assert_eq!(get(&[("churn_date", "cancellation")], 1, "churned_mrr"), 5000);
-    assert_eq!(get(&[("churn_date", "cancellation")], 2, "churned_mrr"), 1000);
+    assert_eq!(
+        get(&[("churn_date", "cancellation")], 1, "churned_mrr"),
+        5000
+    );
+    assert_eq!(
+        get(&[("churn_date", "cancellation")], 2, "churned_mrr"),
+        1000
+    );
     // No past-due grace: G churns at its period end (02-02).
     assert_eq!(get(&[("past_due_days", "0")], 1, "churned_mrr"), 1000);
     // List prices: H's discount is ignored.
     assert_eq!(get(&[("discounts", "ignore")], 3, "new_mrr"), 10000);
     // E comes back 73 days after leaving: outside a 30-day window it is new business.
-    assert_eq!(get(&[("reactivation_window_days", "30")], 2, "reactivation_mrr"), 0);
-    assert_eq!(get(&[("reactivation_window_days", "30")], 2, "new_mrr"), 6000);
-    assert_eq!(get(&[("reactivation_window_days", "90")], 2, "reactivation_mrr"), 6000);
+    assert_eq!(
+        get(&[("reactivation_window_days", "30")], 2, "reactivation_mrr"),
+        0
+    );
+    assert_eq!(
+        get(&[("reactivation_window_days", "30")], 2, "new_mrr"),
+        6000
+    );
+    assert_eq!(
+        get(&[("reactivation_window_days", "90")], 2, "reactivation_mrr"),
+        6000
+    );
     // Filters: B's referral code makes it a referral customer; the paid channel is G.
     assert_eq!(get(&[("channel", "paid")], 0, "new_mrr"), 1000);
     assert_eq!(get(&[("channel", "referral")], 0, "new_mrr"), 5000);
@@ -191,7 +247,10 @@ fn cohorts_by_first_paid_period() {
     let engine = fold(&subscriptions());
     let r = report(&engine, &query(&[]), Table::Cohorts);
     let rows = r["cohorts"]["rows"].as_array().unwrap();
-    let sizes: Vec<u64> = rows.iter().map(|r| r["customers"].as_u64().unwrap()).collect();
+    let sizes: Vec<u64> = rows
+        .iter()
+        .map(|r| r["customers"].as_u64().unwrap())
+        .collect();
     assert_eq!(sizes, [2, 1, 1, 1]); // Jan: B, G; Feb: F; Mar: C; Apr: H
     assert_eq!(rows[0]["initial_mrr"], 6000);
     let logo = |c: usize| -> Vec<f64> {
@@ -239,7 +298,12 @@ fn a_late_event_changes_its_own_closed_period_only() {
     let before = report(&fold(&events), &query(&[]), Table::Subscriptions);
     // A late event: F cancelled on 02-01, during its trial (a trial cancellation ends at
     // once), arriving after the report above.
-    events.push(sub_event("F", "2026-02-01T00:00:00Z", "Subscription Cancelled", "f"));
+    events.push(sub_event(
+        "F",
+        "2026-02-01T00:00:00Z",
+        "Subscription Cancelled",
+        "f",
+    ));
     let after = report(&fold(&events), &query(&[]), Table::Subscriptions);
     let (b, a) = (&before["subscriptions"], &after["subscriptions"]);
     assert_eq!(a[0], b[0], "January is untouched");
@@ -286,7 +350,10 @@ fn retention(engine: &Engine, params: &[(&str, &str)]) -> Vec<Vec<u64>> {
 fn activity_retention_in_every_mode() {
     let engine = fold(&activity_business());
     // First-time calendar cohorts: Jan {X1, X2}, Feb {X3}.
-    assert_eq!(retention(&engine, &[]), [vec![2, 1, 1, 1], vec![1, 0, 0], vec![0, 0], vec![0]]);
+    assert_eq!(
+        retention(&engine, &[]),
+        [vec![2, 1, 1, 1], vec![1, 0, 0], vec![0, 0], vec![0]]
+    );
     assert_eq!(
         retention(&engine, &[("mode", "on_or_after")]),
         [vec![2, 2, 2, 1], vec![1, 0, 0], vec![0, 0], vec![0]]
@@ -303,8 +370,15 @@ fn activity_retention_in_every_mode() {
     );
     // Rolling months from each first day: X1 (Jan 5) back in [Feb 5, Mar 5) and
     // [Mar 5, Apr 5); X2 (Jan 20) in [Feb 20, Mar 20).
-    assert_eq!(retention(&engine, &[("window", "rolling")])[0], [2, 2, 1, 0]);
-    let r = report(&engine, &query(&[("event", "Report Viewed")]), Table::Activity);
+    assert_eq!(
+        retention(&engine, &[("window", "rolling")])[0],
+        [2, 2, 1, 0]
+    );
+    let r = report(
+        &engine,
+        &query(&[("event", "Report Viewed")]),
+        Table::Activity,
+    );
     close(&r["activity"]["average"][1], 1.0 / 3.0); // Jan 1 of 2 + Feb 0 of 1
 }
 
@@ -317,9 +391,14 @@ fn lifecycle_and_stickiness() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| ["new", "returning", "resurrecting", "dormant"].map(|k| row[k].as_u64().unwrap()))
+        .map(|row| {
+            ["new", "returning", "resurrecting", "dormant"].map(|k| row[k].as_u64().unwrap())
+        })
         .collect();
-    assert_eq!(stages, [[2, 0, 0, 0], [1, 1, 0, 1], [0, 0, 1, 2], [0, 0, 1, 1]]);
+    assert_eq!(
+        stages,
+        [[2, 0, 0, 0], [1, 1, 0, 1], [0, 0, 1, 2], [0, 0, 1, 1]]
+    );
     let r = report(&engine, &q, Table::Stickiness);
     let feb = &r["stickiness"][1];
     assert_eq!(feb["active_customers"], 2);
@@ -331,13 +410,23 @@ fn lifecycle_and_stickiness() {
 #[test]
 fn transactions_per_period() {
     let order = |u: &str, d: &str, id: &str, revenue: f64| {
-        track(u, &format!("{d}T10:00:00Z"), "Order Completed", json!({"order_id": id, "revenue": revenue, "currency": "USD"}))
+        track(
+            u,
+            &format!("{d}T10:00:00Z"),
+            "Order Completed",
+            json!({"order_id": id, "revenue": revenue, "currency": "USD"}),
+        )
     };
     let engine = fold(&[
         order("P1", "2026-01-03", "1", 10.0),
         order("P1", "2026-01-20", "2", 30.0),
         order("P1", "2026-03-05", "3", 20.0),
-        track("P1", "2026-02-02T00:00:00Z", "Order Refunded", json!({"order_id": "2", "revenue": 5, "currency": "USD"})),
+        track(
+            "P1",
+            "2026-02-02T00:00:00Z",
+            "Order Refunded",
+            json!({"order_id": "2", "revenue": 5, "currency": "USD"}),
+        ),
         order("P2", "2025-12-01", "4", 50.0),
         order("P2", "2026-02-10", "5", 25.0),
         order("P3", "2026-02-11", "6", 40.0),
@@ -345,8 +434,18 @@ fn transactions_per_period() {
     let r = report(&engine, &query(&[]), Table::Transactions);
     let rows = r["transactions"].as_array().unwrap();
     let ints = |i: usize| {
-        ["orders", "order_revenue", "refunds", "net_revenue", "purchasers", "new_purchasers", "repeat_purchasers", "new_customer_revenue", "existing_customer_revenue"]
-            .map(|k| rows[i][k].as_i64().unwrap())
+        [
+            "orders",
+            "order_revenue",
+            "refunds",
+            "net_revenue",
+            "purchasers",
+            "new_purchasers",
+            "repeat_purchasers",
+            "new_customer_revenue",
+            "existing_customer_revenue",
+        ]
+        .map(|k| rows[i][k].as_i64().unwrap())
     };
     assert_eq!(ints(0), [2, 4000, 0, 4000, 1, 1, 1, 4000, 0]);
     assert_eq!(ints(1), [2, 6500, 500, 6000, 2, 1, 1, 4000, 2500]);
@@ -359,7 +458,14 @@ fn transactions_per_period() {
 
 #[test]
 fn nps_csat_and_response_rate() {
-    let shown = |u: &str| track(u, "2026-01-10T00:00:00Z", "Survey Shown", json!({"survey_id": "nps"}));
+    let shown = |u: &str| {
+        track(
+            u,
+            "2026-01-10T00:00:00Z",
+            "Survey Shown",
+            json!({"survey_id": "nps"}),
+        )
+    };
     let answer = |u: &str, d: &str, props: Value| track(u, d, "Survey Responded", props);
     let engine = fold(&[
         shown("V1"),
@@ -367,17 +473,45 @@ fn nps_csat_and_response_rate() {
         shown("V3"),
         shown("V4"),
         shown("V5"),
-        answer("V1", "2026-01-11T02:00:00Z", json!({"survey_id": "nps", "score": 10, "comment": "Love it"})),
-        answer("V2", "2026-01-11T00:00:00Z", json!({"survey_id": "nps", "score": 6, "comment": "Slow"})),
+        answer(
+            "V1",
+            "2026-01-11T02:00:00Z",
+            json!({"survey_id": "nps", "score": 10, "comment": "Love it"}),
+        ),
+        answer(
+            "V2",
+            "2026-01-11T00:00:00Z",
+            json!({"survey_id": "nps", "score": 6, "comment": "Slow"}),
+        ),
         answer("V3", "2026-01-11T00:00:00Z", json!({"survey_id": "nps"})),
-        answer("V4", "2026-01-12T00:00:00Z", json!({"survey_id": "nps", "score": 8})),
-        answer("V1", "2026-02-11T00:00:00Z", json!({"survey_id": "csat", "scale": 5, "score": 5})),
-        answer("V2", "2026-02-11T00:00:00Z", json!({"survey_id": "csat", "scale": 5, "score": 3})),
+        answer(
+            "V4",
+            "2026-01-12T00:00:00Z",
+            json!({"survey_id": "nps", "score": 8}),
+        ),
+        answer(
+            "V1",
+            "2026-02-11T00:00:00Z",
+            json!({"survey_id": "csat", "scale": 5, "score": 5}),
+        ),
+        answer(
+            "V2",
+            "2026-02-11T00:00:00Z",
+            json!({"survey_id": "csat", "scale": 5, "score": 3}),
+        ),
     ]);
     let r = report(&engine, &query(&[]), Table::Voice);
     let jan = &r["voice"][0];
-    let counts = ["surveys_shown", "responses", "nps_responses", "nps_skipped", "promoters", "passives", "detractors"]
-        .map(|k| jan[k].as_u64().unwrap());
+    let counts = [
+        "surveys_shown",
+        "responses",
+        "nps_responses",
+        "nps_skipped",
+        "promoters",
+        "passives",
+        "detractors",
+    ]
+    .map(|k| jan[k].as_u64().unwrap());
     assert_eq!(counts, [5, 4, 3, 1, 1, 1, 1]);
     close(&jan["nps"], 0.0);
     close(&jan["response_rate"], 0.8);
@@ -427,22 +561,41 @@ fn referral_share_and_channel_economics() {
 fn revenue_concentration_top_share_lorenz_and_gini() {
     let mut events = Vec::new();
     for (i, revenue) in [100.0, 200.0, 300.0, 400.0, 1000.0].iter().enumerate() {
-        events.push(track(&format!("K{i}"), "2026-02-01T00:00:00Z", "Order Completed",
-            json!({"order_id": format!("k{i}"), "revenue": revenue, "currency": "USD"})));
+        events.push(track(
+            &format!("K{i}"),
+            "2026-02-01T00:00:00Z",
+            "Order Completed",
+            json!({"order_id": format!("k{i}"), "revenue": revenue, "currency": "USD"}),
+        ));
     }
     // A whole year of $100 MRR earns exactly $1200.
     events.push(start("S", "2025-05-01T00:00:00Z", "s", "month", 100.0));
     for m in 6..=12 {
-        events.push(sub_event("S", &format!("2025-{m:02}-01T00:00:00Z"), "Subscription Renewed", "s"));
+        events.push(sub_event(
+            "S",
+            &format!("2025-{m:02}-01T00:00:00Z"),
+            "Subscription Renewed",
+            "s",
+        ));
     }
     for m in 1..=4 {
-        events.push(sub_event("S", &format!("2026-{m:02}-01T00:00:00Z"), "Subscription Renewed", "s"));
+        events.push(sub_event(
+            "S",
+            &format!("2026-{m:02}-01T00:00:00Z"),
+            "Subscription Renewed",
+            "s",
+        ));
     }
     let engine = fold(&events);
     let r = report(&engine, &query(&[]), Table::Concentration);
     let c = &r["concentration"];
     assert_eq!(c["window_start"], "2025-05-01T00:00:00.000Z");
-    let top: Vec<i64> = c["top_customers"].as_array().unwrap().iter().map(|t| t["revenue"].as_i64().unwrap()).collect();
+    let top: Vec<i64> = c["top_customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["revenue"].as_i64().unwrap())
+        .collect();
     assert_eq!(top, [120000, 100000, 40000, 30000, 20000, 10000]);
     // Six customers: the top 20% is two (rounded up): 2200 of 3200.
     close(&c["top_20_share"], 2200.0 / 3200.0);

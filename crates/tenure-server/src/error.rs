@@ -15,6 +15,7 @@ pub enum Code {
     InvalidRequest,
     InvalidEvents,
     CustomerNotFound,
+    MetricNotFound,
     InvalidParameter,
     Unavailable,
     Internal,
@@ -43,6 +44,7 @@ impl Code {
                 "invalid_request",
                 StatusCode::NOT_FOUND,
             ),
+            Code::MetricNotFound => ("metric_not_found", "invalid_request", StatusCode::NOT_FOUND),
             Code::InvalidParameter => (
                 "invalid_parameter",
                 "invalid_request",

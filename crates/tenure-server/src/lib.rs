@@ -118,6 +118,7 @@ impl Application {
             .merge(routes::health::router())
             .merge(routes::ingest::router())
             .merge(routes::customers::router())
+            .merge(routes::metrics::router())
             .with_state(state);
         let listener = TcpListener::bind(settings.listen).await?;
         let port = listener.local_addr()?.port();

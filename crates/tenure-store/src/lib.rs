@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tenure_core::metrics::Spend;
+use tenure_core::money::Currency;
 use tenure_core::{CustomerId, KeyId, LogColumns, Message, WorkspaceId};
 
 pub use postgres_backend::PostgresBackend;
@@ -199,6 +201,10 @@ pub trait Backend: Send {
         workspace: &WorkspaceId,
         id: &CustomerId,
     ) -> Result<Option<CustomerRow>>;
+    /// Sets the spend of each (channel, month, currency), replacing an earlier value, in one
+    /// transaction.
+    fn put_spend(&mut self, workspace: &WorkspaceId, spend: &[Spend]) -> Result<()>;
+    fn spend(&mut self, workspace: &WorkspaceId) -> Result<Vec<Spend>>;
 }
 
 /// Opens a connection to the database.
@@ -281,4 +287,16 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("").is_err());
     }
+}
+
+/// A stored spend row back to its domain value.
+fn spend_row(channel: String, month: String, currency: String, amount: i64) -> Result<Spend> {
+    let currency = Currency::parse(&currency)
+        .ok_or_else(|| StoreError::Corrupt(format!("spend currency `{currency}`")))?;
+    Ok(Spend {
+        channel,
+        month,
+        amount,
+        currency,
+    })
 }

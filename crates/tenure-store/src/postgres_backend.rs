@@ -7,14 +7,17 @@ use postgres::{Client, NoTls};
 use tenure_core::{CustomerId, LogColumns, WorkspaceId};
 
 use crate::sqlite_backend::key_from_row;
+use tenure_core::metrics::Spend;
+
 use crate::{
     ApiKey, Append, Appended, Backend, CustomerRow, Result, StoreError, StoredEvent, Workspace,
 };
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "event log, workspaces, keys, customers",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "event log, workspaces, keys, customers",
+        r#"
 CREATE TABLE workspaces (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -54,7 +57,22 @@ CREATE TABLE customers (
 );
 CREATE INDEX customers_by_user ON customers (workspace_id, user_id);
 "#,
-)];
+    ),
+    (
+        2,
+        "marketing spend per channel and month",
+        r#"
+CREATE TABLE spend (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    channel TEXT NOT NULL,
+    month TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, channel, month, currency)
+);
+"#,
+    ),
+];
 
 pub struct PostgresBackend {
     /// Always `Some` until dropped.
@@ -335,6 +353,42 @@ impl Backend for PostgresBackend {
             )?
             .get(0);
         Ok(n as u64)
+    }
+
+    fn put_spend(&mut self, workspace: &WorkspaceId, spend: &[Spend]) -> Result<()> {
+        let mut tx = self.conn()?.transaction()?;
+        let stmt = tx.prepare(
+            "INSERT INTO spend (workspace_id, channel, month, currency, amount_minor)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (workspace_id, channel, month, currency)
+             DO UPDATE SET amount_minor = excluded.amount_minor",
+        )?;
+        for s in spend {
+            tx.execute(
+                &stmt,
+                &[
+                    &workspace.as_str(),
+                    &s.channel,
+                    &s.month,
+                    &s.currency.as_str(),
+                    &s.amount,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn spend(&mut self, workspace: &WorkspaceId) -> Result<Vec<Spend>> {
+        self.conn()?
+            .query(
+                "SELECT channel, month, currency, amount_minor FROM spend
+                 WHERE workspace_id = $1 ORDER BY month, channel, currency",
+                &[&workspace.as_str()],
+            )?
+            .into_iter()
+            .map(|r| crate::spend_row(r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
     }
 
     fn customer_row(

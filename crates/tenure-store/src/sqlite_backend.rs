@@ -7,15 +7,18 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use tenure_core::{CustomerId, KeyId, LogColumns, WorkspaceId};
 
+use tenure_core::metrics::Spend;
+
 use crate::{
     ApiKey, Append, Appended, Backend, CustomerRow, KeyKind, Result, StoreError, StoredEvent,
     Workspace,
 };
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "event log, workspaces, keys, customers",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "event log, workspaces, keys, customers",
+        r#"
 CREATE TABLE workspaces (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -55,7 +58,22 @@ CREATE TABLE customers (
 );
 CREATE INDEX customers_by_user ON customers (workspace_id, user_id);
 "#,
-)];
+    ),
+    (
+        2,
+        "marketing spend per channel and month",
+        r#"
+CREATE TABLE spend (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    channel TEXT NOT NULL,
+    month TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, channel, month, currency)
+);
+"#,
+    ),
+];
 
 pub struct SqliteBackend {
     conn: Connection,
@@ -308,6 +326,44 @@ impl Backend for SqliteBackend {
             |r| r.get(0),
         )?;
         Ok(n as u64)
+    }
+
+    fn put_spend(&mut self, workspace: &WorkspaceId, spend: &[Spend]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO spend (workspace_id, channel, month, currency, amount_minor)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (workspace_id, channel, month, currency)
+                 DO UPDATE SET amount_minor = excluded.amount_minor",
+            )?;
+            for s in spend {
+                stmt.execute(rusqlite::params![
+                    workspace.as_str(),
+                    s.channel,
+                    s.month,
+                    s.currency.as_str(),
+                    s.amount
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn spend(&mut self, workspace: &WorkspaceId) -> Result<Vec<Spend>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT channel, month, currency, amount_minor FROM spend
+             WHERE workspace_id = ?1 ORDER BY month, channel, currency",
+        )?;
+        let rows = stmt.query_map([workspace.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.map(|row| {
+            let (channel, month, currency, amount) = row?;
+            crate::spend_row(channel, month, currency, amount)
+        })
+        .collect()
     }
 
     fn customer_row(

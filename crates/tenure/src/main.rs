@@ -5,6 +5,8 @@ mod clv;
 mod config;
 mod demo;
 mod import;
+mod report;
+mod spend;
 
 use std::io::Write;
 
@@ -69,6 +71,12 @@ enum Command {
     Import(import::ImportArgs),
     /// Generate a demo business, load it and serve it.
     Demo(demo::DemoArgs),
+    /// The loyalty report: subscriptions, cohorts, activity, orders, NPS, acquisition,
+    /// concentration and what-if (see docs/metrics.md).
+    Report(report::ReportArgs),
+    /// Marketing spend per channel and month, for CAC.
+    #[command(subcommand)]
+    Spend(spend::SpendCommand),
     /// Customer-lifetime models on a transactions file (no database needed).
     #[command(subcommand)]
     Clv(ClvCommand),
@@ -221,6 +229,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import(args) => return import::run(&database, args, &clock),
         Command::Demo(args) => demo::run(&config, cli.global.database.as_deref(), args)?,
         Command::Clv(ClvCommand::Fit(args)) => clv::run(args)?,
+        Command::Report(args) => report::run(&database, args, &clock)?,
+        Command::Spend(command) => spend::run(&database, command)?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -187,7 +187,12 @@ pub fn activity_retention(
                         r[k] += e.count;
                     }
                 }
-                add_returns(&mut m.returned[cohort * n..], &r[..n - cohort], min, options.mode);
+                add_returns(
+                    &mut m.returned[cohort * n..],
+                    &r[..n - cohort],
+                    min,
+                    options.mode,
+                );
                 return m;
             }
             per_period(activity, cohort_events, &lookup, &mut m.scratch);
@@ -249,7 +254,10 @@ pub fn activity_retention(
                 cohort: periods.label(c),
                 cohort_start: format_instant(periods.start(c)),
                 customers: size[c],
-                retention: row.iter().map(|r| ratio(*r as f64, size[c] as f64)).collect(),
+                retention: row
+                    .iter()
+                    .map(|r| ratio(*r as f64, size[c] as f64))
+                    .collect(),
                 returned: row,
                 complete,
             }
@@ -449,11 +457,26 @@ mod tests {
     #[test]
     fn rolling_months_clamp_to_the_month_end() {
         let jan31 = day("2026-01-31");
-        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-02-27")), Some(0));
-        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-02-28")), Some(1));
-        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-03-30")), Some(1));
-        assert_eq!(rolling_index(Grain::Month, jan31, day("2026-03-31")), Some(2));
-        assert_eq!(rolling_index(Grain::Week, jan31, day("2026-02-07")), Some(1));
+        assert_eq!(
+            rolling_index(Grain::Month, jan31, day("2026-02-27")),
+            Some(0)
+        );
+        assert_eq!(
+            rolling_index(Grain::Month, jan31, day("2026-02-28")),
+            Some(1)
+        );
+        assert_eq!(
+            rolling_index(Grain::Month, jan31, day("2026-03-30")),
+            Some(1)
+        );
+        assert_eq!(
+            rolling_index(Grain::Month, jan31, day("2026-03-31")),
+            Some(2)
+        );
+        assert_eq!(
+            rolling_index(Grain::Week, jan31, day("2026-02-07")),
+            Some(1)
+        );
         assert_eq!(rolling_index(Grain::Week, jan31, day("2026-01-30")), None);
     }
 }

@@ -137,12 +137,14 @@ pub fn subscription_cohorts(data: &Dataset, query: &Query) -> CohortTable {
     let average = sums
         .iter()
         .enumerate()
-        .map(|(age, (cohorts, size, kept, initial, mrr))| RetentionAverage {
-            age,
-            cohorts: *cohorts,
-            logo_retention: ratio(*kept as f64, *size as f64),
-            net_mrr_retention: ratio(*mrr as f64, *initial as f64),
-        })
+        .map(
+            |(age, (cohorts, size, kept, initial, mrr))| RetentionAverage {
+                age,
+                cohorts: *cohorts,
+                logo_retention: ratio(*kept as f64, *size as f64),
+                net_mrr_retention: ratio(*mrr as f64, *initial as f64),
+            },
+        )
         .collect();
     CohortTable { rows, average }
 }

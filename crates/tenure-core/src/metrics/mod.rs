@@ -527,7 +527,10 @@ mod tests {
         // 2026-02-18 is a Wednesday; its ISO week starts Monday the 16th.
         assert_eq!(Grain::Week.floor_day(d), day("2026-02-16"));
         assert_eq!(Grain::Month.next_day(day("2026-12-01")), day("2027-01-01"));
-        assert_eq!(Grain::Quarter.next_day(day("2026-10-01")), day("2027-01-01"));
+        assert_eq!(
+            Grain::Quarter.next_day(day("2026-10-01")),
+            day("2027-01-01")
+        );
     }
 
     #[test]

@@ -218,7 +218,9 @@ impl Query {
                     Some(g) => q.grain = g,
                     None => errors.push(QueryError::new(
                         "grain",
-                        format!("`{value}` is not a grain: expected day, week, month, quarter or year"),
+                        format!(
+                            "`{value}` is not a grain: expected day, week, month, quarter or year"
+                        ),
                     )),
                 }
             }
@@ -252,9 +254,9 @@ impl Query {
                     None => bad(format!("`{value}` is not an ISO 4217 currency code")),
                 },
                 "rate" => {
-                    let parsed = value.split_once([':', '=']).and_then(|(c, r)| {
-                        Some((Currency::parse(c)?, r.parse::<f64>().ok()?))
-                    });
+                    let parsed = value
+                        .split_once([':', '='])
+                        .and_then(|(c, r)| Some((Currency::parse(c)?, r.parse::<f64>().ok()?)));
                     match parsed {
                         Some((c, r)) if r.is_finite() && r > 0.0 => {
                             q.settings.rates.insert(c, r);
@@ -318,7 +320,9 @@ impl Query {
                 },
                 "horizon" => match value.parse::<usize>() {
                     Ok(n) if (1..=120).contains(&n) => q.horizon = n,
-                    _ => bad(format!("`{value}` is not a number of periods from 1 to 120")),
+                    _ => bad(format!(
+                        "`{value}` is not a number of periods from 1 to 120"
+                    )),
                 },
                 "churn_change" => match value.trim_end_matches('%').parse::<f64>() {
                     Ok(x) if (-100.0..=1000.0).contains(&x) => q.churn_change = x,
@@ -328,7 +332,10 @@ impl Query {
                 },
                 other => errors.push(QueryError::new(
                     other,
-                    format!("unknown parameter; expected one of: {}", PARAMETERS.join(", ")),
+                    format!(
+                        "unknown parameter; expected one of: {}",
+                        PARAMETERS.join(", ")
+                    ),
                 )),
             }
         }

@@ -4,9 +4,9 @@ use serde::Serialize;
 
 use super::activity::EventIds;
 use super::{
-    ActivityRetention, ChannelRow, CohortTable, Concentration, CurrencyInfo, Dataset,
-    LifecycleRow, NpsBreakdownRow, Query, ReferralRow, Spend, StickinessRow, SubscriptionRow,
-    TransactionRow, Verbatim, VoiceRow, WhatIf,
+    ActivityRetention, ChannelRow, CohortTable, Concentration, CurrencyInfo, Dataset, LifecycleRow,
+    NpsBreakdownRow, Query, ReferralRow, Spend, StickinessRow, SubscriptionRow, TransactionRow,
+    Verbatim, VoiceRow, WhatIf,
 };
 use crate::engine::Engine;
 use crate::time::format_instant;
@@ -154,9 +154,8 @@ impl Report {
             customers: data.customers.len(),
             subscriptions: subscriptions.filter(|_| wants(Table::Subscriptions)),
             cohorts: wants(Table::Cohorts).then(|| super::subscription_cohorts(&data, query)),
-            activity: wants(Table::Activity).then(|| {
-                super::activity_retention(&data, query, &cohort_events, &return_events)
-            }),
+            activity: wants(Table::Activity)
+                .then(|| super::activity_retention(&data, query, &cohort_events, &return_events)),
             lifecycle: wants(Table::Lifecycle)
                 .then(|| super::lifecycle(&data, query, &cohort_events)),
             stickiness: wants(Table::Stickiness)
@@ -164,14 +163,11 @@ impl Report {
             transactions: wants(Table::Transactions)
                 .then(|| super::transaction_metrics(&data, query)),
             voice: wants(Table::Voice).then(|| super::voice_metrics(&data, query)),
-            nps_breakdown: wants(Table::NpsBreakdown)
-                .then(|| super::nps_breakdown(&data, query)),
+            nps_breakdown: wants(Table::NpsBreakdown).then(|| super::nps_breakdown(&data, query)),
             verbatims: wants(Table::Verbatims).then(|| super::verbatims(&data, query, 50)),
             referrals: wants(Table::Referrals).then(|| super::referral_share(&data, query)),
-            channels: wants(Table::Channels)
-                .then(|| super::channel_metrics(&data, query, spend)),
-            concentration: wants(Table::Concentration)
-                .then(|| super::concentration(&data, query)),
+            channels: wants(Table::Channels).then(|| super::channel_metrics(&data, query, spend)),
+            concentration: wants(Table::Concentration).then(|| super::concentration(&data, query)),
             what_if,
             warnings,
         }

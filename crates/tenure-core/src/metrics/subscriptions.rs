@@ -153,7 +153,9 @@ pub(crate) fn classify(
 pub(crate) fn movements(data: &Dataset, periods: &Periods, query: &Query) -> Vec<Movements> {
     let n = periods.len();
     let window = query.settings.reactivation_window_days;
-    let bounds: Vec<(Millis, Millis)> = (0..n).map(|i| (periods.start(i), periods.close(i))).collect();
+    let bounds: Vec<(Millis, Millis)> = (0..n)
+        .map(|i| (periods.start(i), periods.close(i)))
+        .collect();
     data.customers
         .par_iter()
         .fold(
@@ -218,11 +220,8 @@ pub fn subscription_metrics(data: &Dataset, query: &Query) -> Vec<SubscriptionRo
                 smoothed_logo_churn_rate: smoothed,
                 retention_rate: churn.map(|c| 1.0 - c),
                 expected_lifetime: churn.and_then(|c| ratio(1.0, c)),
-                gross_revenue_retention: ratio(
-                    (m.churned_mrr + m.contraction_mrr) as f64,
-                    start,
-                )
-                .map(|x| 1.0 - x),
+                gross_revenue_retention: ratio((m.churned_mrr + m.contraction_mrr) as f64, start)
+                    .map(|x| 1.0 - x),
                 net_revenue_retention: ratio(
                     (m.mrr_start + m.expansion_mrr - m.contraction_mrr - m.churned_mrr) as f64,
                     start,

@@ -83,9 +83,9 @@ pub fn transaction_metrics(data: &Dataset, query: &Query) -> Vec<TransactionRow>
                     }
                     // Counted once per period, when the purchaser's running total reaches
                     // two (or already had).
-                    let next_in_same = orders
-                        .get(seen as usize)
-                        .is_some_and(|o| periods.index_of(o.at) == Some(i) && o.at <= periods.as_of);
+                    let next_in_same = orders.get(seen as usize).is_some_and(|o| {
+                        periods.index_of(o.at) == Some(i) && o.at <= periods.as_of
+                    });
                     if !next_in_same && seen >= 2 {
                         s.repeat_purchasers += 1;
                     }

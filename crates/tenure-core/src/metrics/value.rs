@@ -23,6 +23,37 @@ pub struct Spend {
 }
 
 impl Spend {
+    /// A spend row from its parts, as the API and the CSV import receive them; the error
+    /// says which part is wrong.
+    pub fn parse(
+        channel: &str,
+        month: &str,
+        amount: f64,
+        currency: &str,
+    ) -> Result<Self, (&'static str, String)> {
+        let channel = channel.trim().to_ascii_lowercase();
+        if channel.is_empty() {
+            return Err(("channel", "must not be empty".into()));
+        }
+        let month = month.trim();
+        if super::Grain::Month.parse_label(month).is_none() {
+            return Err(("month", format!("`{month}` is not a month (YYYY-MM)")));
+        }
+        let currency = Currency::parse(currency.trim())
+            .ok_or_else(|| ("currency", format!("`{currency}` is not an ISO 4217 code")))?;
+        if !amount.is_finite() || amount < 0.0 {
+            return Err(("amount", format!("{amount} is not an amount ≥ 0")));
+        }
+        let money = crate::money::Money::from_decimal(amount, currency)
+            .ok_or_else(|| ("amount", format!("{amount} is out of range")))?;
+        Ok(Self {
+            channel,
+            month: month.to_owned(),
+            amount: money.minor,
+            currency,
+        })
+    }
+
     /// The first instant of the spend's month.
     pub fn month_start(&self) -> Option<Millis> {
         super::Grain::Month
@@ -153,7 +184,9 @@ pub fn channel_metrics(data: &Dataset, query: &Query, spend: &[Spend]) -> Vec<Ch
                 }
             }
             for a in &c.state.survey_answers {
-                if a.scale == 10 && a.at >= from && a.at <= to
+                if a.scale == 10
+                    && a.at >= from
+                    && a.at <= to
                     && let Some(s) = a.score
                 {
                     sums.answered += 1;
@@ -303,11 +336,15 @@ fn revenue_in(c: &super::Prepared, data: &Dataset, from: Millis, to: Millis) -> 
     total += accrued(mrr, at, to);
     let mut orders = 0i64;
     for o in c.state.orders.iter().filter(|o| o.at >= from && o.at < to) {
-        orders += data.convert(o.revenue.currency, o.revenue.minor).unwrap_or(0);
+        orders += data
+            .convert(o.revenue.currency, o.revenue.minor)
+            .unwrap_or(0);
     }
     for r in c.state.refunds.iter().filter(|r| r.at >= from && r.at < to) {
         if let Some(o) = c.state.orders.iter().find(|o| o.order_id == r.order_id) {
-            let minor = r.amount.map_or(o.revenue.minor, |a| a.minor.min(o.revenue.minor));
+            let minor = r
+                .amount
+                .map_or(o.revenue.minor, |a| a.minor.min(o.revenue.minor));
             orders -= data.convert(o.revenue.currency, minor).unwrap_or(0);
         }
     }
@@ -344,10 +381,18 @@ pub fn concentration(data: &Dataset, query: &Query) -> Concentration {
             let j = (pos.floor() as usize).min(n);
             let frac = pos - j as f64;
             let base = cumulative[j] as f64;
-            let next = if j < n { ascending[j] as f64 * frac } else { 0.0 };
+            let next = if j < n {
+                ascending[j] as f64 * frac
+            } else {
+                0.0
+            };
             LorenzPoint {
                 customers_share: x,
-                revenue_share: if total > 0 { (base + next) / total as f64 } else { 0.0 },
+                revenue_share: if total > 0 {
+                    (base + next) / total as f64
+                } else {
+                    0.0
+                },
             }
         })
         .collect();
@@ -389,7 +434,8 @@ fn accrued(mrr: i64, from: Millis, to: Millis) -> f64 {
     let mut at = from;
     while at < to {
         let start = grain.floor(at);
-        let end = i64::from(grain.next_day(crate::time::day_of(start))) * crate::time::MILLIS_PER_DAY;
+        let end =
+            i64::from(grain.next_day(crate::time::day_of(start))) * crate::time::MILLIS_PER_DAY;
         let until = end.min(to);
         total += mrr as f64 * (until - at) as f64 / (end - start) as f64;
         at = until;

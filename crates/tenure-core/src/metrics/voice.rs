@@ -225,6 +225,9 @@ pub fn verbatims(data: &Dataset, query: &Query, limit: usize) -> Vec<Verbatim> {
             ));
         }
     }
-    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.customer_id.cmp(&b.1.customer_id)));
+    all.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.customer_id.cmp(&b.1.customer_id))
+    });
     all.into_iter().take(limit).map(|(_, v)| v).collect()
 }

@@ -3,3 +3,4 @@
 pub mod customers;
 pub mod health;
 pub mod ingest;
+pub mod metrics;

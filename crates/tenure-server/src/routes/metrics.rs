@@ -1,0 +1,185 @@
+//! `GET /v1/metrics` and `GET /v1/metrics/{table}`: the report's tables as JSON, with the
+//! query parameters of `docs/metrics.md` (the same names as `tenure report`'s flags);
+//! `PUT /v1/spend` and `GET /v1/spend`: marketing spend per channel and month, for CAC.
+//! Admin keys only; every read is scoped to the caller's workspace.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tenure_core::WorkspaceId;
+use tenure_core::metrics::{self, Report, Spend, Table};
+
+use crate::AppState;
+use crate::error::{ApiError, Code};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/metrics", get(all))
+        .route("/v1/metrics/{table}", get(one))
+        .route("/v1/spend", get(list_spend).put(put_spend))
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+async fn all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<axum::Json<Value>, ApiError> {
+    // `metric=a,b` selects tables; by default, all of them.
+    let mut tables = Vec::new();
+    let mut rest = Vec::new();
+    for (name, value) in params {
+        if name == "metric" {
+            for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                tables.push(table(t)?);
+            }
+        } else {
+            rest.push((name, value));
+        }
+    }
+    if tables.is_empty() {
+        tables = Table::ALL.to_vec();
+    }
+    let report = build(&state, &headers, rest, tables).await?;
+    Ok(axum::Json(
+        serde_json::to_value(report).unwrap_or(Value::Null),
+    ))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(params): Params,
+) -> Result<axum::Json<Value>, ApiError> {
+    let t = table(&name)?;
+    let report = build(&state, &headers, params, vec![t]).await?;
+    let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
+    // The table under `data`, with the context every table needs.
+    let data = body
+        .as_object_mut()
+        .and_then(|o| o.remove(t.name()))
+        .unwrap_or(Value::Null);
+    Ok(axum::Json(json!({
+        "metric": t.name(),
+        "workspace": report.workspace,
+        "as_of": report.as_of,
+        "query": report.query,
+        "currency": report.currency,
+        "customers": report.customers,
+        "warnings": report.warnings,
+        "data": data,
+    })))
+}
+
+fn table(name: &str) -> Result<Table, ApiError> {
+    Table::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        ApiError::new(
+            Code::MetricNotFound,
+            format!("no metric `{name}`; the metrics are: {}", names.join(", ")),
+        )
+    })
+}
+
+fn bad_query(errors: Vec<metrics::QueryError>) -> ApiError {
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    ApiError::new(Code::InvalidParameter, text.join("; "))
+}
+
+async fn build(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+    tables: Vec<Table>,
+) -> Result<Report, ApiError> {
+    let caller = state.keys.check(headers).await?;
+    caller.require_admin()?;
+    let now = state.clock.now();
+    let query = metrics::Query::parse(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)
+        .map_err(bad_query)?;
+    let engines = state.engines.clone();
+    let store = state.store.clone();
+    let ws = caller.workspace.clone();
+    // Loading the engine, reading spend and the aggregation itself are blocking work.
+    tokio::task::spawn_blocking(move || -> Result<Report, ApiError> {
+        let spend = store.with(|conn| conn.spend(&ws))?;
+        let engine = engines.get(&ws)?;
+        let engine = engine
+            .read()
+            .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
+        Ok(Report::build(&engine, &query, &spend, &tables))
+    })
+    .await
+    .map_err(|_| ApiError::new(Code::Internal, "report interrupted"))?
+}
+
+#[derive(Debug, Deserialize)]
+struct SpendBody {
+    spend: Vec<SpendRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SpendRow {
+    channel: String,
+    month: String,
+    amount: f64,
+    currency: String,
+}
+
+/// Validates every row first: one bad row stores nothing, and the error names each.
+async fn put_spend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let parsed: SpendBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            Code::InvalidRequest,
+            format!(
+                "expected {{\"spend\": [{{\"channel\", \"month\": \"YYYY-MM\", \"amount\", \"currency\"}}]}}: {e}"
+            ),
+        )
+    })?;
+    let mut rows = Vec::with_capacity(parsed.spend.len());
+    let mut errors = Vec::new();
+    for (i, row) in parsed.spend.iter().enumerate() {
+        match Spend::parse(&row.channel, &row.month, row.amount, &row.currency) {
+            Ok(s) => rows.push(s),
+            Err((field, message)) => errors.push(format!("spend[{i}].{field}: {message}")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::new(
+            Code::InvalidParameter,
+            format!("nothing was stored: {}", errors.join("; ")),
+        ));
+    }
+    let store = state.store.clone();
+    let ws: WorkspaceId = caller.workspace.clone();
+    let count = rows.len();
+    tokio::task::spawn_blocking(move || store.with(|conn| conn.put_spend(&ws, &rows)))
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "spend write interrupted"))??;
+    Ok(axum::Json(json!({"success": true, "stored": count})))
+}
+
+async fn list_spend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let store = state.store.clone();
+    let ws = caller.workspace.clone();
+    let spend = tokio::task::spawn_blocking(move || store.with(|conn| conn.spend(&ws)))
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "spend read interrupted"))??;
+    Ok(axum::Json(json!({"data": spend})))
+}
