@@ -4,6 +4,7 @@
 mod clv;
 mod config;
 mod demo;
+mod export;
 mod import;
 mod report;
 mod spend;
@@ -74,6 +75,8 @@ enum Command {
     /// The loyalty report: subscriptions, cohorts, activity, orders, NPS, acquisition,
     /// concentration and what-if (see docs/metrics.md).
     Report(report::ReportArgs),
+    /// Write a workspace's event log as JSONL (Segment messages).
+    Export(export::ExportArgs),
     /// Marketing spend per channel and month, for CAC.
     #[command(subcommand)]
     Spend(spend::SpendCommand),
@@ -231,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Clv(ClvCommand::Fit(args)) => clv::run(args)?,
         Command::Report(args) => report::run(&database, args, &clock)?,
         Command::Spend(command) => spend::run(&database, command)?,
+        Command::Export(args) => export::run(&database, args)?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

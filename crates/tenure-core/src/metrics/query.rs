@@ -196,7 +196,7 @@ impl Query {
             settings: Settings::default(),
             activity: ActivityOptions::default(),
             horizon: 12,
-            churn_change: 0.0,
+            churn_change: -10.0,
         }
     }
 
