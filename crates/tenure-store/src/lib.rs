@@ -262,6 +262,18 @@ impl Store {
     }
 }
 
+/// A stored spend row back to its domain value.
+fn spend_row(channel: String, month: String, currency: String, amount: i64) -> Result<Spend> {
+    let currency = Currency::parse(&currency)
+        .ok_or_else(|| StoreError::Corrupt(format!("spend currency `{currency}`")))?;
+    Ok(Spend {
+        channel,
+        month,
+        amount,
+        currency,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,16 +299,4 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("").is_err());
     }
-}
-
-/// A stored spend row back to its domain value.
-fn spend_row(channel: String, month: String, currency: String, amount: i64) -> Result<Spend> {
-    let currency = Currency::parse(&currency)
-        .ok_or_else(|| StoreError::Corrupt(format!("spend currency `{currency}`")))?;
-    Ok(Spend {
-        channel,
-        month,
-        amount,
-        currency,
-    })
 }

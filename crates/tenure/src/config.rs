@@ -40,6 +40,12 @@ impl Config {
         Ok(DatabaseUrl::parse(text)?)
     }
 
+    /// Whether the database was chosen by a flag, the environment or the file (not the
+    /// default).
+    pub fn database_is_explicit(&self, flag_or_env: Option<&str>) -> bool {
+        flag_or_env.is_some() || self.database.is_some()
+    }
+
     pub fn listen(&self, flag_or_env: Option<&str>) -> anyhow::Result<SocketAddr> {
         let text = flag_or_env
             .or(self.listen.as_deref())

@@ -18,7 +18,7 @@ use tenure_store::{DatabaseUrl, KeyKind};
 use crate::config::Config;
 
 /// The database the demo uses unless told otherwise; recreated on every run.
-const DEMO_DATABASE: &str = "tenure-demo.db";
+pub const DEMO_DATABASE: &str = "tenure-demo.db";
 const DEMO_WORKSPACE: &str = "demo";
 /// Messages per writer request while loading.
 const CHUNK: usize = 5000;
@@ -191,6 +191,8 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         println!("  write key  {write_key}\n");
         println!("Look at the customers:\n  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/customers?limit=5'");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/customers/user_000001\n");
+        println!("The loyalty report (in another terminal, in this directory):\n  tenure report        (or: cargo run --release -p tenure -- report)");
+        println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/metrics/subscriptions'\n");
         println!(
             "Send an event (Segment format):\n  curl -s -u '{write_key}:' {base}/v1/track -H 'Content-Type: application/json' \\\n    -d '{{\"userId\": \"user_000001\", \"event\": \"Report Viewed\"}}'\n"
         );

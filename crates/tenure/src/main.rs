@@ -74,7 +74,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// The loyalty report: subscriptions, cohorts, activity, orders, NPS, acquisition,
     /// concentration and what-if (see docs/metrics.md).
-    Report(report::ReportArgs),
+    Report(Box<report::ReportArgs>),
     /// Write a workspace's event log as JSONL (Segment messages).
     Export(export::ExportArgs),
     /// Marketing spend per channel and month, for CAC.
@@ -232,7 +232,23 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import(args) => return import::run(&database, args, &clock),
         Command::Demo(args) => demo::run(&config, cli.global.database.as_deref(), args)?,
         Command::Clv(ClvCommand::Fit(args)) => clv::run(args)?,
-        Command::Report(args) => report::run(&database, args, &clock)?,
+        Command::Report(args) => {
+            // Straight after `tenure demo`, with nothing configured, report on the demo.
+            let demo = std::path::Path::new(demo::DEMO_DATABASE);
+            let database = if !config.database_is_explicit(cli.global.database.as_deref())
+                && !std::path::Path::new("tenure.db").exists()
+                && demo.exists()
+            {
+                eprintln!(
+                    "(no tenure.db here: reporting on the demo database {})",
+                    demo.display()
+                );
+                tenure_store::DatabaseUrl::Sqlite(demo.to_path_buf())
+            } else {
+                database
+            };
+            report::run(&database, *args, &clock)?
+        }
         Command::Spend(command) => spend::run(&database, command)?,
         Command::Export(args) => export::run(&database, args)?,
     }

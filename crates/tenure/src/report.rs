@@ -667,7 +667,28 @@ fn write_csv(report: &Report, out: &mut String) -> anyhow::Result<()> {
             writeln!(out)?;
             continue;
         };
-        let columns: Vec<String> = first.keys().cloned().collect();
+        // Identifying columns first, then the metrics in name order.
+        let lead = [
+            "period",
+            "cohort",
+            "channel",
+            "dimension",
+            "value",
+            "series",
+            "age",
+            "interval",
+        ];
+        let mut columns: Vec<String> = lead
+            .iter()
+            .filter(|c| first.contains_key(**c))
+            .map(|c| (*c).to_owned())
+            .collect();
+        columns.extend(
+            first
+                .keys()
+                .filter(|k| !lead.contains(&k.as_str()))
+                .cloned(),
+        );
         writeln!(out, "{}", columns.join(","))?;
         for row in &rows {
             let cells: Vec<String> = columns.iter().map(|c| csv_cell(&row[c])).collect();

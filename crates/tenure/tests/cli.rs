@@ -344,3 +344,130 @@ fn clv_fit_sbg_projects_cohort_retention() {
     // Both cohorts pooled: between the regular (17.3%) and high-end (39.4%) shares at year 12.
     assert!(survival > 0.17 && survival < 0.40, "{survival}");
 }
+
+#[test]
+fn report_follows_the_demo_and_prints_every_table_as_text_json_and_csv() {
+    let dir = std::env::temp_dir().join(db::unique("tenure_report"));
+    std::fs::create_dir_all(&dir).unwrap();
+    small_demo(&dir);
+    let report = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
+            .arg("report")
+            .args(args)
+            .env("TENURE_LOG", "warn")
+            .env_remove("TENURE_DATABASE_URL")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Straight after the demo, with nothing configured, the report reads the demo database.
+    let (ok, text, err) = report(&["--to", "2025-12-31"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("demo database"), "{err}");
+    for heading in [
+        "Subscriptions — 2025-12",
+        "Logo churn",
+        "average lifetime",
+        "Cohorts",
+        "NPS",
+        "referral share",
+        "top 20%",
+    ] {
+        assert!(text.contains(heading), "missing `{heading}` in:\n{text}");
+    }
+    let (ok, json_text, err) = report(&[
+        "--json",
+        "--to",
+        "2025-12-31",
+        "--metric",
+        "subscriptions,voice",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&json_text).unwrap();
+    let rows = v["subscriptions"].as_array().unwrap();
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows[11]["period"], "2025-12");
+    for r in rows {
+        let n = |k: &str| r[k].as_i64().unwrap();
+        assert_eq!(
+            n("mrr"),
+            n("mrr_start") + n("new_mrr") + n("expansion_mrr") + n("reactivation_mrr")
+                - n("contraction_mrr")
+                - n("churned_mrr"),
+            "MRR reconciles in {}",
+            r["period"]
+        );
+    }
+    assert!(v.get("voice").is_some() && v.get("cohorts").is_none());
+    let (ok, csv, err) = report(&[
+        "--csv",
+        "--to",
+        "2025-12-31",
+        "--metric",
+        "subscriptions,cohorts",
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "# subscriptions");
+    assert!(lines[1].starts_with("period,"), "{}", lines[1]);
+    assert!(lines[1].contains(",logo_churn_rate,") && lines[1].contains(",net_revenue_retention,"));
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("2025-")).count(),
+        12 + 78,
+        "12 periods + 78 cohort cells"
+    );
+    // Bad options name themselves, and nothing is printed to stdout.
+    let (ok, out, err) = report(&["--grain", "fortnight", "--churn-change", "abc"]);
+    assert!(!ok && out.is_empty());
+    assert!(
+        err.contains("--grain") && err.contains("--churn-change"),
+        "{err}"
+    );
+    let (ok, _, err) = report(&["--metric", "churnz"]);
+    assert!(!ok && err.contains("no metric `churnz`"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn spend_imports_validate_every_row_and_feed_cac() {
+    for db in databases() {
+        assert!(
+            tenure(&db, &["workspace", "create", "Acme"])
+                .status
+                .success()
+        );
+        let bad = write_file(
+            "spend.csv",
+            "channel,month,amount,currency\npaid,2026-01,100,USD\npaid,January,5,USD\nsocial,2026-02,-3,USD\n",
+        );
+        let out = tenure(&db, &["spend", "import", bad.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("line 3: month") && err.contains("line 4: amount"),
+            "{err}"
+        );
+        let listed = tenure(&db, &["spend", "list", "--json"]);
+        assert_eq!(stdout(&listed).trim(), "[]", "a bad file stores nothing");
+        let good = write_file(
+            "spend.csv",
+            "month,channel,currency,amount\n2026-01,Paid,USD,100.50\n",
+        );
+        assert!(
+            tenure(&db, &["spend", "import", good.to_str().unwrap()])
+                .status
+                .success()
+        );
+        let listed: Value =
+            serde_json::from_str(&stdout(&tenure(&db, &["spend", "list", "--json"]))).unwrap();
+        assert_eq!(
+            listed,
+            json!([{"channel": "paid", "month": "2026-01", "amount": 10050, "currency": "USD"}])
+        );
+    }
+}
