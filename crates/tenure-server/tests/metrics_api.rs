@@ -188,3 +188,43 @@ async fn spend_feeds_cac_and_a_bad_row_stores_nothing() {
         app.stop();
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_parameter_and_table_the_code_accepts() {
+    let db = databases().remove(0);
+    let app = TestApp::spawn(&db).await;
+    let response = app
+        .client
+        .get(format!("{}/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let spec: Value = response.json().await.unwrap();
+    let mut documented: Vec<&str> = spec["components"]["parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut accepted = tenure_core::metrics::PARAMETERS.to_vec();
+    documented.sort_unstable();
+    accepted.sort_unstable();
+    assert_eq!(
+        documented, accepted,
+        "run scripts/gen_openapi.py after editing docs/metrics.md"
+    );
+    let tables: Vec<&str> = spec["paths"]["/v1/metrics/{metric}"]["get"]["parameters"][0]["schema"]
+        ["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let names: Vec<&str> = tenure_core::metrics::Table::ALL
+        .iter()
+        .map(|t| t.name())
+        .collect();
+    assert_eq!(tables, names);
+    app.stop();
+}

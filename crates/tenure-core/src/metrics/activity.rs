@@ -201,19 +201,24 @@ pub fn activity_retention(
             } else {
                 m.scratch_returns.copy_from_slice(&m.scratch);
             }
-            let starts: Vec<usize> = match options.cohort_kind {
+            match options.cohort_kind {
                 CohortKind::FirstTime => {
-                    let Some(first) = activity.iter().find(|e| counts(cohort_events, e)) else {
-                        return m;
-                    };
-                    lookup.index(first.day).into_iter().collect()
+                    let first = activity.iter().find(|e| counts(cohort_events, e));
+                    if let Some(cohort) = first.and_then(|f| lookup.index(f.day)) {
+                        m.size[cohort] += 1;
+                        let returns = &m.scratch_returns[cohort..];
+                        add_returns(&mut m.returned[cohort * n..], returns, min, options.mode);
+                    }
                 }
-                CohortKind::Recurring => (0..n).filter(|i| m.scratch[*i] >= min).collect(),
-            };
-            for cohort in starts {
-                m.size[cohort] += 1;
-                let returns = &m.scratch_returns[cohort..];
-                add_returns(&mut m.returned[cohort * n..], returns, min, options.mode);
+                CohortKind::Recurring => {
+                    for cohort in 0..n {
+                        if m.scratch[cohort] >= min {
+                            m.size[cohort] += 1;
+                            let returns = &m.scratch_returns[cohort..];
+                            add_returns(&mut m.returned[cohort * n..], returns, min, options.mode);
+                        }
+                    }
+                }
             }
             m
         })
@@ -387,12 +392,17 @@ pub fn stickiness(data: &Dataset, query: &Query, events: &EventIds) -> Vec<Stick
     let widths: Vec<usize> = (0..n)
         .map(|i| (periods.start_day(i + 1) - periods.start_day(i)) as usize)
         .collect();
-    let zero = || widths.iter().map(|w| vec![0u64; *w]).collect::<Vec<_>>();
-    let hist = data
+    let zero = || {
+        (
+            widths.iter().map(|w| vec![0u64; *w]).collect::<Vec<_>>(),
+            vec![0usize; n],
+        )
+    };
+    let (hist, _) = data
         .customers
         .par_iter()
-        .fold(zero, |mut h, c| {
-            let mut days = vec![0usize; n];
+        .fold(zero, |(mut h, mut days), c| {
+            days.iter_mut().for_each(|d| *d = 0);
             let mut current: Option<(i32, u32)> = None;
             let flush = |entry: Option<(i32, u32)>, days: &mut Vec<usize>| {
                 if let Some((day, count)) = entry
@@ -417,10 +427,10 @@ pub fn stickiness(data: &Dataset, query: &Query, events: &EventIds) -> Vec<Stick
                     h[i][d - 1] += 1;
                 }
             }
-            h
+            (h, days)
         })
         .reduce(zero, |mut a, b| {
-            for (x, y) in a.iter_mut().zip(&b) {
+            for (x, y) in a.0.iter_mut().zip(&b.0) {
                 x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
             }
             a

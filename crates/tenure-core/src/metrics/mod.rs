@@ -300,7 +300,7 @@ pub struct Prepared<'a> {
     /// The first instant the customer paid anything.
     pub first_paid: Option<Millis>,
     /// The first instant the customer became a customer: paid a subscription or completed
-    /// an order.
+    /// an order (`None` when prepared without MRR).
     pub first_customer: Option<Millis>,
 }
 
@@ -358,11 +358,33 @@ pub struct Dataset<'a> {
 }
 
 impl<'a> Dataset<'a> {
+    /// Prepares customers for every table.
     pub fn prepare(customers: &[&'a CustomerState], query: &Query) -> Self {
-        let reporting = query
-            .settings
-            .currency
-            .or_else(|| most_used_currency(customers));
+        Self::prepare_with(customers, query, true, true)
+    }
+
+    /// Prepares customers; without `with_mrr`, MRR step functions are left empty (enough for
+    /// activity, transactions and voice, which never read them).
+    pub fn prepare_for(customers: &[&'a CustomerState], query: &Query, with_mrr: bool) -> Self {
+        Self::prepare_with(customers, query, with_mrr, true)
+    }
+
+    /// As [`Self::prepare_for`]; without `needs_money` (and without MRR) the reporting
+    /// currency is not looked for (activity tables).
+    pub fn prepare_with(
+        customers: &[&'a CustomerState],
+        query: &Query,
+        with_mrr: bool,
+        needs_money: bool,
+    ) -> Self {
+        let reporting = query.settings.currency.or_else(|| {
+            // Activity tables never read money; skip the pass.
+            if with_mrr || needs_money {
+                most_used_currency(customers)
+            } else {
+                None
+            }
+        });
         let rates = query.settings.rates.clone();
         let now = query.to;
         let policy = query.settings.policy;
@@ -371,14 +393,19 @@ impl<'a> Dataset<'a> {
             .filter(|c| query.filter.matches(c, now))
             .map(|c| {
                 let mut missing_rate = false;
-                let mrr = mrr_steps(c, &policy, |currency, minor| {
-                    convert(reporting, &rates, currency, minor).or_else(|| {
-                        missing_rate = true;
-                        None
+                let mrr = if with_mrr {
+                    mrr_steps(c, &policy, |currency, minor| {
+                        convert(reporting, &rates, currency, minor).or_else(|| {
+                            missing_rate = true;
+                            None
+                        })
                     })
-                });
+                } else {
+                    Vec::new()
+                };
                 let first_paid = mrr.iter().find(|s| s.mrr > 0).map(|s| s.at);
-                let first_order = c.orders.first().map(|o| o.at);
+                // Only the money tables read it; activity tables must not touch the state here.
+                let first_order = with_mrr.then(|| c.orders.first().map(|o| o.at)).flatten();
                 let first_customer = match (first_paid, first_order) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -434,20 +461,28 @@ fn convert(
     Some((units * rate * 10f64.powi(reporting.exponent() as i32)).round() as i64)
 }
 
+/// The currency most customers pay in: each customer counts once, with the currency of their
+/// first subscription (else their first order).
 fn most_used_currency(customers: &[&CustomerState]) -> Option<Currency> {
-    let mut counts: BTreeMap<Currency, usize> = BTreeMap::new();
-    for c in customers {
-        for s in &c.subscriptions {
-            for f in &s.facts {
-                if let crate::customer::FactKind::Started(t) = &f.kind {
-                    *counts.entry(t.amount.currency).or_default() += 1;
-                }
+    let counts = customers
+        .par_iter()
+        .fold(BTreeMap::<Currency, usize>::new, |mut counts, c| {
+            let currency = c
+                .subscriptions
+                .first()
+                .and_then(|s| s.currency())
+                .or_else(|| c.orders.first().map(|o| o.revenue.currency));
+            if let Some(currency) = currency {
+                *counts.entry(currency).or_default() += 1;
             }
-        }
-        for o in &c.orders {
-            *counts.entry(o.revenue.currency).or_default() += 1;
-        }
-    }
+            counts
+        })
+        .reduce(BTreeMap::new, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+            a
+        });
     counts
         .into_iter()
         .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))
@@ -461,6 +496,28 @@ fn mrr_steps(
     policy: &crate::customer::BillingPolicy,
     mut convert: impl FnMut(Currency, i64) -> Option<i64>,
 ) -> Vec<MrrStep> {
+    if let [only] = customer.subscriptions.as_slice() {
+        let currency = only.currency();
+        let mut steps: Vec<MrrStep> = Vec::new();
+        for phase in only.phases(policy) {
+            let mrr = match currency {
+                Some(c) if phase.mrr != 0 => convert(c, phase.mrr).unwrap_or(0),
+                _ => 0,
+            };
+            let paused = phase.status == SubscriptionStatus::Paused && mrr == 0;
+            let same = steps
+                .last()
+                .map_or(mrr == 0 && !paused, |s| s.mrr == mrr && s.paused == paused);
+            if !same {
+                steps.push(MrrStep {
+                    at: phase.from,
+                    mrr,
+                    paused,
+                });
+            }
+        }
+        return steps;
+    }
     let lives: Vec<(Vec<Phase>, Option<Currency>)> = customer
         .subscriptions
         .iter()

@@ -127,7 +127,20 @@ fn resolve(engine: &Engine, names: &[String], warnings: &mut Vec<String>) -> Eve
 impl Report {
     pub fn build(engine: &Engine, query: &Query, spend: &[Spend], tables: &[Table]) -> Self {
         let customers: Vec<_> = engine.customers().collect();
-        let data = Dataset::prepare(&customers, query);
+        // MRR step functions only when a table reads them.
+        let with_mrr = tables.iter().any(|t| {
+            matches!(
+                t,
+                Table::Subscriptions
+                    | Table::Cohorts
+                    | Table::Referrals
+                    | Table::Channels
+                    | Table::Concentration
+                    | Table::WhatIf
+            )
+        });
+        let needs_money = with_mrr || tables.contains(&Table::Transactions);
+        let data = Dataset::prepare_with(&customers, query, with_mrr, needs_money);
         let mut warnings = Vec::new();
         if data.currency.customers_without_rate > 0 {
             warnings.push(format!(

@@ -156,16 +156,22 @@ pub fn nps_breakdown(data: &Dataset, query: &Query) -> Vec<NpsBreakdownRow> {
     for dimension in ["channel", "plan"] {
         let mut by: BTreeMap<String, Tally> = BTreeMap::new();
         for c in &data.customers {
+            let mut answers = c
+                .state
+                .survey_answers
+                .iter()
+                .filter(|a| a.at >= from && a.at <= to && a.scale == 10)
+                .peekable();
+            if answers.peek().is_none() {
+                continue;
+            }
             let value = match dimension {
                 "channel" => c.state.acquisition.channel.clone(),
                 _ => c.state.latest_plan().map(str::to_owned),
             }
             .unwrap_or_else(|| "unknown".to_owned());
-            for a in &c.state.survey_answers {
-                if a.at >= from && a.at <= to && a.scale == 10 {
-                    by.entry(value.clone()).or_default().answer(a);
-                }
-            }
+            let tally = by.entry(value).or_default();
+            answers.for_each(|a| tally.answer(a));
         }
         rows.extend(by.into_iter().map(|(value, t)| NpsBreakdownRow {
             dimension: dimension.to_owned(),

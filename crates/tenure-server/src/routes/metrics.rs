@@ -1,7 +1,8 @@
 //! `GET /v1/metrics` and `GET /v1/metrics/{table}`: the report's tables as JSON, with the
 //! query parameters of `docs/metrics.md` (the same names as `tenure report`'s flags);
 //! `PUT /v1/spend` and `GET /v1/spend`: marketing spend per channel and month, for CAC.
-//! Admin keys only; every read is scoped to the caller's workspace.
+//! Admin keys only; every read is scoped to the caller's workspace. `GET /v1/openapi.json`
+//! (no key) describes them.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -20,6 +21,18 @@ pub fn router() -> Router<AppState> {
         .route("/v1/metrics", get(all))
         .route("/v1/metrics/{table}", get(one))
         .route("/v1/spend", get(list_spend).put(put_spend))
+        .route("/v1/openapi.json", get(openapi))
+}
+
+/// The OpenAPI description of these endpoints (generated from docs/metrics.md by
+/// scripts/gen_openapi.py; a test keeps it in step with the code).
+const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 type Params = Query<Vec<(String, String)>>;

@@ -1,0 +1,254 @@
+//! Report benchmark (`cargo bench -p tenure --bench report`), with DuckDB side by side.
+//!
+//! 1. Generates a business of `BENCH_CUSTOMERS` customers (default 1,000,000; about 30 events
+//!    each) over 24 months, folds it into an engine and reports the engine's memory.
+//! 2. Times the full report (every table, the default 12 months) and the monthly first-time
+//!    activity cohort matrix over all 24 months (median of 5 runs each).
+//! 3. Writes the same activity events to CSV and runs `scripts/bench_report_duckdb.py`:
+//!    DuckDB loads them into an in-memory table (not timed), then computes the same matrix
+//!    (median of 5), and the two matrices must be equal cell by cell.
+//!
+//! Settings: `BENCH_CUSTOMERS`, `BENCH_PYTHON` (a Python with `duckdb`, default
+//! target/metrics-venv/bin/python), `BENCH_SKIP_DUCKDB=1`. Timings are printed, never
+//! asserted: the machine is shared. Figures: docs/benchmarks.md.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::io::Write;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use tenure_core::metrics::{Dataset, Query, Report, Table, activity_retention};
+use tenure_core::random::Rng;
+use tenure_core::time::{MILLIS_PER_DAY, Millis, add_months, format_instant, parse_instant};
+use tenure_core::{Engine, Envelope, Message, WorkspaceId};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const EVENTS: [&str; 4] = [
+    "Dashboard Viewed",
+    "Report Viewed",
+    "Project Created",
+    "Export Completed",
+];
+const CHANNELS: [&str; 5] = ["organic", "paid_search", "social", "referral", "content"];
+
+/// Anonymous resident memory (the heap). Generation runs in chunks of 2,000 customers, so
+/// at most one chunk's transient messages (tens of MB) are counted with the engine.
+fn rss_anon() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// One customer's messages: sign-up, maybe a monthly subscription renewed until it churns,
+/// ~20 product events over an exponential lifetime, orders, maybe an NPS answer.
+fn customer(i: usize, start: Millis, end: Millis) -> Vec<Value> {
+    let mut rng = Rng::derive(99, i as u64);
+    let user = format!("u{i}");
+    let span = (end - start) as f64;
+    let signup = start + (rng.uniform() * span * 0.98) as Millis;
+    let life = (rng.exponential(8.0) * 30.4 * MILLIS_PER_DAY as f64) as Millis;
+    let last = (signup + life).min(end);
+    let ts = |t: Millis| format_instant(t);
+    let mut m = vec![
+        json!({"type": "identify", "userId": user, "timestamp": ts(signup),
+               "traits": {"acquisition_channel": CHANNELS[rng.below(5) as usize]}}),
+        json!({"type": "track", "userId": user, "event": "Signed Up", "timestamp": ts(signup)}),
+    ];
+    if rng.chance(0.4) {
+        let sub = format!("s{i}");
+        let amount = [29.0, 99.0, 299.0][rng.below(3) as usize];
+        m.push(json!({"type": "track", "userId": user, "event": "Subscription Started", "timestamp": ts(signup),
+            "properties": {"subscription_id": sub, "plan": "p", "interval": "month", "amount": amount, "currency": "USD"}}));
+        let hazard = 0.02 + 0.06 * rng.uniform();
+        let mut k = 1;
+        loop {
+            let at = add_months(signup, k);
+            if at > end {
+                break;
+            }
+            if rng.chance(hazard) {
+                m.push(json!({"type": "track", "userId": user, "event": "Subscription Cancelled", "timestamp": ts(at - MILLIS_PER_DAY),
+                    "properties": {"subscription_id": sub}}));
+                break;
+            }
+            m.push(json!({"type": "track", "userId": user, "event": "Subscription Renewed", "timestamp": ts(at),
+                "properties": {"subscription_id": sub}}));
+            k += 1;
+        }
+    }
+    for _ in 0..rng.poisson(20.0) {
+        let at = signup + ((last - signup) as f64 * rng.uniform()) as Millis;
+        m.push(json!({"type": "track", "userId": user, "event": EVENTS[rng.below(4) as usize], "timestamp": ts(at)}));
+    }
+    for n in 0..rng.poisson(1.5) {
+        let at = signup + ((last - signup) as f64 * rng.uniform()) as Millis;
+        m.push(json!({"type": "track", "userId": user, "event": "Order Completed", "timestamp": ts(at),
+            "properties": {"order_id": format!("o{i}_{n}"), "revenue": 20 + rng.below(80), "currency": "USD"}}));
+    }
+    if rng.chance(0.3) {
+        m.push(json!({"type": "track", "userId": user, "event": "Survey Responded", "timestamp": ts(last),
+            "properties": {"survey_id": "nps", "score": rng.below(11)}}));
+    }
+    m
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let customers: usize = std::env::var("BENCH_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let end = parse_instant("2026-01-01T00:00:00Z").unwrap();
+    let start = add_months(end, -24);
+    let envelope = Envelope {
+        received_at: end + 1,
+        batch_sent_at: None,
+    };
+    let csv_path = std::env::temp_dir().join("tenure_bench_activity.csv");
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap());
+    writeln!(csv, "customer,ts").unwrap();
+
+    let rss_before = rss_anon();
+    let t = Instant::now();
+    let mut engine = Engine::new(WorkspaceId::parse("ws_bench").unwrap());
+    let mut events = 0u64;
+    for chunk in (0..customers).collect::<Vec<_>>().chunks(2_000) {
+        let parsed: Vec<Vec<Message>> = chunk
+            .par_iter()
+            .map(|i| {
+                customer(*i, start, end)
+                    .into_iter()
+                    .map(|v| Message::parse(v, None, envelope).unwrap())
+                    .collect()
+            })
+            .collect();
+        for (i, messages) in chunk.iter().zip(parsed) {
+            for message in &messages {
+                if message.name.is_some() {
+                    writeln!(csv, "{i},{}", message.timestamp).unwrap();
+                }
+                engine.apply(message);
+                events += 1;
+            }
+        }
+    }
+    csv.flush().unwrap();
+    drop(csv);
+    let built = t.elapsed().as_secs_f64();
+    let heap = rss_anon().saturating_sub(rss_before);
+    println!(
+        "engine: {customers} customers, {events} events, generated + parsed + folded in {built:.1} s; heap (RssAnon) grew {:.0} MiB = {:.0} B per customer with its events, {:.1} B per event",
+        heap as f64 / 1048576.0,
+        heap as f64 / customers as f64,
+        heap as f64 / events as f64
+    );
+
+    // The full report, every table, default range (12 months to the end).
+    let query = Query::parse([], end).unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let report = Report::build(&engine, &query, &[], &Table::ALL);
+        runs.push(t.elapsed().as_secs_f64());
+        assert_eq!(report.customers, customers);
+    }
+    println!(
+        "full report (13 tables, 12 months): median {:.3} s (runs {:?})",
+        median(runs.clone()),
+        runs.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>()
+    );
+
+    // Each table alone (prepare included), to see where the time goes.
+    let mut per_table = Vec::new();
+    for table in Table::ALL {
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            Report::build(&engine, &query, &[], &[table]);
+            runs.push(t.elapsed().as_secs_f64());
+        }
+        per_table.push(format!("{} {:.3}", table.name(), median(runs)));
+    }
+    println!("each table alone (s): {}", per_table.join(", "));
+
+    // The activity matrix alone: first-time monthly cohorts over all 24 months, any event.
+    let q = Query::parse([("from", "2024-01-01"), ("to", "2025-12-31")], end).unwrap();
+    let refs: Vec<_> = engine.customers().collect();
+    let mut runs = Vec::new();
+    let mut matrix = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let data = Dataset::prepare_with(&refs, &q, false, false);
+        let a = activity_retention(&data, &q, &None, &None);
+        runs.push(t.elapsed().as_secs_f64());
+        matrix = Some(a);
+    }
+    let tenure_matrix = median(runs.clone());
+    println!(
+        "activity cohort matrix (24 × 24 months, first-time, any event; filter + matrix): median {tenure_matrix:.3} s"
+    );
+    let matrix = matrix.unwrap();
+    if std::env::var("BENCH_SKIP_DUCKDB").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/metrics-venv/bin/python"
+        )
+        .into()
+    });
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/bench_report_duckdb.py"
+    );
+    let out = std::process::Command::new(&python)
+        .args([script, csv_path.to_str().unwrap(), "2024-01", "24"])
+        .output()
+        .expect("run the DuckDB script (pip install duckdb into BENCH_PYTHON)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seconds = duck["median_seconds"].as_f64().unwrap();
+    println!(
+        "DuckDB {}: load {:.1} s (not timed), same matrix median {seconds:.3} s (runs {}) — Tenure is {:.1}× faster",
+        duck["version"],
+        duck["load_seconds"].as_f64().unwrap(),
+        duck["runs"],
+        seconds / tenure_matrix
+    );
+    // The two matrices must agree cell by cell.
+    let cells = duck["cells"].as_array().unwrap();
+    let mut compared = 0;
+    for cell in cells {
+        let (c, k, n) = (
+            cell[0].as_u64().unwrap() as usize,
+            cell[1].as_u64().unwrap() as usize,
+            cell[2].as_u64().unwrap(),
+        );
+        assert_eq!(matrix.cohorts[c].returned[k], n, "cohort {c} age {k}");
+        compared += 1;
+    }
+    let nonzero = matrix
+        .cohorts
+        .iter()
+        .flat_map(|c| c.returned.iter())
+        .filter(|n| **n > 0)
+        .count();
+    assert_eq!(compared, nonzero, "every non-empty cell in both");
+    println!("matrices equal: {compared} non-empty cells");
+    let _ = std::fs::remove_file(csv_path);
+}
