@@ -744,6 +744,16 @@ impl CustomerState {
         self.merged.extend(other.merged);
     }
 
+    /// Whether the trait's value, as text, equals `value`. Numbers and booleans compare as
+    /// JSON: `seats:3` matches 3.
+    pub fn trait_equals(&self, key: &str, value: &str) -> bool {
+        match self.traits.get(key) {
+            Some(Value::String(s)) => s == value,
+            Some(other) => value.parse::<Value>().ok().as_ref() == Some(other),
+            None => false,
+        }
+    }
+
     /// The plan of the subscription that started or changed last (business time).
     pub fn latest_plan(&self) -> Option<&str> {
         self.subscriptions

@@ -501,16 +501,10 @@ impl CustomerFilter {
         {
             return false;
         }
-        if let Some((key, value)) = &self.trait_equals {
-            let matches = match c.traits.get(key) {
-                Some(Value::String(s)) => s == value,
-                // Numbers and booleans compare as JSON: `seats:3` matches 3.
-                Some(other) => value.parse::<Value>().ok().as_ref() == Some(other),
-                None => false,
-            };
-            if !matches {
-                return false;
-            }
+        if let Some((key, value)) = &self.trait_equals
+            && !c.trait_equals(key, value)
+        {
+            return false;
         }
         if self.plan.is_none() && self.status.is_none() {
             return true;

@@ -220,31 +220,22 @@ fn pct(x: Option<f64>) -> String {
 
 /// "▲ 2.3%" / "▼ 0.4 pt" style change of a value versus the previous period.
 fn change(now: Option<f64>, before: Option<f64>, points: bool) -> String {
-    match (now, before) {
-        (Some(a), Some(b)) if points => {
-            let d = (a - b) * 100.0;
-            let arrow = if d > 0.0 {
-                "▲"
-            } else if d < 0.0 {
-                "▼"
-            } else {
-                "="
-            };
-            format!("{arrow} {:.1} pt", d.abs())
-        }
-        (Some(a), Some(b)) if b != 0.0 => {
-            let d = (a - b) / b.abs() * 100.0;
-            let arrow = if d > 0.0 {
-                "▲"
-            } else if d < 0.0 {
-                "▼"
-            } else {
-                "="
-            };
-            format!("{arrow} {:.1}%", d.abs())
-        }
-        _ => String::new(),
-    }
+    let (Some(a), Some(b)) = (now, before) else {
+        return String::new();
+    };
+    let (d, unit) = if points {
+        ((a - b) * 100.0, " pt")
+    } else if b != 0.0 {
+        ((a - b) / b.abs() * 100.0, "%")
+    } else {
+        return String::new();
+    };
+    let arrow = match d.partial_cmp(&0.0) {
+        Some(std::cmp::Ordering::Greater) => "▲",
+        Some(std::cmp::Ordering::Less) => "▼",
+        _ => "=",
+    };
+    format!("{arrow} {:.1}{unit}", d.abs())
 }
 
 fn summary(report: &Report, workspace: &str, out: &mut String) -> anyhow::Result<()> {

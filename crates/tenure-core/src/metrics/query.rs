@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Grain;
 use super::activity::{CohortKind, ReturnMode, Window};
@@ -60,15 +59,10 @@ impl Filter {
         {
             return false;
         }
-        if let Some((key, value)) = &self.trait_equals {
-            let matches = match c.traits.get(key) {
-                Some(Value::String(s)) => s == value,
-                Some(other) => value.parse::<Value>().ok().as_ref() == Some(other),
-                None => false,
-            };
-            if !matches {
-                return false;
-            }
+        if let Some((key, value)) = &self.trait_equals
+            && !c.trait_equals(key, value)
+        {
+            return false;
         }
         if let Some(plan) = &self.plan
             && c.latest_plan() != Some(plan.as_str())

@@ -65,7 +65,7 @@ pub(crate) struct Movements {
 }
 
 impl Movements {
-    fn add(&mut self, o: &Self) {
+    pub(crate) fn add(&mut self, o: &Self) {
         self.mrr_start += o.mrr_start;
         self.mrr += o.mrr;
         self.new_mrr += o.new_mrr;

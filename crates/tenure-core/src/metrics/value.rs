@@ -211,7 +211,7 @@ pub fn channel_metrics(data: &Dataset, query: &Query, spend: &[Spend]) -> Vec<Ch
                         x.promoters += v.promoters;
                         x.detractors += v.detractors;
                         for (p, q) in x.movements.iter_mut().zip(&v.movements) {
-                            add(p, q);
+                            p.add(q);
                         }
                     }
                 }
@@ -273,23 +273,6 @@ pub fn channel_metrics(data: &Dataset, query: &Query, spend: &[Spend]) -> Vec<Ch
             }
         })
         .collect()
-}
-
-fn add(a: &mut Movements, b: &Movements) {
-    a.mrr_start += b.mrr_start;
-    a.mrr += b.mrr;
-    a.new_mrr += b.new_mrr;
-    a.expansion_mrr += b.expansion_mrr;
-    a.contraction_mrr += b.contraction_mrr;
-    a.churned_mrr += b.churned_mrr;
-    a.reactivation_mrr += b.reactivation_mrr;
-    a.customers_start += b.customers_start;
-    a.customers += b.customers;
-    a.paying_customers += b.paying_customers;
-    a.new_customers += b.new_customers;
-    a.reactivated_customers += b.reactivated_customers;
-    a.churned_customers += b.churned_customers;
-    a.joined_and_churned_customers += b.joined_and_churned_customers;
 }
 
 /// How revenue is spread over customers in the trailing 12 months.
