@@ -193,25 +193,29 @@ pub fn run(database: &DatabaseUrl, args: ReportArgs, clock: &dyn Clock) -> anyho
     Ok(())
 }
 
+/// An amount in minor units as `12,345.67 USD`, with the currency's own number of decimals.
 fn money(minor: f64, currency: &str) -> String {
-    let units = minor / 100.0;
-    let whole = units.abs().trunc() as u64;
-    let cents = ((units.abs() - units.abs().trunc()) * 100.0).round() as u64;
-    let (whole, cents) = if cents == 100 {
-        (whole + 1, 0)
-    } else {
-        (whole, cents)
-    };
-    let digits = whole.to_string();
+    let exponent = tenure_core::money::Currency::parse(currency).map_or(2, |c| c.exponent());
+    let text = format!(
+        "{:.*}",
+        exponent as usize,
+        minor.abs() / 10f64.powi(exponent as i32)
+    );
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
     let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
             grouped.push(',');
         }
         grouped.push(ch);
     }
-    let sign = if units < 0.0 { "-" } else { "" };
-    format!("{sign}{grouped}.{cents:02} {currency}")
+    let sign = if minor < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+        "-"
+    } else {
+        ""
+    };
+    let point = if fraction.is_empty() { "" } else { "." };
+    format!("{sign}{grouped}{point}{fraction} {currency}")
 }
 
 fn pct(x: Option<f64>) -> String {

@@ -64,43 +64,51 @@ pub fn run(database: &DatabaseUrl, command: SpendCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Rows with line-numbered errors (line 1 is the header).
+/// Rows with line-numbered errors (line 1 is the header), read with the same CSV reader as
+/// `tenure import` (quoted fields, embedded commas).
 fn parse_csv(text: &str) -> Result<Vec<Spend>, Vec<String>> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        return Err(vec![
-            "the file is empty: expected a header channel,month,amount,currency".into(),
-        ]);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header = match reader.headers() {
+        Ok(h) if !h.is_empty() => h.clone(),
+        _ => {
+            return Err(vec![
+                "the file is empty: expected a header channel,month,amount,currency".into(),
+            ]);
+        }
     };
-    let columns: Vec<String> = header
-        .split(',')
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    let find = |name: &str| columns.iter().position(|c| c == name);
+    let find = |name: &str| header.iter().position(|c| c.eq_ignore_ascii_case(name));
     let (Some(ch), Some(mo), Some(am), Some(cu)) = (
         find("channel"),
         find("month"),
         find("amount"),
         find("currency"),
     ) else {
+        let names: Vec<&str> = header.iter().collect();
         return Err(vec![format!(
-            "line 1: the header `{header}` must name the columns channel, month, amount, currency"
+            "line 1: the header `{}` must name the columns channel, month, amount, currency",
+            names.join(",")
         )]);
     };
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (i, line) in lines {
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let cell = |k: usize| cells.get(k).copied().unwrap_or("");
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(format!("line {line}: {e}"));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let cell = |k: usize| record.get(k).unwrap_or("");
         let amount = match cell(am).parse::<f64>() {
             Ok(a) => a,
             Err(_) => {
                 errors.push(format!(
-                    "line {}: amount: `{}` is not a number",
-                    i + 1,
+                    "line {line}: amount: `{}` is not a number",
                     cell(am)
                 ));
                 continue;
@@ -108,7 +116,7 @@ fn parse_csv(text: &str) -> Result<Vec<Spend>, Vec<String>> {
         };
         match Spend::parse(cell(ch), cell(mo), amount, cell(cu)) {
             Ok(s) => rows.push(s),
-            Err((field, message)) => errors.push(format!("line {}: {field}: {message}", i + 1)),
+            Err((field, message)) => errors.push(format!("line {line}: {field}: {message}")),
         }
     }
     if rows.is_empty() && errors.is_empty() {

@@ -386,11 +386,10 @@ impl<'a> Dataset<'a> {
             }
         });
         let rates = query.settings.rates.clone();
-        let now = query.to;
         let policy = query.settings.policy;
         let prepared: Vec<(Prepared<'a>, bool)> = customers
             .par_iter()
-            .filter(|c| query.filter.matches(c, now))
+            .filter(|c| query.filter.matches(c))
             .map(|c| {
                 let mut missing_rate = false;
                 let mrr = if with_mrr {
@@ -496,25 +495,21 @@ fn mrr_steps(
     policy: &crate::customer::BillingPolicy,
     mut convert: impl FnMut(Currency, i64) -> Option<i64>,
 ) -> Vec<MrrStep> {
+    let mut steps: Vec<MrrStep> = Vec::new();
+    // Most customers have one subscription: its phases are the steps.
     if let [only] = customer.subscriptions.as_slice() {
         let currency = only.currency();
-        let mut steps: Vec<MrrStep> = Vec::new();
         for phase in only.phases(policy) {
             let mrr = match currency {
                 Some(c) if phase.mrr != 0 => convert(c, phase.mrr).unwrap_or(0),
                 _ => 0,
             };
-            let paused = phase.status == SubscriptionStatus::Paused && mrr == 0;
-            let same = steps
-                .last()
-                .map_or(mrr == 0 && !paused, |s| s.mrr == mrr && s.paused == paused);
-            if !same {
-                steps.push(MrrStep {
-                    at: phase.from,
-                    mrr,
-                    paused,
-                });
-            }
+            push_step(
+                &mut steps,
+                phase.from,
+                mrr,
+                phase.status == SubscriptionStatus::Paused,
+            );
         }
         return steps;
     }
@@ -530,7 +525,6 @@ fn mrr_steps(
     points.sort_unstable();
     points.dedup();
     let mut cursors = vec![0usize; lives.len()];
-    let mut steps: Vec<MrrStep> = Vec::new();
     for at in points {
         let mut mrr = 0i64;
         let mut paused = false;
@@ -550,15 +544,20 @@ fn mrr_steps(
                 mrr += convert(*currency, phase.mrr).unwrap_or(0);
             }
         }
-        let paused = paused && mrr == 0;
-        let same = steps
-            .last()
-            .map_or(mrr == 0 && !paused, |s| s.mrr == mrr && s.paused == paused);
-        if !same {
-            steps.push(MrrStep { at, mrr, paused });
-        }
+        push_step(&mut steps, at, mrr, paused);
     }
     steps
+}
+
+/// Appends a step when MRR or the paused flag changes (before the first step: 0, not paused).
+fn push_step(steps: &mut Vec<MrrStep>, at: Millis, mrr: i64, paused: bool) {
+    let paused = paused && mrr == 0;
+    let same = steps
+        .last()
+        .map_or(mrr == 0 && !paused, |s| s.mrr == mrr && s.paused == paused);
+    if !same {
+        steps.push(MrrStep { at, mrr, paused });
+    }
 }
 
 /// A ratio that is undefined (not 0) when its denominator is 0.

@@ -48,7 +48,7 @@ impl Filter {
         *self == Self::default()
     }
 
-    pub fn matches(&self, c: &CustomerState, _now: Millis) -> bool {
+    pub fn matches(&self, c: &CustomerState) -> bool {
         if let Some(channel) = &self.channel
             && c.acquisition.channel.as_deref() != Some(channel.as_str())
         {
