@@ -22,6 +22,13 @@ for a, b, c, z in [
     ("0.525", "1.614", "1.505", "0.8"),
 ]:
     rows.append(("hyp2f1", a, b, c, z, mpmath.hyp2f1(mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c), mpmath.mpf(z))))
+# Tricomi's U(s, s; z), the Psi(s, s; .) of the Pareto/NBD DERT: non-integer, integer and
+# near-integer s, small and large z.
+for s, z in [
+    ("0.6061", "0.0029"), ("0.6061", "0.146"), ("0.3", "1e-5"), ("1", "0.05"), ("1.0000001", "0.05"),
+    ("1.5", "2.5"), ("2", "0.7"), ("4.2", "10"), ("0.05", "300"), ("7.5", "0.001"),
+]:
+    rows.append(("hyperu_ss", s, "", "", z, mpmath.hyperu(mpmath.mpf(s), mpmath.mpf(s), mpmath.mpf(z))))
 print("function,a,b,c,z,value")
 for f, a, b, c, z, v in rows:
     print(f"{f},{a},{b},{c},{z},{mpmath.nstr(v, 25)}")

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::optimize::{Fit, maximize};
-use crate::special::{ln_beta, ln_gamma, log_sum_exp};
+use crate::special::{hyp2f1, ln_beta, ln_gamma, log_sum_exp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BgBb {
@@ -111,6 +111,33 @@ impl BgBb {
     /// E[X(n)]: expected transactions of a new customer in the first n opportunities (FHS 2010, eq. 8).
     pub fn expected_transactions(&self, n: u32) -> f64 {
         self.alpha / (self.alpha + self.beta) * self.survival_span(0.0, f64::from(n))
+    }
+
+    /// DERT(d | x, t_x, n): discounted expected residual transactions, the present value at n
+    /// of the transactions at opportunities n + 1, n + 2, …, the one at n + t discounted by
+    /// (1 + d)^t (Fader, Hardie & Shang 2010, eq. 14):
+    ///
+    /// DERT = B(α+x+1, β+n−x)/B(α, β) · B(γ, δ+n+1)/(B(γ, δ)(1+d))
+    ///        · ₂F₁(1, δ+n+1; γ+δ+n+1; 1/(1+d)) / L(x, t_x, n).
+    pub fn discounted_expected_residual_transactions(
+        &self,
+        discount: f64,
+        h: &Opportunities,
+    ) -> f64 {
+        let Self {
+            alpha,
+            beta,
+            gamma,
+            delta,
+        } = *self;
+        let (x, n) = (f64::from(h.x), f64::from(h.n));
+        let ln_front = ln_beta(alpha + x + 1.0, beta + n - x) - ln_beta(alpha, beta)
+            + ln_beta(gamma, delta + n + 1.0)
+            - ln_beta(gamma, delta)
+            - discount.ln_1p()
+            - self.log_likelihood_one(h);
+        let b = delta + n + 1.0;
+        ln_front.exp() * hyp2f1(1.0, b, gamma + b, 1.0 / (1.0 + discount))
     }
 
     /// E[X(n, n + m) | x, t_x, n]: expected transactions in the next m opportunities of a

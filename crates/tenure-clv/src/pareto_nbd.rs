@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::bgnbd::{Rft, group};
 use crate::optimize::{Fit, maximize};
-use crate::special::{hyp2f1, ln_gamma, log_sum_exp};
+use crate::special::{discounted_survival_integral, hyp2f1, ln_gamma, log_sum_exp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ParetoNbd {
@@ -85,6 +85,29 @@ impl ParetoNbd {
             + s * (beta + c.t).ln()
             + self.ln_a0(c);
         1.0 / (1.0 + ln_ratio.exp())
+    }
+
+    /// DERT(δ | x, t_x, T): discounted expected residual transactions, the present value at T
+    /// of all the customer's future purchases with continuous discounting at rate δ per time
+    /// unit (Fader, Hardie & Lee 2005, "RFM and CLV: using iso-value curves", eq. 2):
+    ///
+    /// DERT = α^r β^s δ^(s−1) Γ(r+x+1) Ψ(s, s; δ(β+T)) / (Γ(r) (α+T)^(r+x+1) L(x, t_x, T)),
+    ///
+    /// with Ψ = Tricomi's U. It is evaluated as
+    /// α^r Γ(r+x+1) / (Γ(r) (α+T)^(r+x+1)) · β^s (β+T)^(1−s) J(s, δ(β+T)) / L, where
+    /// J(s, z) = ∫₀^∞ e^(−zy) (1+y)^(−s) dy = z^(s−1) U(s, s; z), all in log space. For an
+    /// annual rate d and weekly data, δ = ln(1 + d) / 52. Any s > 0 (unlike the undiscounted
+    /// expectation, which needs s > 1).
+    pub fn discounted_expected_residual_transactions(&self, delta: f64, c: &Rft) -> f64 {
+        let Self { r, alpha, s, beta } = *self;
+        let x = c.x;
+        let ln_dert = ln_gamma(r + x + 1.0) - ln_gamma(r) + r * alpha.ln()
+            - (r + x + 1.0) * (alpha + c.t).ln()
+            + s * beta.ln()
+            + (1.0 - s) * (beta + c.t).ln()
+            + discounted_survival_integral(s, delta * (beta + c.t)).ln()
+            - self.log_likelihood_one(c);
+        ln_dert.exp()
     }
 
     /// E[Y(t) | x, t_x, T]: expected purchases in the next t (FHL note, eq. 22; needs s > 1).

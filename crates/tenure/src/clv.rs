@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenure_clv::bgbb::{BgBb, Opportunities};
 use tenure_clv::bgnbd::{BgNbd, Rft};
+use tenure_clv::clv::{customer_lifetime_value, units_per_month};
 use tenure_clv::gamma_gamma::GammaGamma;
 use tenure_clv::mbgnbd::MbgNbd;
 use tenure_clv::optimize::Fit;
@@ -43,6 +44,16 @@ pub struct ClvFitArgs {
     /// happened after it, up to the last date in the file.
     #[arg(long)]
     calibration_end: Option<String>,
+    /// Monthly discount rate for customer lifetime value (`lifetimes`' `discount_rate`).
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    discount_rate: f64,
+    /// CLV horizon in months (`lifetimes`' `time`).
+    #[arg(long, default_value_t = 12)]
+    clv_months: u32,
+    /// Write one row per customer to this CSV: the summary (frequency, recency, T, monetary
+    /// value), probability alive, expected purchases over the CLV horizon, CLV and DERT.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -114,7 +125,8 @@ fn column(headers: &csv::StringRecord, name: &str, flag: &str) -> anyhow::Result
         })
 }
 
-fn read_transactions(args: &ClvFitArgs) -> anyhow::Result<(Vec<Transaction>, usize)> {
+/// The transactions, and each customer's id by index.
+fn read_transactions(args: &ClvFitArgs) -> anyhow::Result<(Vec<Transaction>, Vec<String>)> {
     let file =
         File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -176,14 +188,24 @@ fn read_transactions(args: &ClvFitArgs) -> anyhow::Result<(Vec<Transaction>, usi
     if transactions.is_empty() {
         bail!("{} has no transactions", args.file.display());
     }
-    Ok((transactions, ids.len()))
+    let mut names = vec![String::new(); ids.len()];
+    for (name, index) in ids {
+        names[index as usize] = name;
+    }
+    Ok((transactions, names))
 }
 
-/// Expected repeat purchases in the next t of a customer, from a fitted count model.
-type Predictor = Box<dyn Fn(f64, &Rft) -> f64>;
-
 fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
-    let (mut transactions, customers) = read_transactions(args)?;
+    if !(args.discount_rate.is_finite() && args.discount_rate >= 0.0) {
+        bail!(
+            "--discount-rate {} must be a monthly rate ≥ 0 (0.01 for 1% a month)",
+            args.discount_rate
+        );
+    }
+    if args.clv_months == 0 {
+        bail!("--clv-months must be at least 1");
+    }
+    let (mut transactions, names) = read_transactions(args)?;
     let last_day = transactions.iter().map(|t| t.day).max().unwrap_or(0);
     let calibration_end = match &args.calibration_end {
         Some(text) => {
@@ -207,57 +229,307 @@ fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
         .collect();
     let mut report = json!({
         "model": args.model,
-        "customers_in_file": customers,
+        "customers_in_file": names.len(),
         "customers_fitted": summaries.len(),
         "transactions": transactions.len(),
         "time_unit_days": unit,
     });
-    let (names, fit, predict): (&[&str], Fit, Option<Predictor>) = match args.model {
-        Model::Bgnbd => {
-            let (m, fit) = BgNbd::fit(&rft);
-            (
-                &["r", "alpha", "a", "b"],
-                fit,
-                Some(Box::new(move |t, c| m.conditional_expected_purchases(t, c))),
-            )
-        }
-        Model::Mbgnbd => {
-            let (m, fit) = MbgNbd::fit(&rft);
-            (
-                &["r", "alpha", "a", "b"],
-                fit,
-                Some(Box::new(move |t, c| m.conditional_expected_purchases(t, c))),
-            )
-        }
-        Model::Pnbd => {
-            let (m, fit) = ParetoNbd::fit(&rft);
-            (
-                &["r", "alpha", "s", "beta"],
-                fit,
-                Some(Box::new(move |t, c| m.conditional_expected_purchases(t, c))),
-            )
+    let value = Valuation::new(args, unit);
+    let predictions: Vec<CustomerPrediction> = match args.model {
+        Model::Bgnbd | Model::Mbgnbd | Model::Pnbd => {
+            let (model, fit, names_of_params) = CountModel::fit(args.model, &rft);
+            report["fit"] = fit_json(names_of_params, &fit);
+            if holdout_end.is_some() {
+                report["holdout"] = holdout_comparison(&summaries, &rft, &|t, c| {
+                    model.conditional_expected_purchases(t, c)
+                });
+            }
+            let spend = spend_model(args, &summaries, &mut report)?;
+            let horizon = value.horizon_units();
+            summaries
+                .iter()
+                .zip(&rft)
+                .map(|(s, c)| {
+                    let expected_value =
+                        spend.map(|gg| gg.conditional_expected_value(s.x, s.mean_value));
+                    let dert = model.dert(value.continuous_rate, c);
+                    CustomerPrediction {
+                        summary: *s,
+                        probability_alive: model.probability_alive(c),
+                        expected_purchases: model.conditional_expected_purchases(horizon, c),
+                        expected_value,
+                        clv: expected_value.map(|v| {
+                            customer_lifetime_value(
+                                &|t| model.conditional_expected_purchases(t, c),
+                                v,
+                                args.clv_months,
+                                args.discount_rate,
+                                value.units_per_month,
+                            )
+                        }),
+                        dert,
+                        dert_clv: expected_value.zip(dert).map(|(v, d)| v * d),
+                    }
+                })
+                .collect()
         }
         Model::Gg => {
             let pairs: Vec<(f64, f64)> = summaries.iter().map(|s| (s.x, s.mean_value)).collect();
-            let (_, fit) = GammaGamma::fit(&pairs)?;
-            (&["p", "q", "gamma"], fit, None)
+            let (gg, fit) = GammaGamma::fit(&pairs)?;
+            report["fit"] = fit_json(&["p", "q", "gamma"], &fit);
+            summaries
+                .iter()
+                .map(|s| CustomerPrediction {
+                    summary: *s,
+                    expected_value: Some(gg.conditional_expected_value(s.x, s.mean_value)),
+                    ..CustomerPrediction::of(*s)
+                })
+                .collect()
         }
         Model::Bgbb => {
             let histories = discrete_histories(&summaries, &transactions, calibration_end, unit);
-            let (_, fit) = BgBb::fit(&histories);
-            (&["alpha", "beta", "gamma", "delta"], fit, None)
+            let (model, fit) = BgBb::fit(&group_histories(&histories));
+            report["fit"] = fit_json(&["alpha", "beta", "gamma", "delta"], &fit);
+            let spend = spend_model(args, &summaries, &mut report)?;
+            let opportunities = value.horizon_units().round() as u32;
+            summaries
+                .iter()
+                .zip(&histories)
+                .map(|(s, h)| {
+                    let dert =
+                        model.discounted_expected_residual_transactions(value.per_unit_rate, h);
+                    let expected_value =
+                        spend.map(|gg| gg.conditional_expected_value(s.x, s.mean_value));
+                    CustomerPrediction {
+                        summary: *s,
+                        probability_alive: model.probability_alive(h),
+                        expected_purchases: model
+                            .conditional_expected_transactions(opportunities, h),
+                        expected_value,
+                        clv: None,
+                        dert: Some(dert),
+                        dert_clv: expected_value.map(|v| v * dert),
+                    }
+                })
+                .collect()
         }
         Model::Sbg => bail!("internal: sBG is fitted from cohort counts"),
     };
-    report["fit"] = fit_json(names, &fit);
-    if let (Some(predict), Some(_)) = (predict, holdout_end) {
-        report["holdout"] = holdout_comparison(&summaries, &rft, &*predict);
+    if args.model != Model::Gg {
+        report["predictions"] = prediction_totals(&predictions, &value, args);
+    }
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &predictions, &names)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(report)
 }
 
+/// A fitted purchase-count model for continuous time.
+enum CountModel {
+    Bg(BgNbd),
+    Mbg(MbgNbd),
+    Pareto(ParetoNbd),
+}
+
+impl CountModel {
+    fn fit(model: Model, rft: &[Rft]) -> (CountModel, Fit, &'static [&'static str]) {
+        match model {
+            Model::Mbgnbd => {
+                let (m, fit) = MbgNbd::fit(rft);
+                (CountModel::Mbg(m), fit, &["r", "alpha", "a", "b"])
+            }
+            Model::Pnbd => {
+                let (m, fit) = ParetoNbd::fit(rft);
+                (CountModel::Pareto(m), fit, &["r", "alpha", "s", "beta"])
+            }
+            _ => {
+                let (m, fit) = BgNbd::fit(rft);
+                (CountModel::Bg(m), fit, &["r", "alpha", "a", "b"])
+            }
+        }
+    }
+
+    fn probability_alive(&self, c: &Rft) -> f64 {
+        match self {
+            CountModel::Bg(m) => m.probability_alive(c),
+            CountModel::Mbg(m) => m.probability_alive(c),
+            CountModel::Pareto(m) => m.probability_alive(c),
+        }
+    }
+
+    fn conditional_expected_purchases(&self, t: f64, c: &Rft) -> f64 {
+        match self {
+            CountModel::Bg(m) => m.conditional_expected_purchases(t, c),
+            CountModel::Mbg(m) => m.conditional_expected_purchases(t, c),
+            CountModel::Pareto(m) => m.conditional_expected_purchases(t, c),
+        }
+    }
+
+    /// DERT at a continuous rate per time unit, for the model that has a closed form.
+    fn dert(&self, rate: f64, c: &Rft) -> Option<f64> {
+        match self {
+            CountModel::Pareto(m) => Some(m.discounted_expected_residual_transactions(rate, c)),
+            _ => None,
+        }
+    }
+}
+
+/// The discounting of `--discount-rate` (monthly) in the file's time unit.
+struct Valuation {
+    months: u32,
+    units_per_month: f64,
+    /// Continuous rate per time unit equivalent to the monthly rate (Pareto/NBD DERT).
+    continuous_rate: f64,
+    /// Rate per time unit compounded (BG/BB DERT: one opportunity per unit).
+    per_unit_rate: f64,
+}
+
+impl Valuation {
+    fn new(args: &ClvFitArgs, unit_days: f64) -> Self {
+        let units_per_month = units_per_month(unit_days);
+        let continuous_rate = args.discount_rate.ln_1p() / units_per_month;
+        Self {
+            months: args.clv_months,
+            units_per_month,
+            continuous_rate,
+            per_unit_rate: continuous_rate.exp_m1(),
+        }
+    }
+
+    fn horizon_units(&self) -> f64 {
+        f64::from(self.months) * self.units_per_month
+    }
+}
+
+/// Gamma-Gamma on the repeat buyers when values were given, for CLV; its fit goes into the
+/// report. Without values there is no CLV (and no error).
+fn spend_model(
+    args: &ClvFitArgs,
+    summaries: &[CustomerSummary],
+    report: &mut Value,
+) -> anyhow::Result<Option<GammaGamma>> {
+    if args.value_column.is_none() {
+        return Ok(None);
+    }
+    let pairs: Vec<(f64, f64)> = summaries.iter().map(|s| (s.x, s.mean_value)).collect();
+    match GammaGamma::fit(&pairs) {
+        Ok((gg, fit)) => {
+            report["spend_fit"] = fit_json(&["p", "q", "gamma"], &fit);
+            Ok(Some(gg))
+        }
+        Err(e) => {
+            report["spend_fit"] = json!({"error": e.to_string()});
+            Ok(None)
+        }
+    }
+}
+
+/// One customer's summary and what the models predict for them.
+struct CustomerPrediction {
+    summary: CustomerSummary,
+    probability_alive: f64,
+    expected_purchases: f64,
+    expected_value: Option<f64>,
+    clv: Option<f64>,
+    dert: Option<f64>,
+    dert_clv: Option<f64>,
+}
+
+impl CustomerPrediction {
+    fn of(summary: CustomerSummary) -> Self {
+        Self {
+            summary,
+            probability_alive: f64::NAN,
+            expected_purchases: f64::NAN,
+            expected_value: None,
+            clv: None,
+            dert: None,
+            dert_clv: None,
+        }
+    }
+}
+
+fn prediction_totals(
+    predictions: &[CustomerPrediction],
+    value: &Valuation,
+    args: &ClvFitArgs,
+) -> Value {
+    let n = predictions.len() as f64;
+    let sum = |f: &dyn Fn(&CustomerPrediction) -> Option<f64>| -> Option<f64> {
+        predictions.iter().map(f).sum::<Option<f64>>()
+    };
+    let mut clvs: Vec<f64> = predictions
+        .iter()
+        .filter_map(|p| p.clv.or(p.dert_clv))
+        .collect();
+    clvs.sort_by(|a, b| b.total_cmp(a));
+    let top = (clvs.len() as f64 * 0.2).ceil() as usize;
+    let top_share = (!clvs.is_empty()).then(|| {
+        let total: f64 = clvs.iter().sum();
+        clvs[..top].iter().sum::<f64>() / total
+    });
+    json!({
+        "horizon_months": value.months,
+        "horizon_units": value.horizon_units(),
+        "monthly_discount_rate": args.discount_rate,
+        "mean_probability_alive": predictions.iter().map(|p| p.probability_alive).sum::<f64>() / n,
+        "customers_probably_alive": predictions.iter().filter(|p| p.probability_alive > 0.5).count(),
+        "expected_purchases": predictions.iter().map(|p| p.expected_purchases).sum::<f64>(),
+        "clv_total": sum(&|p| p.clv),
+        "dert_total": sum(&|p| p.dert),
+        "dert_clv_total": sum(&|p| p.dert_clv),
+        "top_20_percent_clv_share": top_share,
+    })
+}
+
+fn write_predictions(
+    path: &std::path::Path,
+    predictions: &[CustomerPrediction],
+    names: &[String],
+) -> anyhow::Result<()> {
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record([
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "probability_alive",
+        "expected_purchases",
+        "expected_value",
+        "clv",
+        "dert",
+        "dert_clv",
+    ])?;
+    let cell = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    for p in predictions {
+        let s = &p.summary;
+        out.write_record([
+            names[s.customer as usize].clone(),
+            s.x.to_string(),
+            s.t_x.to_string(),
+            s.t.to_string(),
+            s.mean_value.to_string(),
+            cell(Some(p.probability_alive)),
+            cell(Some(p.expected_purchases)),
+            cell(p.expected_value),
+            cell(p.clv),
+            cell(p.dert),
+            cell(p.dert_clv),
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// BG/BB on transactions: each time unit after the first purchase is an opportunity; x is
-/// the number of them with a purchase, t_x the last such one.
+/// the number of them with a purchase, t_x the last such one. One history per summary, in
+/// the same order.
 fn discrete_histories(
     summaries: &[CustomerSummary],
     transactions: &[Transaction],
@@ -273,22 +545,32 @@ fn discrete_histories(
             entry.1.push(period);
         }
     }
+    summaries
+        .iter()
+        .map(|s| {
+            let (first, periods) = &by_customer[&s.customer];
+            Opportunities {
+                x: periods.len() as u32,
+                t_x: periods.last().copied().unwrap_or(0),
+                n: (f64::from(calibration_end - first) / unit).floor() as u32,
+                weight: 1.0,
+            }
+        })
+        .collect()
+}
+
+/// Identical histories as one weighted history (the BG/BB likelihood is per history).
+fn group_histories(histories: &[Opportunities]) -> Vec<Opportunities> {
     let mut counts: HashMap<(u32, u32, u32), f64> = HashMap::new();
-    for s in summaries {
-        let Some((first, periods)) = by_customer.get(&s.customer) else {
-            continue;
-        };
-        let n = (f64::from(calibration_end - first) / unit).floor() as u32;
-        let x = periods.len() as u32;
-        let t_x = periods.last().copied().unwrap_or(0);
-        *counts.entry((x, t_x, n)).or_default() += 1.0;
+    for h in histories {
+        *counts.entry((h.x, h.t_x, h.n)).or_default() += h.weight;
     }
-    let mut histories: Vec<Opportunities> = counts
+    let mut grouped: Vec<Opportunities> = counts
         .into_iter()
         .map(|((x, t_x, n), weight)| Opportunities { x, t_x, n, weight })
         .collect();
-    histories.sort_by_key(|h| (h.n, h.x, h.t_x));
-    histories
+    grouped.sort_by_key(|h| (h.n, h.x, h.t_x));
+    grouped
 }
 
 fn fit_json(names: &[&str], fit: &Fit) -> Value {
@@ -436,6 +718,58 @@ fn print_report(report: &Value) {
                 row["customers"].as_f64().unwrap_or(0.0),
                 row["mean_actual"].as_f64().unwrap_or(0.0),
                 row["mean_predicted"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    let spend = &report["spend_fit"];
+    if let Some(error) = spend["error"].as_str() {
+        println!("\nno CLV: the spend model does not fit ({error})");
+    } else if spend.is_object() {
+        let p: Vec<String> = spend["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{} = {:.4}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["value"].as_f64().unwrap_or(f64::NAN)
+                )
+            })
+            .collect();
+        println!("\nspend (Gamma-Gamma on repeat buyers): {}", p.join(", "));
+    }
+    let predictions = &report["predictions"];
+    if predictions.is_object() {
+        let number = |key: &str| predictions[key].as_f64();
+        println!(
+            "\nnext {} months ({:.1} time units), discounted at {}% a month:",
+            predictions["horizon_months"],
+            number("horizon_units").unwrap_or(0.0),
+            number("monthly_discount_rate").unwrap_or(0.0) * 100.0
+        );
+        println!(
+            "  probably alive (P > 0.5): {} customers; mean P(alive) {:.3}",
+            predictions["customers_probably_alive"],
+            number("mean_probability_alive").unwrap_or(f64::NAN)
+        );
+        println!(
+            "  expected purchases: {:.1}",
+            number("expected_purchases").unwrap_or(f64::NAN)
+        );
+        if let Some(clv) = number("clv_total") {
+            println!("  CLV (lifetimes' convention): {clv:.2} in all");
+        }
+        if let Some(dert) = number("dert_total") {
+            println!("  DERT (every future purchase, discounted): {dert:.1} purchases");
+        }
+        if let Some(clv) = number("dert_clv_total") {
+            println!("  CLV from DERT × expected spend: {clv:.2} in all");
+        }
+        if let Some(share) = number("top_20_percent_clv_share") {
+            println!(
+                "  the top 20% of customers hold {:.1}% of it",
+                share * 100.0
             );
         }
     }

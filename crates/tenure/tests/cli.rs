@@ -325,6 +325,91 @@ fn clv_fit_reads_a_transactions_file_like_lifetimes_users_have() {
 }
 
 #[test]
+fn clv_fit_predicts_every_customer_with_clv_and_dert() {
+    let raw = std::fs::read_to_string(shared_data("cdnow/CDNOW_sample.txt")).unwrap();
+    let mut csv = String::from("customer_id,date,value\n");
+    for line in raw.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        csv.push_str(&format!("{},{},{}\n", f[1], f[2], f[4]));
+    }
+    let file = write_file("cdnow-predict.csv", &csv);
+    let predictions = file.with_file_name("cdnow-predictions.csv");
+    let out = clv(&[
+        file.to_str().unwrap(),
+        "--model",
+        "pnbd",
+        "--value-column",
+        "value",
+        "--calibration-end",
+        "1997-09-30",
+        "--clv-months",
+        "24",
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let totals = &report["predictions"];
+    assert_eq!(totals["horizon_months"], 24);
+    // The holdout is predicted per customer from (x, t_x, T); on CDNOW the Pareto/NBD
+    // predicts 1,665.5 of the 1,882 repeat purchases of weeks 40–78 (as `lifetimes` does).
+    let holdout = &report["holdout"];
+    let ratio = holdout["predicted_repeat_purchases"].as_f64().unwrap()
+        / holdout["actual_repeat_purchases"].as_f64().unwrap();
+    assert!((0.85..1.0).contains(&ratio), "{holdout}");
+
+    let table = std::fs::read_to_string(&predictions).unwrap();
+    let mut lines = table.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "customer_id,frequency,recency,T,monetary_value,probability_alive,expected_purchases,expected_value,clv,dert,dert_clv"
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 2357);
+    let column = |i: usize| -> Vec<f64> { rows.iter().map(|r| r[i].parse().unwrap()).collect() };
+    let (alive, expected, values, dert) = (column(5), column(6), column(8), column(9));
+    assert!(alive.iter().all(|p| (0.0..=1.0).contains(p)));
+    let sum = |v: &[f64]| v.iter().sum::<f64>();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs();
+    assert!(close(
+        sum(&expected),
+        totals["expected_purchases"].as_f64().unwrap()
+    ));
+    assert!(close(sum(&values), totals["clv_total"].as_f64().unwrap()));
+    assert!(close(sum(&dert), totals["dert_total"].as_f64().unwrap()));
+    // DERT counts every future purchase: more than the next 24 months, discounted or not.
+    assert!(
+        rows.iter()
+            .zip(&dert)
+            .zip(&expected)
+            .all(|((_, d), e)| d > &(e * 0.9))
+    );
+    // The paper's customer (x = 2, t_x = 30.43, T = 38.86) is customer 0001 of the sample.
+    assert_eq!(rows[0][0], "0001");
+    assert_eq!(rows[0][1], "2");
+
+    let bad = clv(&[
+        file.to_str().unwrap(),
+        "--model",
+        "pnbd",
+        "--discount-rate",
+        "-0.5",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("--discount-rate -0.5 must be a monthly rate")
+    );
+}
+
+#[test]
 fn clv_fit_sbg_projects_cohort_retention() {
     let out = clv(&[
         shared_data("sbg/fader_hardie_2007.csv").to_str().unwrap(),
