@@ -88,6 +88,17 @@ spec = {
             "responses": {"200": {"description": "The table under `data`, with the report context.",
                                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MetricTable"}}}},
                           **errors}}},
+        "/v1/metrics/clv": {"get": {
+            "summary": "Customer-lifetime forecast: the models fitted on the workspace's own data and the sum of every customer's predictions",
+            "operationId": "getClv",
+            "description": "Orders: BG/NBD and Pareto/NBD fitted on every customer with an order (weeks), the one with the higher "
+                           "log-likelihood kept, Gamma-Gamma for spend; totals of P(alive), expected orders in the next 52 weeks and "
+                           "12-month CLV (1% a month, `lifetimes`' convention), overall and by acquisition channel. Subscriptions: "
+                           "sBG on first monthly subscriptions, the retention curve, and Σ MRR × DERL. A part is null without "
+                           "enough data (30 customers). Each total is the sum of the profiles' `predictions` (docs/clv.md).",
+            "responses": {"200": {"description": "`{metric: \"clv\", workspace, as_of, data: {orders, subscriptions}}`",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClvForecast"}}}},
+                          "401": error, "403": error}}},
         "/v1/spend": {
             "get": {"summary": "Stored marketing spend", "operationId": "listSpend",
                     "responses": {"200": {"description": "Spend rows", "content": {"application/json": {"schema": {
@@ -111,6 +122,32 @@ spec = {
             "Spend": {"type": "object", "properties": {"channel": {"type": "string"}, "month": {"type": "string"},
                                                        "amount": {"type": "integer", "description": "Minor units"}, "currency": {"type": "string"}}},
             "Report": {"type": "object", "properties": {**context, **{t: {"description": f"The `{t}` table (docs/metrics.md)."} for t in tables}}},
+            "ClvForecast": {"type": "object", "properties": {
+                "metric": {"const": "clv"}, "workspace": {"type": "string"}, "as_of": {"type": "string", "format": "date-time"},
+                "data": {"type": "object", "properties": {
+                    "orders": {"type": ["object", "null"], "properties": {
+                        "model": {"type": "string", "enum": ["bgnbd", "pareto_nbd"]}, "time_unit": {"const": "week"},
+                        "candidates": {"type": "array", "items": {"$ref": "#/components/schemas/ModelFit"}},
+                        "spend_model": {"oneOf": [{"$ref": "#/components/schemas/ModelFit"}, {"type": "null"}]},
+                        "currency": {"type": "string"}, "customers": {"type": "integer"},
+                        "customers_probably_alive": {"type": "integer"}, "mean_probability_alive": {"type": "number"},
+                        "expected_orders_next_52_weeks": {"type": "number"},
+                        "predicted_clv_12_months": {"type": ["number", "null"], "description": "Major units of `currency`."},
+                        "by_channel": {"type": "array", "items": {"type": "object", "properties": {
+                            "channel": {"type": ["string", "null"]}, "customers": {"type": "integer"},
+                            "mean_probability_alive": {"type": "number"}, "expected_orders_next_52_weeks": {"type": "number"},
+                            "predicted_clv_12_months": {"type": ["number", "null"]}}}}}},
+                    "subscriptions": {"type": ["object", "null"], "properties": {
+                        "model": {"const": "sbg"}, "parameters": {"type": "object", "properties": {
+                            "alpha": {"type": "number"}, "beta": {"type": "number"}}},
+                        "fitted_on_subscribers": {"type": "integer"},
+                        "retention_curve": {"type": "array", "items": {"type": "number"}, "description": "S(t), t = 0..12 months."},
+                        "current_subscribers": {"type": "integer"}, "mean_expected_remaining_months": {"type": "number"},
+                        "predicted_clv": {"type": "object", "additionalProperties": {"type": "number"},
+                                          "description": "Per currency, major units."}}}}}}},
+            "ModelFit": {"type": "object", "properties": {"model": {"type": "string"},
+                                                          "parameters": {"type": "object", "additionalProperties": {"type": "number"}},
+                                                          "log_likelihood": {"type": "number"}, "converged": {"type": "boolean"}}},
             "MetricTable": {"type": "object", "properties": {"metric": {"type": "string", "enum": tables}, **context, "data": {
                 "description": "Per-period rows (most tables) or the table's object (cohorts, activity, concentration, what_if)."}}},
         },

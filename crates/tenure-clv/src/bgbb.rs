@@ -10,20 +10,29 @@ use serde::Serialize;
 use crate::optimize::{Fit, maximize};
 use crate::special::{hyp2f1, ln_beta, ln_gamma, log_sum_exp};
 
+/// Fitted BG/BB parameters: p ~ Beta(α, β) per opportunity, θ ~ Beta(γ, δ) of dying after each.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BgBb {
+    /// α of the transaction probability p ~ Beta(α, β).
     pub alpha: f64,
+    /// β of p ~ Beta(α, β).
     pub beta: f64,
+    /// γ of the drop-out probability θ ~ Beta(γ, δ).
     pub gamma: f64,
+    /// δ of θ ~ Beta(γ, δ).
     pub delta: f64,
 }
 
 /// One group of customers with the same history.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Opportunities {
+    /// Transactions in the n opportunities.
     pub x: u32,
+    /// The opportunity of the last transaction (0 if none).
     pub t_x: u32,
+    /// Opportunities observed.
     pub n: u32,
+    /// How many customers have this history.
     pub weight: f64,
 }
 
@@ -51,6 +60,7 @@ impl BgBb {
         ll
     }
 
+    /// Σ weight × ln L over histories.
     pub fn log_likelihood(&self, histories: &[Opportunities]) -> f64 {
         histories
             .iter()
@@ -58,6 +68,7 @@ impl BgBb {
             .sum()
     }
 
+    /// Maximum-likelihood fit from the deterministic start (1, 1, 1, 1).
     pub fn fit(histories: &[Opportunities]) -> (BgBb, Fit) {
         let ll = |p: &[f64]| {
             BgBb {

@@ -22,11 +22,16 @@ pub struct Rft {
     pub t: f64,
 }
 
+/// Fitted BG/NBD parameters: λ ~ Gamma(r, α), drop-out probability p ~ Beta(a, b).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BgNbd {
+    /// Shape r of the purchase rate λ ~ Gamma(r, α).
     pub r: f64,
+    /// Scale α of λ ~ Gamma(r, α), in the time unit of the data.
     pub alpha: f64,
+    /// a of the drop-out probability p ~ Beta(a, b).
     pub a: f64,
+    /// b of p ~ Beta(a, b).
     pub b: f64,
 }
 

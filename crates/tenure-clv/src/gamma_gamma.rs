@@ -9,19 +9,27 @@ use serde::Serialize;
 use crate::optimize::{Fit, maximize_with_gradient};
 use crate::special::{digamma, ln_gamma};
 
+/// Fitted Gamma-Gamma parameters: a customer's transaction values ~ Gamma(shape p, rate ν),
+/// ν ~ Gamma(shape q, rate γ) across customers, so E[value] = p·γ/(q − 1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GammaGamma {
+    /// Shape p of a customer's transaction values.
     pub p: f64,
+    /// Shape q of ν ~ Gamma(q, γ) across customers (the mean spend exists only for q > 1).
     pub q: f64,
+    /// Rate γ of ν ~ Gamma(q, γ), in the unit of the values.
     pub gamma: f64,
 }
 
+/// Why the spend model cannot be fitted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GammaGammaError {
+    /// The fitted q is ≤ 1 (its value): the population mean spend is infinite.
     #[error(
         "q = {0:.4} ≤ 1: the population mean spend p·γ/(q − 1) does not exist; the model does not fit these data"
     )]
     InfiniteMean(f64),
+    /// No customer with a repeat purchase and a positive mean value.
     #[error("no customer with repeat purchases and a positive mean value to fit on")]
     NoData,
 }

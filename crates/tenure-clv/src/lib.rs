@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! Probabilistic customer-base models, as pure math over summaries: no Tenure types, no I/O.
 //!
 //! | Model | Data | Paper |
@@ -20,6 +21,7 @@ pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod optimize;
 pub mod pareto_nbd;
+pub mod purchases;
 pub mod sbg;
 pub mod special;
 pub mod summary;

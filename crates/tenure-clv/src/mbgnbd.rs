@@ -8,11 +8,16 @@ use crate::bgnbd::{Rft, XTerms, gradient_by_x, group, log_likelihood_by_x};
 use crate::optimize::{Fit, maximize_with_gradient};
 use crate::special::{digamma, hyp2f1, ln_beta, ln_gamma, log_sum_exp};
 
+/// Fitted MBG/NBD parameters: λ ~ Gamma(r, α); drop-out probability p ~ Beta(a, b), also at time 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MbgNbd {
+    /// Shape r of the purchase rate λ ~ Gamma(r, α).
     pub r: f64,
+    /// Scale α of λ ~ Gamma(r, α), in the time unit of the data.
     pub alpha: f64,
+    /// a of the drop-out probability p ~ Beta(a, b).
     pub a: f64,
+    /// b of p ~ Beta(a, b).
     pub b: f64,
 }
 
@@ -26,6 +31,7 @@ impl MbgNbd {
         }
     }
 
+    /// ln L for one customer (Batislam, Denizel & Filiztekin 2007, eq. 4), in log-sum-exp form.
     pub fn log_likelihood_one(&self, c: &Rft) -> f64 {
         let Self { r, alpha, a, b } = *self;
         let x = c.x;
@@ -66,6 +72,7 @@ impl MbgNbd {
         })
     }
 
+    /// Maximum-likelihood fit with the analytic gradient, from the start (1, 1, 1, 1).
     pub fn fit(customers: &[Rft]) -> (MbgNbd, Fit) {
         let grouped = group(customers);
         let fit = maximize_with_gradient(

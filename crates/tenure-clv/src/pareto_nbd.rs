@@ -10,11 +10,16 @@ use crate::bgnbd::{Rft, group};
 use crate::optimize::{Fit, maximize};
 use crate::special::{discounted_survival_integral, hyp2f1, ln_gamma, log_sum_exp};
 
+/// Fitted Pareto/NBD parameters: λ ~ Gamma(r, α), death rate μ ~ Gamma(s, β).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ParetoNbd {
+    /// Shape r of the purchase rate λ ~ Gamma(r, α).
     pub r: f64,
+    /// Scale α of λ ~ Gamma(r, α), in the time unit of the data.
     pub alpha: f64,
+    /// Shape s of the death rate μ ~ Gamma(s, β).
     pub s: f64,
+    /// Scale β of μ ~ Gamma(s, β), in the time unit of the data.
     pub beta: f64,
 }
 
@@ -59,6 +64,7 @@ impl ParetoNbd {
         head + log_sum_exp(survived, died)
     }
 
+    /// Σ weight × ln L over (customer, weight) pairs.
     pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
         customers
             .iter()
@@ -66,6 +72,7 @@ impl ParetoNbd {
             .sum()
     }
 
+    /// Maximum-likelihood fit (central-difference gradient) from the start (1, 1, 1, 1); identical customers are grouped first.
     pub fn fit(customers: &[Rft]) -> (ParetoNbd, Fit) {
         let grouped = group(customers);
         let fit = maximize(

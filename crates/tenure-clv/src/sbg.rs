@@ -10,23 +10,33 @@ use serde::Serialize;
 use crate::optimize::{Fit, maximize};
 use crate::special::{hyp2f1, ln_beta};
 
+/// Fitted sBG parameters: each customer's churn probability θ ~ Beta(α, β).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ShiftedBetaGeometric {
+    /// α of θ ~ Beta(α, β).
     pub alpha: f64,
+    /// β of θ ~ Beta(α, β).
     pub beta: f64,
 }
 
+/// Why cohort counts cannot be fitted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SbgError {
+    /// A cohort's count of customers alive went up.
     #[error(
         "cohort {cohort}: customers alive must not increase ({earlier} then {later} at period {period})"
     )]
     Increasing {
+        /// Index of the cohort.
         cohort: usize,
+        /// Period at which it went up.
         period: usize,
+        /// Customers alive the period before.
         earlier: u64,
+        /// Customers alive at `period`.
         later: u64,
     },
+    /// A cohort with fewer than two counts (its index).
     #[error("cohort {0} needs at least two periods (the start and one later count)")]
     TooShort(usize),
 }

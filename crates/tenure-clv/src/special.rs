@@ -132,6 +132,11 @@ fn hyp2f1_series(a: f64, b: f64, c: f64, z: f64) -> f64 {
         if term.abs() <= 1e-17 * sum.abs() || term == 0.0 {
             break;
         }
+        if !sum.is_finite() {
+            // NaN parameters or an overflowing series: more terms cannot help (a NaN would
+            // otherwise run the loop to its end).
+            return f64::NAN;
+        }
     }
     sum
 }

@@ -16,26 +16,37 @@
 
 use serde::Serialize;
 
+/// One purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Transaction {
     /// The caller's index for the customer (map external ids to 0..n).
     pub customer: u32,
     /// Days since any fixed epoch (the same for every transaction).
     pub day: i32,
+    /// Its value (any currency unit; 0 when values are not used).
     pub value: f64,
 }
 
+/// A customer's calibration summary (and holdout counts), in the caller's time unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CustomerSummary {
+    /// The caller's index for the customer.
     pub customer: u32,
+    /// Repeat purchases up to the calibration end (`frequency` in `lifetimes`).
     pub x: f64,
+    /// Time from the first to the last repeat purchase (`recency`).
     pub t_x: f64,
+    /// Time from the first purchase to the calibration end (`T`).
     pub t: f64,
+    /// Mean value of the repeat purchases (`monetary_value`; 0 without repeats).
     pub mean_value: f64,
     /// Value of the first purchase.
     pub first_value: f64,
+    /// Purchases in the holdout.
     pub holdout_x: f64,
+    /// Their total value.
     pub holdout_value: f64,
+    /// Length of the holdout (same for every customer).
     pub holdout_duration: f64,
 }
 

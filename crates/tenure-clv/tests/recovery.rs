@@ -140,3 +140,41 @@ fn pareto_nbd_recovers_the_parameters_it_was_simulated_from() {
         &fit,
     );
 }
+
+/// The engine keeps the better-fitting of BG/NBD and Pareto/NBD: on customers simulated from
+/// one of them, it is that one, and its reported log-likelihood is the model's own.
+#[test]
+fn the_model_kept_is_the_one_the_customers_were_simulated_from() {
+    use tenure_clv::purchases::{PurchaseModel, PurchaseModelKind};
+    let kinds = [PurchaseModelKind::Bgnbd, PurchaseModelKind::ParetoNbd];
+    let bgnbd = BgNbd {
+        r: 0.25,
+        alpha: 4.0,
+        a: 0.8,
+        b: 2.5,
+    };
+    let pareto = ParetoNbd {
+        r: 0.55,
+        alpha: 10.0,
+        s: 0.6,
+        beta: 12.0,
+    };
+    let from_bgnbd = simulate_bgnbd(&bgnbd, 20_000, &mut Rng(0x5EED_0003));
+    let from_pareto = simulate_pareto(&pareto, 20_000, &mut Rng(0x5EED_0004));
+    for (customers, truth) in [
+        (&from_bgnbd, PurchaseModelKind::Bgnbd),
+        (&from_pareto, PurchaseModelKind::ParetoNbd),
+    ] {
+        let (kept, fits) = PurchaseModel::fit_best(&kinds, customers).unwrap();
+        let ll =
+            |k: PurchaseModelKind| fits.iter().find(|(f, _)| *f == k).unwrap().1.log_likelihood;
+        assert_eq!(
+            kept.kind(),
+            truth,
+            "BG/NBD LL {}, Pareto/NBD LL {}",
+            ll(PurchaseModelKind::Bgnbd),
+            ll(PurchaseModelKind::ParetoNbd)
+        );
+        assert!((kept.log_likelihood(customers) - ll(truth)).abs() < 1e-6 * ll(truth).abs());
+    }
+}

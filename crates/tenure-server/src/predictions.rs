@@ -2,9 +2,10 @@
 //! and refitted when the engine has folded new events or the day has changed (a fit takes
 //! milliseconds), so profiles never show a model of stale data:
 //!
-//! - **orders**: BG/NBD for purchases and Gamma-Gamma for spend, on every customer with an
-//!   order. Time unit: weeks; T runs to the current UTC day. CLV: 12 months at 1% a month,
-//!   `lifetimes`' convention, in the workspace's main order currency.
+//! - **orders**: BG/NBD and Pareto/NBD for purchases, of which the one with the higher
+//!   log-likelihood is kept (both have four parameters), and Gamma-Gamma for spend, on every
+//!   customer with an order. Time unit: weeks; T runs to the current UTC day. CLV: 12 months
+//!   at 1% a month, `lifetimes`' convention, in the workspace's main order currency.
 //! - **subscriptions**: sBG on the first monthly subscription of every subscriber (months paid
 //!   without a break; reactivations start a new life and are not part of it). Contractual CLV
 //!   = current MRR × DERL, the discounted expected residual lifetime at 1% a month.
@@ -13,9 +14,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tenure_clv::bgnbd::{BgNbd, Rft};
+use tenure_clv::bgnbd::Rft;
 use tenure_clv::clv::customer_lifetime_value;
 use tenure_clv::gamma_gamma::GammaGamma;
+use tenure_clv::optimize::Fit;
+use tenure_clv::purchases::{PurchaseModel, PurchaseModelKind};
 use tenure_clv::sbg::ShiftedBetaGeometric;
 use tenure_core::customer::CustomerState;
 use tenure_core::money::Currency;
@@ -30,8 +33,10 @@ const MONTHLY_DISCOUNT: f64 = 0.01;
 const WEEKS_PER_MONTH: f64 = 4.345;
 
 pub struct OrderModels {
-    bgnbd: BgNbd,
-    gamma_gamma: Option<GammaGamma>,
+    purchases: PurchaseModel,
+    /// Every candidate's fit (the kept one among them).
+    candidates: Vec<(PurchaseModelKind, Fit)>,
+    gamma_gamma: Option<(GammaGamma, Fit)>,
     currency: Currency,
     customers: usize,
     events_at_fit: u64,
@@ -237,15 +242,16 @@ fn fit(engine: &Engine, today: i32) -> Option<OrderModels> {
         return None;
     }
     let rft: Vec<Rft> = summaries.iter().map(|(c, _)| *c).collect();
-    let (bgnbd, fit) = BgNbd::fit(&rft);
-    if !fit.converged {
-        tracing::warn!(workspace = %engine.workspace(), "BG/NBD did not converge on this workspace's orders");
+    let candidates = [PurchaseModelKind::Bgnbd, PurchaseModelKind::ParetoNbd];
+    let Some((purchases, candidates)) = PurchaseModel::fit_best(&candidates, &rft) else {
+        tracing::warn!(workspace = %engine.workspace(), "neither BG/NBD nor Pareto/NBD converged on this workspace's orders");
         return None;
-    }
+    };
     let spend: Vec<(f64, f64)> = summaries.iter().map(|(c, m)| (c.x, *m)).collect();
-    let gamma_gamma = GammaGamma::fit(&spend).ok().map(|(m, _)| m);
+    let gamma_gamma = GammaGamma::fit(&spend).ok();
     Some(OrderModels {
-        bgnbd,
+        purchases,
+        candidates,
         gamma_gamma,
         currency,
         customers: rft.len(),
@@ -257,10 +263,10 @@ fn fit(engine: &Engine, today: i32) -> Option<OrderModels> {
 impl OrderModels {
     pub fn predict(&self, state: &CustomerState) -> Option<Predictions> {
         let (c, mean) = summary(state, self.day_at_fit, self.currency)?;
-        let clv = self.gamma_gamma.map(|gg| {
+        let clv = self.gamma_gamma.as_ref().map(|(gg, _)| {
             let value = gg.conditional_expected_value(c.x, mean);
             customer_lifetime_value(
-                &|t| self.bgnbd.conditional_expected_purchases(t, &c),
+                &|t| self.purchases.conditional_expected_purchases(t, &c),
                 value,
                 CLV_MONTHS,
                 MONTHLY_DISCOUNT,
@@ -268,12 +274,181 @@ impl OrderModels {
             )
         });
         Some(Predictions {
-            model: "bgnbd",
+            model: self.purchases.kind().name(),
             fitted_on_customers: self.customers,
-            probability_alive: self.bgnbd.probability_alive(&c),
-            expected_orders_next_52_weeks: self.bgnbd.conditional_expected_purchases(52.0, &c),
+            probability_alive: self.purchases.probability_alive(&c),
+            expected_orders_next_52_weeks: self.purchases.conditional_expected_purchases(52.0, &c),
             predicted_clv_12_months: clv,
             currency: self.currency.as_str().to_owned(),
         })
+    }
+}
+
+/// The workspace's purchase forecast: the models and the sum of every customer's
+/// predictions, as `GET /v1/metrics/clv` shows them. Each total is the sum of the profiles'
+/// numbers over the same customers.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderForecast {
+    pub model: &'static str,
+    pub time_unit: &'static str,
+    /// Every model fitted, the kept one (highest log-likelihood) among them.
+    pub candidates: Vec<CandidateFit>,
+    pub spend_model: Option<CandidateFit>,
+    pub currency: String,
+    pub customers: usize,
+    /// Customers with P(alive) > 0.5.
+    pub customers_probably_alive: usize,
+    pub mean_probability_alive: f64,
+    pub expected_orders_next_52_weeks: f64,
+    /// Absent when the spend model could not be fitted.
+    pub predicted_clv_12_months: Option<f64>,
+    pub by_channel: Vec<ChannelForecast>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateFit {
+    pub model: &'static str,
+    pub parameters: std::collections::BTreeMap<&'static str, f64>,
+    pub log_likelihood: f64,
+    pub converged: bool,
+}
+
+impl CandidateFit {
+    fn new(model: &'static str, names: &[&'static str], fit: &Fit) -> Self {
+        Self {
+            model,
+            parameters: names
+                .iter()
+                .copied()
+                .zip(fit.params.iter().copied())
+                .collect(),
+            log_likelihood: fit.log_likelihood,
+            converged: fit.converged,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelForecast {
+    /// The acquisition channel; `null` for customers without one.
+    pub channel: Option<String>,
+    pub customers: usize,
+    pub mean_probability_alive: f64,
+    pub expected_orders_next_52_weeks: f64,
+    pub predicted_clv_12_months: Option<f64>,
+}
+
+/// Sums of predictions over a group of customers.
+#[derive(Default)]
+struct Totals {
+    customers: usize,
+    probably_alive: usize,
+    alive: f64,
+    orders: f64,
+    clv: Option<f64>,
+}
+
+impl Totals {
+    fn add(&mut self, p: &Predictions) {
+        self.customers += 1;
+        self.probably_alive += usize::from(p.probability_alive > 0.5);
+        self.alive += p.probability_alive;
+        self.orders += p.expected_orders_next_52_weeks;
+        self.clv = match (self.customers, self.clv, p.predicted_clv_12_months) {
+            (1, _, clv) => clv,
+            (_, Some(total), Some(clv)) => Some(total + clv),
+            _ => None,
+        };
+    }
+}
+
+impl OrderModels {
+    pub fn forecast(&self, engine: &Engine) -> OrderForecast {
+        let mut all = Totals::default();
+        let mut channels: std::collections::BTreeMap<Option<String>, Totals> = Default::default();
+        for state in engine.customers() {
+            if let Some(p) = self.predict(state) {
+                all.add(&p);
+                channels
+                    .entry(state.acquisition.channel.clone())
+                    .or_default()
+                    .add(&p);
+            }
+        }
+        let mean = |sum: f64, n: usize| if n == 0 { 0.0 } else { sum / n as f64 };
+        OrderForecast {
+            model: self.purchases.kind().name(),
+            time_unit: "week",
+            candidates: self
+                .candidates
+                .iter()
+                .map(|(kind, fit)| CandidateFit::new(kind.name(), kind.parameter_names(), fit))
+                .collect(),
+            spend_model: self
+                .gamma_gamma
+                .as_ref()
+                .map(|(_, fit)| CandidateFit::new("gamma_gamma", &["p", "q", "gamma"], fit)),
+            currency: self.currency.as_str().to_owned(),
+            customers: all.customers,
+            customers_probably_alive: all.probably_alive,
+            mean_probability_alive: mean(all.alive, all.customers),
+            expected_orders_next_52_weeks: all.orders,
+            predicted_clv_12_months: all.clv,
+            by_channel: channels
+                .into_iter()
+                .map(|(channel, t)| ChannelForecast {
+                    channel,
+                    customers: t.customers,
+                    mean_probability_alive: mean(t.alive, t.customers),
+                    expected_orders_next_52_weeks: t.orders,
+                    predicted_clv_12_months: t.clv,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The workspace's subscription forecast for `GET /v1/metrics/clv`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionForecast {
+    pub model: &'static str,
+    pub parameters: ShiftedBetaGeometric,
+    pub fitted_on_subscribers: usize,
+    /// S(t): share of a new monthly cohort still paying after t months, t = 0..=12.
+    pub retention_curve: Vec<f64>,
+    /// Subscribers still in their first monthly subscription (those with a forecast).
+    pub current_subscribers: usize,
+    pub mean_expected_remaining_months: f64,
+    /// Σ current MRR × DERL, per currency, major units.
+    pub predicted_clv: std::collections::BTreeMap<String, f64>,
+}
+
+impl SubscriptionModel {
+    pub fn forecast(&self, engine: &Engine, now: Millis) -> SubscriptionForecast {
+        let mut current = 0;
+        let mut months = 0.0;
+        let mut clv: std::collections::BTreeMap<String, f64> = Default::default();
+        for state in engine.customers() {
+            if let Some(p) = self.predict(state, now) {
+                current += 1;
+                months += p.expected_remaining_months;
+                for (currency, value) in p.predicted_clv {
+                    *clv.entry(currency).or_default() += value;
+                }
+            }
+        }
+        SubscriptionForecast {
+            model: "sbg",
+            parameters: self.sbg,
+            fitted_on_subscribers: self.subscribers,
+            retention_curve: (0..=12).map(|t| self.sbg.survival(f64::from(t))).collect(),
+            current_subscribers: current,
+            mean_expected_remaining_months: if current == 0 {
+                0.0
+            } else {
+                months / current as f64
+            },
+            predicted_clv: clv,
+        }
     }
 }

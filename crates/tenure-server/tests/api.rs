@@ -743,12 +743,73 @@ async fn profiles_predict_purchases_from_the_workspaces_own_orders() {
         assert!(alive(&f) > 0.8 && alive(&l) < 0.3, "{f} {l}");
         assert!(orders(&f) > 10.0 * orders(&l), "{f} {l}");
         assert!(clv(&f) > clv(&l) && clv(&l) >= 0.0, "{f} {l}");
-        assert_eq!(
-            alive(&s),
-            1.0,
-            "no repeat purchase: alive by the BG/NBD's convention"
-        );
+        if f["model"] == "bgnbd" {
+            assert_eq!(
+                alive(&s),
+                1.0,
+                "no repeat purchase: alive by the BG/NBD's convention"
+            );
+        } else {
+            assert_eq!(f["model"], "pareto_nbd");
+            assert!(alive(&s) < 1.0 && alive(&s) > alive(&l), "{s} {l}");
+        }
         assert!(none["predictions"]["orders"].is_null(), "{none}");
+
+        // The workspace's forecast: the kept model has the higher log-likelihood, and each
+        // total is the sum of the 60 profiles' predictions.
+        let (status, forecast) = app.get("/v1/metrics/clv", &app.admin_key).await;
+        assert_eq!(status, 200, "{forecast}");
+        let orders = &forecast["data"]["orders"];
+        assert_eq!(orders["model"], f["model"], "{orders}");
+        let candidates = orders["candidates"].as_array().unwrap();
+        assert_eq!(candidates.len(), 2, "{orders}");
+        let best = candidates
+            .iter()
+            .filter(|c| c["converged"] == true)
+            .max_by(|a, b| {
+                a["log_likelihood"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["log_likelihood"].as_f64().unwrap())
+            })
+            .unwrap();
+        assert_eq!(best["model"], orders["model"]);
+        assert_eq!(orders["customers"], 60);
+        let (mut alive_sum, mut orders_sum, mut clv_sum) = (0.0, 0.0, 0.0);
+        for i in 0..60 {
+            let (_, profile) = app
+                .get(&format!("/v1/customers/u{i}"), &app.admin_key)
+                .await;
+            let p = predictions(&profile);
+            alive_sum += alive(&p);
+            orders_sum += p["expected_orders_next_52_weeks"].as_f64().unwrap();
+            clv_sum += clv(&p);
+        }
+        let close = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() <= 1e-9 * b.abs().max(1.0);
+        assert!(
+            close(&orders["mean_probability_alive"], alive_sum / 60.0),
+            "{orders}"
+        );
+        assert!(
+            close(&orders["expected_orders_next_52_weeks"], orders_sum),
+            "{orders}"
+        );
+        assert!(
+            close(&orders["predicted_clv_12_months"], clv_sum),
+            "{orders}"
+        );
+        let by_channel = orders["by_channel"].as_array().unwrap();
+        let channel_customers: u64 = by_channel
+            .iter()
+            .map(|c| c["customers"].as_u64().unwrap())
+            .sum();
+        assert_eq!(channel_customers, 60);
+        assert!(
+            forecast["data"]["subscriptions"].is_null(),
+            "no subscriptions: {forecast}"
+        );
+        let (status, _) = app.get("/v1/metrics/clv", &app.write_key).await;
+        assert_eq!(status, 403, "a write key reads no forecast");
         app.stop();
     }
 }
@@ -817,6 +878,31 @@ async fn profiles_forecast_subscription_retention() {
             churned["predictions"]["subscription"].is_null(),
             "{churned}"
         );
+
+        // The workspace's forecast sums the current subscribers' profiles.
+        let (status, forecast) = app.get("/v1/metrics/clv", &app.admin_key).await;
+        assert_eq!(status, 200, "{forecast}");
+        let subscriptions = &forecast["data"]["subscriptions"];
+        assert_eq!(subscriptions["retention_curve"][0], 1.0, "{subscriptions}");
+        let mut current = 0;
+        let mut clv_sum = 0.0;
+        for i in 0..60 {
+            let (_, profile) = app
+                .get(&format!("/v1/customers/u{i}"), &app.admin_key)
+                .await;
+            let p = &profile["predictions"]["subscription"];
+            if p.is_object() {
+                current += 1;
+                clv_sum += p["predicted_clv"]["USD"].as_f64().unwrap();
+            }
+        }
+        assert_eq!(
+            subscriptions["current_subscribers"], current,
+            "{subscriptions}"
+        );
+        assert!(current >= 20, "a third of 60 never cancel: {subscriptions}");
+        let total = subscriptions["predicted_clv"]["USD"].as_f64().unwrap();
+        assert!((total - clv_sum).abs() < 1e-6, "{total} vs {clv_sum}");
         app.stop();
     }
 }

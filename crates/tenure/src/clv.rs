@@ -12,12 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenure_clv::bgbb::{BgBb, Opportunities};
-use tenure_clv::bgnbd::{BgNbd, Rft};
+use tenure_clv::bgnbd::Rft;
 use tenure_clv::clv::{customer_lifetime_value, units_per_month};
 use tenure_clv::gamma_gamma::GammaGamma;
-use tenure_clv::mbgnbd::MbgNbd;
 use tenure_clv::optimize::Fit;
-use tenure_clv::pareto_nbd::ParetoNbd;
+use tenure_clv::purchases::{PurchaseModel, PurchaseModelKind};
 use tenure_clv::sbg::ShiftedBetaGeometric;
 use tenure_clv::summary::{CustomerSummary, Transaction, days_from_civil, summarize};
 use tenure_core::time::{day_of, parse_instant};
@@ -237,8 +236,13 @@ fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
     let value = Valuation::new(args, unit);
     let predictions: Vec<CustomerPrediction> = match args.model {
         Model::Bgnbd | Model::Mbgnbd | Model::Pnbd => {
-            let (model, fit, names_of_params) = CountModel::fit(args.model, &rft);
-            report["fit"] = fit_json(names_of_params, &fit);
+            let kind = match args.model {
+                Model::Mbgnbd => PurchaseModelKind::Mbgnbd,
+                Model::Pnbd => PurchaseModelKind::ParetoNbd,
+                _ => PurchaseModelKind::Bgnbd,
+            };
+            let (model, fit) = PurchaseModel::fit(kind, &rft);
+            report["fit"] = fit_json(kind.parameter_names(), &fit);
             if holdout_end.is_some() {
                 report["holdout"] = holdout_comparison(&summaries, &rft, &|t, c| {
                     model.conditional_expected_purchases(t, c)
@@ -252,7 +256,8 @@ fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
                 .map(|(s, c)| {
                     let expected_value =
                         spend.map(|gg| gg.conditional_expected_value(s.x, s.mean_value));
-                    let dert = model.dert(value.continuous_rate, c);
+                    let dert =
+                        model.discounted_expected_residual_transactions(value.continuous_rate, c);
                     CustomerPrediction {
                         summary: *s,
                         probability_alive: model.probability_alive(c),
@@ -323,56 +328,6 @@ fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(report)
-}
-
-/// A fitted purchase-count model for continuous time.
-enum CountModel {
-    Bg(BgNbd),
-    Mbg(MbgNbd),
-    Pareto(ParetoNbd),
-}
-
-impl CountModel {
-    fn fit(model: Model, rft: &[Rft]) -> (CountModel, Fit, &'static [&'static str]) {
-        match model {
-            Model::Mbgnbd => {
-                let (m, fit) = MbgNbd::fit(rft);
-                (CountModel::Mbg(m), fit, &["r", "alpha", "a", "b"])
-            }
-            Model::Pnbd => {
-                let (m, fit) = ParetoNbd::fit(rft);
-                (CountModel::Pareto(m), fit, &["r", "alpha", "s", "beta"])
-            }
-            _ => {
-                let (m, fit) = BgNbd::fit(rft);
-                (CountModel::Bg(m), fit, &["r", "alpha", "a", "b"])
-            }
-        }
-    }
-
-    fn probability_alive(&self, c: &Rft) -> f64 {
-        match self {
-            CountModel::Bg(m) => m.probability_alive(c),
-            CountModel::Mbg(m) => m.probability_alive(c),
-            CountModel::Pareto(m) => m.probability_alive(c),
-        }
-    }
-
-    fn conditional_expected_purchases(&self, t: f64, c: &Rft) -> f64 {
-        match self {
-            CountModel::Bg(m) => m.conditional_expected_purchases(t, c),
-            CountModel::Mbg(m) => m.conditional_expected_purchases(t, c),
-            CountModel::Pareto(m) => m.conditional_expected_purchases(t, c),
-        }
-    }
-
-    /// DERT at a continuous rate per time unit, for the model that has a closed form.
-    fn dert(&self, rate: f64, c: &Rft) -> Option<f64> {
-        match self {
-            CountModel::Pareto(m) => Some(m.discounted_expected_residual_transactions(rate, c)),
-            _ => None,
-        }
-    }
 }
 
 /// The discounting of `--discount-rate` (monthly) in the file's time unit.

@@ -19,6 +19,7 @@ use crate::error::{ApiError, Code};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/metrics", get(all))
+        .route("/v1/metrics/clv", get(clv))
         .route("/v1/metrics/{table}", get(one))
         .route("/v1/spend", get(list_spend).put(put_spend))
         .route("/v1/openapi.json", get(openapi))
@@ -87,6 +88,41 @@ async fn one(
         "warnings": report.warnings,
         "data": data,
     })))
+}
+
+/// The customer-lifetime models fitted on the workspace's own data and the sum of every
+/// customer's predictions (see `predictions.rs`); `null` for a part without enough data.
+async fn clv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let now = state.clock.now();
+    let ws = caller.workspace.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let engine = state.engines.get(&ws)?;
+        let engine = engine
+            .read()
+            .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
+        let orders = state
+            .predictions
+            .models(&engine, now)
+            .map(|m| m.forecast(&engine));
+        let subscriptions = state
+            .predictions
+            .subscription_model(&engine, now)
+            .map(|m| m.forecast(&engine, now));
+        Ok(json!({
+            "metric": "clv",
+            "workspace": ws.as_str(),
+            "as_of": tenure_core::time::format_instant(now),
+            "data": {"orders": orders, "subscriptions": subscriptions},
+        }))
+    })
+    .await
+    .map_err(|_| ApiError::new(Code::Internal, "forecast interrupted"))??;
+    Ok(axum::Json(body))
 }
 
 fn table(name: &str) -> Result<Table, ApiError> {
