@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::active_months::{ActiveMonths, month_of_day};
 use crate::ids::CustomerId;
 use crate::message::{Message, MessageType};
 use crate::money::{Currency, Money};
@@ -37,6 +38,8 @@ pub struct CustomerState {
     pub event_counts: Vec<(NameId, u32)>,
     /// Named events (track, page, screen) per UTC day, sorted by (day, name).
     pub activity: Vec<DayCount>,
+    /// The months of `activity`, as a bit set (an index for monthly retention).
+    pub active_months: ActiveMonths,
     pub event_total: u32,
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
@@ -454,6 +457,7 @@ impl CustomerState {
             active_days: Vec::new(),
             event_counts: Vec::new(),
             activity: Vec::new(),
+            active_months: ActiveMonths::default(),
             event_total: 0,
             orders: Vec::new(),
             refunds: Vec::new(),
@@ -498,6 +502,7 @@ impl CustomerState {
                         Err(i) => self.event_counts.insert(i, (name, 1)),
                     }
                     add_activity(&mut self.activity, day_of(at), name, 1);
+                    self.index_active_month(day_of(at));
                 }
                 if message.kind == MessageType::Track {
                     let event = message.name.as_deref().unwrap_or_default();
@@ -687,6 +692,7 @@ impl CustomerState {
         for entry in other.activity {
             add_activity(&mut self.activity, entry.day, entry.name, entry.count);
         }
+        self.active_months = ActiveMonths::from_days(self.activity.iter().map(|e| e.day));
         self.event_total += other.event_total;
         for order in other.orders {
             if !self.orders.iter().any(|o| o.order_id == order.order_id) {
@@ -906,6 +912,16 @@ pub struct DayCount {
     pub day: i32,
     pub name: NameId,
     pub count: u32,
+}
+
+impl CustomerState {
+    /// Keeps `active_months` in step with a day just added to `activity`.
+    fn index_active_month(&mut self, day: i32) {
+        if !self.active_months.insert_month(month_of_day(day)) {
+            // Earlier than every month so far (a late event): rebuild from the activity.
+            self.active_months = ActiveMonths::from_days(self.activity.iter().map(|e| e.day));
+        }
+    }
 }
 
 fn add_activity(activity: &mut Vec<DayCount>, day: i32, name: NameId, count: u32) {

@@ -3,6 +3,7 @@
 //! Pure, synchronous Rust over plain data: no database, no HTTP, no async, no wall clock
 //! (time is passed in). Everything here is tested without a server.
 
+pub mod active_months;
 pub mod customer;
 pub mod demo;
 pub mod engine;

@@ -632,3 +632,108 @@ fn what_if_projects_customers_and_revenue() {
     assert!((w.baseline[0].mrr - n1 * arpa).abs() < 1e-6);
     assert!(w.revenue_difference > 0.0, "less churn, more revenue");
 }
+
+/// Monthly "any event" activity retention and lifecycle read the state's month index; a
+/// named event set reads bit sets from the activity list; more than 64 periods count
+/// occurrences per period. On random customers (events out of order, identities merged by
+/// alias), all three give the same cells.
+#[test]
+fn activity_fast_paths_equal_the_per_period_counts() {
+    let mut rng = tenure_core::random::Rng::derive(5, 5);
+    let names = ["Page Viewed", "Report Viewed", "Export Completed"];
+    let base = at("2021-01-01T00:00:00Z");
+    let day = 86_400_000i64;
+    let mut messages = Vec::new();
+    for c in 0..150 {
+        for _ in 0..rng.below(25) {
+            let when = base + (rng.uniform() * 1_400.0) as i64 * day + 3_600_000;
+            let event = names[rng.below(3) as usize];
+            let user = if c % 10 == 0 {
+                format!("anon{c}")
+            } else {
+                format!("c{c}")
+            };
+            let mut m = track(
+                &user,
+                &tenure_core::time::format_instant(when),
+                event,
+                json!({}),
+            );
+            if user.starts_with("anon") {
+                m.as_object_mut().unwrap().remove("userId");
+                m["anonymousId"] = json!(user);
+            }
+            messages.push(m);
+        }
+        if c % 10 == 0 {
+            // The anonymous visitor turns out to be a known customer.
+            messages.push(json!({"type": "alias", "previousId": format!("anon{c}"), "userId": format!("c{}", c + 1),
+                                 "timestamp": "2023-06-01T00:00:00Z"}));
+        }
+    }
+    // Out of order: the log's order is not time order.
+    for i in (1..messages.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        messages.swap(i, j);
+    }
+    let engine = fold(&messages);
+    let every_name: Vec<(&str, &str)> = names.iter().map(|n| ("event", *n)).collect();
+    let cells = |params: &[(&str, &str)], to: &str, table: Table| -> Value {
+        let mut p = vec![("from", "2021-01-01"), ("to", to)];
+        p.extend_from_slice(params);
+        let q = Query::parse(p, at("2025-06-01T00:00:00Z")).unwrap();
+        report(&engine, &q, table)
+    };
+    let matrix = |r: &Value| -> Vec<Vec<u64>> {
+        r["activity"]["cohorts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                c["returned"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    for (mode, kind) in [
+        ("on", "first_time"),
+        ("on_or_after", "first_time"),
+        ("on", "recurring"),
+        ("on_or_after", "recurring"),
+    ] {
+        let options = [("mode", mode), ("cohort_kind", kind)];
+        let with_names: Vec<(&str, &str)> = options.iter().chain(&every_name).copied().collect();
+        // 48 months: month index (any event) and bit sets (every name).
+        let indexed = matrix(&cells(&options, "2024-12-31", Table::Activity));
+        let scanned = matrix(&cells(&with_names, "2024-12-31", Table::Activity));
+        // 84 months: per-period counts.
+        let counted = matrix(&cells(&options, "2027-12-31", Table::Activity));
+        assert_eq!(indexed, scanned, "{mode} {kind}");
+        assert!(
+            indexed.iter().flatten().sum::<u64>() > 100,
+            "a matrix with something in it"
+        );
+        for (c, row) in indexed.iter().enumerate() {
+            // Cohort c's cells within the 48 months are the same in the longer matrix, except
+            // "on or after", which also counts returns after month 48.
+            if mode == "on" {
+                assert_eq!(row[..], counted[c][..row.len()], "{mode} {kind} cohort {c}");
+            }
+            assert_eq!(row[0], counted[c][0], "{mode} {kind} cohort {c}");
+        }
+    }
+    let lifecycle = |params: &[(&str, &str)]| {
+        cells(params, "2024-12-31", Table::Lifecycle)["lifecycle"].clone()
+    };
+    assert_eq!(lifecycle(&[]), lifecycle(&every_name));
+    let long = cells(&[], "2027-12-31", Table::Lifecycle)["lifecycle"].clone();
+    let short = lifecycle(&[]);
+    assert_eq!(
+        short.as_array().unwrap()[..],
+        long.as_array().unwrap()[..short.as_array().unwrap().len()]
+    );
+}

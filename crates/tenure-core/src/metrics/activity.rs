@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{Dataset, PeriodHeader, Periods, Query, ratio};
+use crate::active_months::month_of_day;
 use crate::customer::{DayCount, NameId};
 use crate::time::{civil_from_days, days_from_civil, format_instant};
 
@@ -161,11 +162,35 @@ pub fn activity_retention(
         scratch: vec![0; n],
         scratch_returns: vec![0; n],
     };
+    // Calendar windows with one occurrence enough: the periods a customer was active in fit
+    // in a bit set, built in the same scan that finds the first occurrence.
+    let bitsets = !rolling && min == 1 && n <= 64;
+    // Any event, monthly: the months are indexed in the state (no activity list to walk).
+    let month_index = bitsets
+        && query.grain == super::Grain::Month
+        && cohort_events.is_none()
+        && return_events.is_none();
+    let first_month = month_of_day(first_day);
     let matrix = data
         .customers
         .par_iter()
         .fold(new, |mut m, c| {
             let activity = &c.state.activity;
+            if month_index {
+                let months = &c.state.active_months;
+                let first = months
+                    .first()
+                    .and_then(|f| usize::try_from(f - first_month).ok().filter(|i| *i < n));
+                let active = months.window(first_month, n);
+                add_bitsets(&mut m, first, active, active, options);
+                return m;
+            }
+            if bitsets {
+                let (first, cohort, returns) =
+                    active_periods(activity, cohort_events, return_events, &lookup);
+                add_bitsets(&mut m, first, cohort, returns, options);
+                return m;
+            }
             if rolling {
                 // First-time cohorts only: the first day of the cohort event.
                 let Some(first) = activity.iter().find(|e| counts(cohort_events, e)) else {
@@ -277,6 +302,87 @@ pub fn activity_retention(
     }
 }
 
+/// The periods (calendar windows, at most 64) in which a customer did the cohort events and
+/// the return events, as bit sets, and the period of their first cohort event ever (`None`
+/// when it is outside the periods), in one scan of the activity list.
+fn active_periods(
+    activity: &[DayCount],
+    cohort_events: &EventIds,
+    return_events: &EventIds,
+    lookup: &DayLookup,
+) -> (Option<usize>, u64, u64) {
+    let mut cohort_periods = 0u64;
+    let mut return_periods = 0u64;
+    let mut first_day = None;
+    for e in activity {
+        let cohort = counts(cohort_events, e);
+        if cohort && first_day.is_none() {
+            first_day = Some(e.day);
+        }
+        if let Some(i) = lookup.index(e.day) {
+            if cohort {
+                cohort_periods |= 1 << i;
+            }
+            if counts(return_events, e) {
+                return_periods |= 1 << i;
+            }
+        }
+    }
+    (
+        first_day.and_then(|d| lookup.index(d)),
+        cohort_periods,
+        return_periods,
+    )
+}
+
+/// One customer's contribution to the matrix from bit sets of their active periods (at
+/// least one occurrence): the same cells as counting occurrences per period, without the
+/// per-period vectors.
+fn add_bitsets(
+    m: &mut Matrix,
+    first_period: Option<usize>,
+    cohort_periods: u64,
+    return_periods: u64,
+    options: &super::ActivityOptions,
+) {
+    let n = m.size.len();
+    let mut add = |cohort: usize| {
+        m.size[cohort] += 1;
+        let row = &mut m.returned[cohort * n..];
+        // Intervals k ≥ 1 after the cohort's period.
+        let later = (return_periods >> cohort) & !1;
+        match options.mode {
+            ReturnMode::On => {
+                let mut bits = later;
+                while bits != 0 {
+                    row[bits.trailing_zeros() as usize] += 1;
+                    bits &= bits - 1;
+                }
+            }
+            ReturnMode::OnOrAfter => {
+                if later != 0 {
+                    let last = 63 - later.leading_zeros() as usize;
+                    row[1..=last].iter_mut().for_each(|cell| *cell += 1);
+                }
+            }
+        }
+    };
+    match options.cohort_kind {
+        CohortKind::FirstTime => {
+            if let Some(cohort) = first_period {
+                add(cohort);
+            }
+        }
+        CohortKind::Recurring => {
+            let mut bits = cohort_periods;
+            while bits != 0 {
+                add(bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+    }
+}
+
 /// Adds one cohort member's returns (occurrences per interval from the cohort's) to `row`.
 fn add_returns(row: &mut [u64], occurrences: &[u32], min: u32, mode: ReturnMode) {
     match mode {
@@ -319,18 +425,34 @@ pub fn lifecycle(data: &Dataset, query: &Query, events: &EventIds) -> Vec<Lifecy
     let lookup = DayLookup::new(&periods);
     let min = query.activity.min_occurrences;
     let first_day = periods.start_day(0);
+    let month_index = query.grain == super::Grain::Month && events.is_none() && min == 1 && n <= 64;
+    let first_month = month_of_day(first_day);
     let zero = || (vec![[0u64; 4]; n], vec![0u32; n]);
     let (stages, _) = data
         .customers
         .par_iter()
         .fold(zero, |(mut stages, mut scratch), c| {
             let activity = &c.state.activity;
-            let Some(first) = activity.iter().find(|e| counts(events, e)) else {
-                return (stages, scratch);
+            let (before_range, first_period) = if month_index {
+                // Any event, monthly: the state's month index, one bit per period.
+                let months = &c.state.active_months;
+                let Some(first) = months.first() else {
+                    return (stages, scratch);
+                };
+                let active = months.window(first_month, n);
+                scratch
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, s)| *s = u32::from(active >> i & 1 == 1));
+                let offset = first - first_month;
+                (offset < 0, usize::try_from(offset).ok().filter(|i| *i < n))
+            } else {
+                let Some(first) = activity.iter().find(|e| counts(events, e)) else {
+                    return (stages, scratch);
+                };
+                per_period(activity, events, &lookup, &mut scratch);
+                (first.day < first_day, lookup.index(first.day))
             };
-            per_period(activity, events, &lookup, &mut scratch);
-            let before_range = first.day < first_day;
-            let first_period = lookup.index(first.day);
             for i in 1..n {
                 let now = scratch[i] >= min;
                 let prev = scratch[i - 1] >= min;

@@ -387,41 +387,47 @@ impl<'a> Dataset<'a> {
         });
         let rates = query.settings.rates.clone();
         let policy = query.settings.policy;
-        let prepared: Vec<(Prepared<'a>, bool)> = customers
+        let without_rate = std::sync::atomic::AtomicUsize::new(0);
+        // An empty filter must not read the states: activity tables then touch each state
+        // once, in their own pass.
+        let unfiltered = query.filter.is_empty();
+        let customers: Vec<Prepared<'a>> = customers
             .par_iter()
-            .filter(|c| query.filter.matches(c))
+            .filter(|c| unfiltered || query.filter.matches(c))
             .map(|c| {
+                if !with_mrr {
+                    return Prepared {
+                        state: c,
+                        mrr: Vec::new(),
+                        first_paid: None,
+                        first_customer: None,
+                    };
+                }
                 let mut missing_rate = false;
-                let mrr = if with_mrr {
-                    mrr_steps(c, &policy, |currency, minor| {
-                        convert(reporting, &rates, currency, minor).or_else(|| {
-                            missing_rate = true;
-                            None
-                        })
+                let mrr = mrr_steps(c, &policy, |currency, minor| {
+                    convert(reporting, &rates, currency, minor).or_else(|| {
+                        missing_rate = true;
+                        None
                     })
-                } else {
-                    Vec::new()
-                };
+                });
+                if missing_rate {
+                    without_rate.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 let first_paid = mrr.iter().find(|s| s.mrr > 0).map(|s| s.at);
-                // Only the money tables read it; activity tables must not touch the state here.
-                let first_order = with_mrr.then(|| c.orders.first().map(|o| o.at)).flatten();
+                let first_order = c.orders.first().map(|o| o.at);
                 let first_customer = match (first_paid, first_order) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                (
-                    Prepared {
-                        state: c,
-                        mrr,
-                        first_paid,
-                        first_customer,
-                    },
-                    missing_rate,
-                )
+                Prepared {
+                    state: c,
+                    mrr,
+                    first_paid,
+                    first_customer,
+                }
             })
             .collect();
-        let customers_without_rate = prepared.iter().filter(|(_, m)| *m).count();
-        let customers = prepared.into_iter().map(|(p, _)| p).collect();
+        let customers_without_rate = without_rate.into_inner();
         Self {
             customers,
             currency: CurrencyInfo {
