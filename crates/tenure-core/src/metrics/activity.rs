@@ -2,10 +2,10 @@
 //! (docs/metrics.md, "Activity"). Works from each customer's per-day event counts, so a
 //! closed period's numbers only change when events for it arrive late.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Dataset, PeriodHeader, Periods, Query, ratio};
+use super::fold::{Plan, compute};
+use super::{Dataset, PeriodHeader, Periods, Prepared, Query, ratio};
 use crate::active_months::month_of_day;
 use crate::customer::{DayCount, NameId};
 use crate::time::{civil_from_days, days_from_civil, format_instant};
@@ -133,7 +133,7 @@ impl DayLookup {
     }
 }
 
-struct Matrix {
+pub(crate) struct Matrix {
     size: Vec<u64>,
     returned: Vec<u64>,
     scratch: Vec<u32>,
@@ -147,158 +147,207 @@ pub fn activity_retention(
     cohort_events: &EventIds,
     return_events: &EventIds,
 ) -> ActivityRetention {
-    let periods = query.periods();
-    let n = periods.len();
-    let lookup = DayLookup::new(&periods);
-    let options = &query.activity;
-    let min = options.min_occurrences;
-    let first_day = periods.start_day(0);
-    let end_day = periods.start_day(n);
-    let rolling = options.window == Window::Rolling;
-    let same_events = cohort_events == return_events;
-    let new = || Matrix {
-        size: vec![0; n],
-        returned: vec![0; n * n],
-        scratch: vec![0; n],
-        scratch_returns: vec![0; n],
-    };
-    // Calendar windows with one occurrence enough: the periods a customer was active in fit
-    // in a bit set, built in the same scan that finds the first occurrence.
-    let bitsets = !rolling && min == 1 && n <= 64;
-    // Any event, monthly: the months are indexed in the state (no activity list to walk).
-    let month_index = bitsets
-        && query.grain == super::Grain::Month
-        && cohort_events.is_none()
-        && return_events.is_none();
-    let first_month = month_of_day(first_day);
-    let matrix = data
-        .customers
-        .par_iter()
-        .fold(new, |mut m, c| {
-            let activity = &c.state.activity;
-            if month_index {
-                let months = &c.state.active_months;
-                let first = months
-                    .first()
-                    .and_then(|f| usize::try_from(f - first_month).ok().filter(|i| *i < n));
-                let active = months.window(first_month, n);
-                add_bitsets(&mut m, first, active, active, options);
-                return m;
+    compute(
+        data,
+        &ActivityPlan::new(query, cohort_events, return_events),
+    )
+}
+
+pub(crate) struct ActivityPlan {
+    periods: Periods,
+    n: usize,
+    lookup: DayLookup,
+    options: super::ActivityOptions,
+    grain: super::Grain,
+    min: u32,
+    first_day: i32,
+    end_day: i32,
+    rolling: bool,
+    same_events: bool,
+    /// Calendar windows with one occurrence enough: the periods a customer was active in
+    /// fit in a bit set, built in the same scan that finds the first occurrence.
+    bitsets: bool,
+    /// Any event, monthly: the months are indexed in the state (no activity list to walk).
+    month_index: bool,
+    first_month: i32,
+    cohort_events: EventIds,
+    return_events: EventIds,
+}
+
+impl ActivityPlan {
+    pub(crate) fn new(query: &Query, cohort_events: &EventIds, return_events: &EventIds) -> Self {
+        let periods = query.periods();
+        let n = periods.len();
+        let options = query.activity.clone();
+        let min = options.min_occurrences;
+        let rolling = options.window == Window::Rolling;
+        let bitsets = !rolling && min == 1 && n <= 64;
+        let first_day = periods.start_day(0);
+        Self {
+            lookup: DayLookup::new(&periods),
+            n,
+            grain: query.grain,
+            min,
+            first_day,
+            end_day: periods.start_day(n),
+            rolling,
+            same_events: cohort_events == return_events,
+            bitsets,
+            month_index: bitsets
+                && query.grain == super::Grain::Month
+                && cohort_events.is_none()
+                && return_events.is_none(),
+            first_month: month_of_day(first_day),
+            cohort_events: cohort_events.clone(),
+            return_events: return_events.clone(),
+            options,
+            periods,
+        }
+    }
+}
+
+impl<'a> Plan<'a> for ActivityPlan {
+    type Acc = Matrix;
+    type Output = ActivityRetention;
+    fn empty(&self) -> Matrix {
+        let n = self.n;
+        Matrix {
+            size: vec![0; n],
+            returned: vec![0; n * n],
+            scratch: vec![0; n],
+            scratch_returns: vec![0; n],
+        }
+    }
+    fn add(&self, m: &mut Matrix, c: &Prepared<'a>) {
+        let (n, min, first_day, end_day) = (self.n, self.min, self.first_day, self.end_day);
+        let (rolling, same_events, bitsets) = (self.rolling, self.same_events, self.bitsets);
+        let (month_index, first_month) = (self.month_index, self.first_month);
+        let (lookup, options) = (&self.lookup, &self.options);
+        let (cohort_events, return_events) = (&self.cohort_events, &self.return_events);
+        let activity = &c.state.activity;
+        if month_index {
+            let months = &c.state.active_months;
+            let first = months
+                .first()
+                .and_then(|f| usize::try_from(f - first_month).ok().filter(|i| *i < n));
+            let active = months.window(first_month, n);
+            add_bitsets(m, first, active, active, options);
+            return;
+        }
+        if bitsets {
+            let (first, cohort, returns) =
+                active_periods(activity, cohort_events, return_events, lookup);
+            add_bitsets(m, first, cohort, returns, options);
+            return;
+        }
+        if rolling {
+            // First-time cohorts only: the first day of the cohort event.
+            let Some(first) = activity.iter().find(|e| counts(cohort_events, e)) else {
+                return;
+            };
+            if first.day < first_day || first.day >= end_day {
+                return;
             }
-            if bitsets {
-                let (first, cohort, returns) =
-                    active_periods(activity, cohort_events, return_events, &lookup);
-                add_bitsets(&mut m, first, cohort, returns, options);
-                return m;
-            }
-            if rolling {
-                // First-time cohorts only: the first day of the cohort event.
-                let Some(first) = activity.iter().find(|e| counts(cohort_events, e)) else {
-                    return m;
-                };
-                if first.day < first_day || first.day >= end_day {
-                    return m;
+            let Some(cohort) = lookup.index(first.day) else {
+                return;
+            };
+            m.size[cohort] += 1;
+            let r = &mut m.scratch_returns;
+            r.iter_mut().for_each(|x| *x = 0);
+            for e in activity.iter().filter(|e| counts(return_events, e)) {
+                if let Some(k) = rolling_index(self.grain, first.day, e.day)
+                    && k < n - cohort
+                {
+                    r[k] += e.count;
                 }
-                let Some(cohort) = lookup.index(first.day) else {
-                    return m;
-                };
-                m.size[cohort] += 1;
-                let r = &mut m.scratch_returns;
-                r.iter_mut().for_each(|x| *x = 0);
-                for e in activity.iter().filter(|e| counts(return_events, e)) {
-                    if let Some(k) = rolling_index(query.grain, first.day, e.day)
-                        && k < n - cohort
-                    {
-                        r[k] += e.count;
-                    }
+            }
+            add_returns(
+                &mut m.returned[cohort * n..],
+                &r[..n - cohort],
+                min,
+                options.mode,
+            );
+            return;
+        }
+        per_period(activity, cohort_events, lookup, &mut m.scratch);
+        if !same_events {
+            per_period(activity, return_events, lookup, &mut m.scratch_returns);
+        } else {
+            m.scratch_returns.copy_from_slice(&m.scratch);
+        }
+        match options.cohort_kind {
+            CohortKind::FirstTime => {
+                let first = activity.iter().find(|e| counts(cohort_events, e));
+                if let Some(cohort) = first.and_then(|f| lookup.index(f.day)) {
+                    m.size[cohort] += 1;
+                    let returns = &m.scratch_returns[cohort..];
+                    add_returns(&mut m.returned[cohort * n..], returns, min, options.mode);
                 }
-                add_returns(
-                    &mut m.returned[cohort * n..],
-                    &r[..n - cohort],
-                    min,
-                    options.mode,
-                );
-                return m;
             }
-            per_period(activity, cohort_events, &lookup, &mut m.scratch);
-            if !same_events {
-                per_period(activity, return_events, &lookup, &mut m.scratch_returns);
-            } else {
-                m.scratch_returns.copy_from_slice(&m.scratch);
-            }
-            match options.cohort_kind {
-                CohortKind::FirstTime => {
-                    let first = activity.iter().find(|e| counts(cohort_events, e));
-                    if let Some(cohort) = first.and_then(|f| lookup.index(f.day)) {
+            CohortKind::Recurring => {
+                for cohort in 0..n {
+                    if m.scratch[cohort] >= min {
                         m.size[cohort] += 1;
                         let returns = &m.scratch_returns[cohort..];
                         add_returns(&mut m.returned[cohort * n..], returns, min, options.mode);
                     }
                 }
-                CohortKind::Recurring => {
-                    for cohort in 0..n {
-                        if m.scratch[cohort] >= min {
-                            m.size[cohort] += 1;
-                            let returns = &m.scratch_returns[cohort..];
-                            add_returns(&mut m.returned[cohort * n..], returns, min, options.mode);
+            }
+        }
+    }
+    fn merge(&self, a: &mut Matrix, b: Matrix) {
+        a.size.iter_mut().zip(&b.size).for_each(|(x, y)| *x += y);
+        a.returned
+            .iter_mut()
+            .zip(&b.returned)
+            .for_each(|(x, y)| *x += y);
+    }
+    fn finish(&self, m: Matrix) -> ActivityRetention {
+        let (periods, n, rolling) = (&self.periods, self.n, self.rolling);
+        let (size, returned) = (m.size, m.returned);
+        let mut weighted = vec![(0u64, 0u64); n];
+        let cohorts = (0..n)
+            .map(|c| {
+                let cells = n - c;
+                // A rolling interval k of cohort c has ended for every member once period
+                // c + k + 1 has.
+                let complete: Vec<bool> = (0..cells)
+                    .map(|k| {
+                        if !rolling {
+                            return periods.complete(c + k);
                         }
+                        let end_day = periods.grain.next_day(periods.start_day(c + k + 1));
+                        i64::from(end_day) * crate::time::MILLIS_PER_DAY <= periods.as_of + 1
+                    })
+                    .collect();
+                let mut row: Vec<u64> = returned[c * n..c * n + cells].to_vec();
+                row[0] = size[c];
+                for k in 0..cells {
+                    if complete[k] && size[c] > 0 {
+                        weighted[k].0 += size[c];
+                        weighted[k].1 += row[k];
                     }
                 }
-            }
-            m
-        })
-        .map(|m| (m.size, m.returned))
-        .reduce(
-            || (vec![0; n], vec![0; n * n]),
-            |mut a, b| {
-                a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
-                a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
-    let (size, returned) = matrix;
-    let mut weighted = vec![(0u64, 0u64); n];
-    let cohorts = (0..n)
-        .map(|c| {
-            let cells = n - c;
-            // A rolling interval k of cohort c has ended for every member once period
-            // c + k + 1 has.
-            let complete: Vec<bool> = (0..cells)
-                .map(|k| {
-                    if !rolling {
-                        return periods.complete(c + k);
-                    }
-                    let end_day = periods.grain.next_day(periods.start_day(c + k + 1));
-                    i64::from(end_day) * crate::time::MILLIS_PER_DAY <= periods.as_of + 1
-                })
-                .collect();
-            let mut row: Vec<u64> = returned[c * n..c * n + cells].to_vec();
-            row[0] = size[c];
-            for k in 0..cells {
-                if complete[k] && size[c] > 0 {
-                    weighted[k].0 += size[c];
-                    weighted[k].1 += row[k];
+                ActivityCohort {
+                    cohort: periods.label(c),
+                    cohort_start: format_instant(periods.start(c)),
+                    customers: size[c],
+                    retention: row
+                        .iter()
+                        .map(|r| ratio(*r as f64, size[c] as f64))
+                        .collect(),
+                    returned: row,
+                    complete,
                 }
-            }
-            ActivityCohort {
-                cohort: periods.label(c),
-                cohort_start: format_instant(periods.start(c)),
-                customers: size[c],
-                retention: row
-                    .iter()
-                    .map(|r| ratio(*r as f64, size[c] as f64))
-                    .collect(),
-                returned: row,
-                complete,
-            }
-        })
-        .collect();
-    ActivityRetention {
-        cohorts,
-        average: weighted
-            .iter()
-            .map(|(size, kept)| ratio(*kept as f64, *size as f64))
-            .collect(),
+            })
+            .collect();
+        ActivityRetention {
+            cohorts,
+            average: weighted
+                .iter()
+                .map(|(size, kept)| ratio(*kept as f64, *size as f64))
+                .collect(),
+        }
     }
 }
 
@@ -420,78 +469,111 @@ pub struct LifecycleRow {
 }
 
 pub fn lifecycle(data: &Dataset, query: &Query, events: &EventIds) -> Vec<LifecycleRow> {
-    let periods = query.periods().extended_back(1);
-    let n = periods.len();
-    let lookup = DayLookup::new(&periods);
-    let min = query.activity.min_occurrences;
-    let first_day = periods.start_day(0);
-    let month_index = query.grain == super::Grain::Month && events.is_none() && min == 1 && n <= 64;
-    let first_month = month_of_day(first_day);
-    let zero = || (vec![[0u64; 4]; n], vec![0u32; n]);
-    let (stages, _) = data
-        .customers
-        .par_iter()
-        .fold(zero, |(mut stages, mut scratch), c| {
-            let activity = &c.state.activity;
-            let (before_range, first_period) = if month_index {
-                // Any event, monthly: the state's month index, one bit per period.
-                let months = &c.state.active_months;
-                let Some(first) = months.first() else {
-                    return (stages, scratch);
-                };
-                let active = months.window(first_month, n);
-                scratch
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, s)| *s = u32::from(active >> i & 1 == 1));
-                let offset = first - first_month;
-                (offset < 0, usize::try_from(offset).ok().filter(|i| *i < n))
-            } else {
-                let Some(first) = activity.iter().find(|e| counts(events, e)) else {
-                    return (stages, scratch);
-                };
-                per_period(activity, events, &lookup, &mut scratch);
-                (first.day < first_day, lookup.index(first.day))
+    compute(data, &LifecyclePlan::new(query, events))
+}
+
+pub(crate) struct LifecyclePlan {
+    /// The query's periods and the one before (to tell returning from new).
+    periods: Periods,
+    lookup: DayLookup,
+    min: u32,
+    first_day: i32,
+    /// Any event, monthly: the state's month index, one bit per period.
+    month_index: bool,
+    first_month: i32,
+    events: EventIds,
+}
+
+impl LifecyclePlan {
+    pub(crate) fn new(query: &Query, events: &EventIds) -> Self {
+        let periods = query.periods().extended_back(1);
+        let min = query.activity.min_occurrences;
+        let first_day = periods.start_day(0);
+        Self {
+            lookup: DayLookup::new(&periods),
+            min,
+            first_day,
+            month_index: query.grain == super::Grain::Month
+                && events.is_none()
+                && min == 1
+                && periods.len() <= 64,
+            first_month: month_of_day(first_day),
+            events: events.clone(),
+            periods,
+        }
+    }
+}
+
+impl<'a> Plan<'a> for LifecyclePlan {
+    /// Customers per period and stage (new, returning, resurrecting, dormant), and a
+    /// scratch row of occurrences per period.
+    type Acc = (Vec<[u64; 4]>, Vec<u32>);
+    type Output = Vec<LifecycleRow>;
+    fn empty(&self) -> Self::Acc {
+        let n = self.periods.len();
+        (vec![[0u64; 4]; n], vec![0u32; n])
+    }
+    fn add(&self, (stages, scratch): &mut Self::Acc, c: &Prepared<'a>) {
+        let (n, min, first_month) = (self.periods.len(), self.min, self.first_month);
+        let activity = &c.state.activity;
+        let (before_range, first_period) = if self.month_index {
+            let months = &c.state.active_months;
+            let Some(first) = months.first() else {
+                return;
             };
-            for i in 1..n {
-                let now = scratch[i] >= min;
-                let prev = scratch[i - 1] >= min;
-                let stage = if now && first_period == Some(i) {
-                    0
-                } else if now && prev {
-                    1
-                } else if now && (before_range || first_period.is_some_and(|f| f < i)) {
-                    2
-                } else if !now && prev {
-                    3
-                } else {
-                    continue;
-                };
-                stages[i][stage] += 1;
+            let active = months.window(first_month, n);
+            scratch
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, s)| *s = u32::from(active >> i & 1 == 1));
+            let offset = first - first_month;
+            (offset < 0, usize::try_from(offset).ok().filter(|i| *i < n))
+        } else {
+            let Some(first) = activity.iter().find(|e| counts(&self.events, e)) else {
+                return;
+            };
+            per_period(activity, &self.events, &self.lookup, scratch);
+            (first.day < self.first_day, self.lookup.index(first.day))
+        };
+        for i in 1..n {
+            let now = scratch[i] >= min;
+            let prev = scratch[i - 1] >= min;
+            let stage = if now && first_period == Some(i) {
+                0
+            } else if now && prev {
+                1
+            } else if now && (before_range || first_period.is_some_and(|f| f < i)) {
+                2
+            } else if !now && prev {
+                3
+            } else {
+                continue;
+            };
+            stages[i][stage] += 1;
+        }
+    }
+    fn merge(&self, a: &mut Self::Acc, b: Self::Acc) {
+        for (x, y) in a.0.iter_mut().zip(&b.0) {
+            for s in 0..4 {
+                x[s] += y[s];
             }
-            (stages, scratch)
-        })
-        .reduce(zero, |mut a, b| {
-            for (x, y) in a.0.iter_mut().zip(&b.0) {
-                for s in 0..4 {
-                    x[s] += y[s];
+        }
+    }
+    fn finish(&self, (stages, _): Self::Acc) -> Self::Output {
+        (1..self.periods.len())
+            .map(|i| {
+                let [new, returning, resurrecting, dormant] = stages[i];
+                LifecycleRow {
+                    header: self.periods.header(i),
+                    new,
+                    returning,
+                    resurrecting,
+                    dormant,
+                    active: new + returning + resurrecting,
                 }
-            }
-            a
-        });
-    (1..n)
-        .map(|i| {
-            let [new, returning, resurrecting, dormant] = stages[i];
-            LifecycleRow {
-                header: periods.header(i),
-                new,
-                returning,
-                resurrecting,
-                dormant,
-                active: new + returning + resurrecting,
-            }
-        })
-        .collect()
+            })
+            .collect()
+    }
 }
 
 /// How many customers were active on exactly d days of the period.
@@ -507,73 +589,95 @@ pub struct StickinessRow {
 }
 
 pub fn stickiness(data: &Dataset, query: &Query, events: &EventIds) -> Vec<StickinessRow> {
-    let periods = query.periods();
-    let n = periods.len();
-    let lookup = DayLookup::new(&periods);
-    let min = query.activity.min_occurrences;
-    let widths: Vec<usize> = (0..n)
-        .map(|i| (periods.start_day(i + 1) - periods.start_day(i)) as usize)
-        .collect();
-    let zero = || {
+    compute(data, &StickinessPlan::new(query, events))
+}
+
+pub(crate) struct StickinessPlan {
+    periods: Periods,
+    lookup: DayLookup,
+    min: u32,
+    /// Days in each period.
+    widths: Vec<usize>,
+    events: EventIds,
+}
+
+impl StickinessPlan {
+    pub(crate) fn new(query: &Query, events: &EventIds) -> Self {
+        let periods = query.periods();
+        let widths = (0..periods.len())
+            .map(|i| (periods.start_day(i + 1) - periods.start_day(i)) as usize)
+            .collect();
+        Self {
+            lookup: DayLookup::new(&periods),
+            min: query.activity.min_occurrences,
+            widths,
+            events: events.clone(),
+            periods,
+        }
+    }
+}
+
+impl<'a> Plan<'a> for StickinessPlan {
+    /// Per period, customers by active days; and a scratch row of active days per period.
+    type Acc = (Vec<Vec<u64>>, Vec<usize>);
+    type Output = Vec<StickinessRow>;
+    fn empty(&self) -> Self::Acc {
         (
-            widths.iter().map(|w| vec![0u64; *w]).collect::<Vec<_>>(),
-            vec![0usize; n],
+            self.widths.iter().map(|w| vec![0u64; *w]).collect(),
+            vec![0usize; self.periods.len()],
         )
-    };
-    let (hist, _) = data
-        .customers
-        .par_iter()
-        .fold(zero, |(mut h, mut days), c| {
-            days.iter_mut().for_each(|d| *d = 0);
-            let mut current: Option<(i32, u32)> = None;
-            let flush = |entry: Option<(i32, u32)>, days: &mut Vec<usize>| {
-                if let Some((day, count)) = entry
-                    && count >= min
-                    && let Some(i) = lookup.index(day)
-                {
-                    days[i] += 1;
-                }
-            };
-            for e in c.state.activity.iter().filter(|e| counts(events, e)) {
-                match &mut current {
-                    Some((day, count)) if *day == e.day => *count += e.count,
-                    _ => {
-                        flush(current, &mut days);
-                        current = Some((e.day, e.count));
-                    }
+    }
+    fn add(&self, (h, days): &mut Self::Acc, c: &Prepared<'a>) {
+        days.iter_mut().for_each(|d| *d = 0);
+        let mut current: Option<(i32, u32)> = None;
+        let flush = |entry: Option<(i32, u32)>, days: &mut Vec<usize>| {
+            if let Some((day, count)) = entry
+                && count >= self.min
+                && let Some(i) = self.lookup.index(day)
+            {
+                days[i] += 1;
+            }
+        };
+        for e in c.state.activity.iter().filter(|e| counts(&self.events, e)) {
+            match &mut current {
+                Some((day, count)) if *day == e.day => *count += e.count,
+                _ => {
+                    flush(current, days);
+                    current = Some((e.day, e.count));
                 }
             }
-            flush(current, &mut days);
-            for (i, d) in days.iter().enumerate() {
-                if *d > 0 {
-                    h[i][d - 1] += 1;
+        }
+        flush(current, days);
+        for (i, d) in days.iter().enumerate() {
+            if *d > 0 {
+                h[i][d - 1] += 1;
+            }
+        }
+    }
+    fn merge(&self, a: &mut Self::Acc, b: Self::Acc) {
+        for (x, y) in a.0.iter_mut().zip(&b.0) {
+            x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
+        }
+    }
+    fn finish(&self, (hist, _): Self::Acc) -> Self::Output {
+        hist.into_iter()
+            .enumerate()
+            .map(|(i, by_days)| {
+                let active: u64 = by_days.iter().sum();
+                let total: u64 = by_days
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| (j as u64 + 1) * c)
+                    .sum();
+                StickinessRow {
+                    header: self.periods.header(i),
+                    active_customers: active,
+                    mean_active_days: ratio(total as f64, active as f64),
+                    customers_by_active_days: by_days,
                 }
-            }
-            (h, days)
-        })
-        .reduce(zero, |mut a, b| {
-            for (x, y) in a.0.iter_mut().zip(&b.0) {
-                x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
-            }
-            a
-        });
-    hist.into_iter()
-        .enumerate()
-        .map(|(i, by_days)| {
-            let active: u64 = by_days.iter().sum();
-            let total: u64 = by_days
-                .iter()
-                .enumerate()
-                .map(|(j, c)| (j as u64 + 1) * c)
-                .sum();
-            StickinessRow {
-                header: periods.header(i),
-                active_customers: active,
-                mean_active_days: ratio(total as f64, active as f64),
-                customers_by_active_days: by_days,
-            }
-        })
-        .collect()
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

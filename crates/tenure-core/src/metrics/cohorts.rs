@@ -1,9 +1,9 @@
 //! Subscription cohorts by first-paid period: logo retention and net MRR retention.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Dataset, Query, ratio};
+use super::fold::{Plan, compute};
+use super::{Dataset, Periods, Prepared, Query, ratio};
 use crate::time::format_instant;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,7 +49,7 @@ pub struct RetentionAverage {
 }
 
 #[derive(Clone, Copy, Default)]
-struct Cell {
+pub(crate) struct Cell {
     size: u64,
     initial: i64,
     kept: u64,
@@ -57,48 +57,65 @@ struct Cell {
 }
 
 pub fn subscription_cohorts(data: &Dataset, query: &Query) -> CohortTable {
-    let periods = query.periods();
+    compute(data, &CohortsPlan::new(query))
+}
+
+pub(crate) struct CohortsPlan {
+    periods: Periods,
+    closes: Vec<i64>,
+}
+
+impl CohortsPlan {
+    pub(crate) fn new(query: &Query) -> Self {
+        let periods = query.periods();
+        let closes = (0..periods.len()).map(|i| periods.close(i)).collect();
+        Self { periods, closes }
+    }
+}
+
+impl<'a> Plan<'a> for CohortsPlan {
+    /// matrix[c * n + k]: cohort c at age k; `size` and `initial` live in age 0.
+    type Acc = Vec<Cell>;
+    type Output = CohortTable;
+    fn empty(&self) -> Self::Acc {
+        let n = self.periods.len();
+        vec![Cell::default(); n * n]
+    }
+    fn add(&self, m: &mut Self::Acc, c: &Prepared<'a>) {
+        let n = self.periods.len();
+        let Some(first) = c.first_paid else {
+            return;
+        };
+        let Some(cohort) = self.periods.index_of(first) else {
+            return;
+        };
+        let initial = c.mrr.iter().find(|s| s.mrr > 0).map_or(0, |s| s.mrr);
+        m[cohort * n].size += 1;
+        m[cohort * n].initial += initial;
+        for (k, close) in self.closes[cohort..].iter().enumerate() {
+            let (mrr, paused) = c.before(*close);
+            let cell = &mut m[cohort * n + k];
+            if mrr > 0 || paused {
+                cell.kept += 1;
+            }
+            cell.mrr += mrr;
+        }
+    }
+    fn merge(&self, a: &mut Self::Acc, b: Self::Acc) {
+        for (x, y) in a.iter_mut().zip(&b) {
+            x.size += y.size;
+            x.initial += y.initial;
+            x.kept += y.kept;
+            x.mrr += y.mrr;
+        }
+    }
+    fn finish(&self, matrix: Self::Acc) -> CohortTable {
+        cohort_table(&self.periods, &matrix)
+    }
+}
+
+fn cohort_table(periods: &Periods, matrix: &[Cell]) -> CohortTable {
     let n = periods.len();
-    let closes: Vec<i64> = (0..n).map(|i| periods.close(i)).collect();
-    // matrix[c * n + k]: cohort c at age k; `size` and `initial` live in age 0.
-    let matrix = data
-        .customers
-        .par_iter()
-        .fold(
-            || vec![Cell::default(); n * n],
-            |mut m, c| {
-                let Some(first) = c.first_paid else {
-                    return m;
-                };
-                let Some(cohort) = periods.index_of(first) else {
-                    return m;
-                };
-                let initial = c.mrr.iter().find(|s| s.mrr > 0).map_or(0, |s| s.mrr);
-                m[cohort * n].size += 1;
-                m[cohort * n].initial += initial;
-                for (k, close) in closes[cohort..].iter().enumerate() {
-                    let (mrr, paused) = c.before(*close);
-                    let cell = &mut m[cohort * n + k];
-                    if mrr > 0 || paused {
-                        cell.kept += 1;
-                    }
-                    cell.mrr += mrr;
-                }
-                m
-            },
-        )
-        .reduce(
-            || vec![Cell::default(); n * n],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    x.size += y.size;
-                    x.initial += y.initial;
-                    x.kept += y.kept;
-                    x.mrr += y.mrr;
-                }
-                a
-            },
-        );
     let mut rows = Vec::with_capacity(n);
     let mut sums = vec![(0usize, 0u64, 0u64, 0i64, 0i64); n];
     for c in 0..n {

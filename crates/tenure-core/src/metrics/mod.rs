@@ -10,6 +10,7 @@
 
 mod activity;
 mod cohorts;
+mod fold;
 mod query;
 mod report;
 mod subscriptions;
@@ -445,6 +446,27 @@ impl<'a> Dataset<'a> {
 
     /// An amount in the reporting currency, minor units; `None` without a rate.
     pub fn convert(&self, currency: Currency, minor: i64) -> Option<i64> {
+        convert(self.reporting, &self.rates, currency, minor)
+    }
+
+    /// The conversion to the reporting currency, for a table's plan to own.
+    pub(crate) fn conversion(&self) -> Conversion {
+        Conversion {
+            reporting: self.reporting,
+            rates: self.rates.clone(),
+        }
+    }
+}
+
+/// Amounts to the reporting currency ([`Dataset::convert`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Conversion {
+    reporting: Option<Currency>,
+    rates: BTreeMap<Currency, f64>,
+}
+
+impl Conversion {
+    pub(crate) fn convert(&self, currency: Currency, minor: i64) -> Option<i64> {
         convert(self.reporting, &self.rates, currency, minor)
     }
 }

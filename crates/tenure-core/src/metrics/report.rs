@@ -2,7 +2,13 @@
 
 use serde::Serialize;
 
-use super::activity::EventIds;
+use super::activity::{ActivityPlan, EventIds, LifecyclePlan, StickinessPlan};
+use super::cohorts::CohortsPlan;
+use super::fold::compute;
+use super::subscriptions::SubscriptionsPlan;
+use super::transactions::TransactionsPlan;
+use super::value::{ChannelsPlan, ConcentrationPlan, ReferralsPlan};
+use super::voice::{NpsBreakdownPlan, VerbatimsPlan, VoicePlan};
 use super::{
     ActivityRetention, ChannelRow, CohortTable, Concentration, CurrencyInfo, Dataset, LifecycleRow,
     NpsBreakdownRow, Query, ReferralRow, Spend, StickinessRow, SubscriptionRow, TransactionRow,
@@ -155,8 +161,78 @@ impl Report {
             resolve(engine, &query.activity.return_events, &mut warnings)
         };
         let wants = |t: Table| tables.contains(&t);
-        let subscriptions = (wants(Table::Subscriptions) || wants(Table::WhatIf))
-            .then(|| super::subscription_metrics(&data, query));
+        let plan = |t: Table| wants(t).then_some(());
+        // Every table asked for, in one pass over the customers (see `fold`).
+        let plans = (
+            (wants(Table::Subscriptions) || wants(Table::WhatIf))
+                .then(|| SubscriptionsPlan::new(query)),
+            (
+                plan(Table::Cohorts).map(|()| CohortsPlan::new(query)),
+                (
+                    plan(Table::Activity)
+                        .map(|()| ActivityPlan::new(query, &cohort_events, &return_events)),
+                    (
+                        plan(Table::Lifecycle).map(|()| LifecyclePlan::new(query, &cohort_events)),
+                        (
+                            plan(Table::Stickiness)
+                                .map(|()| StickinessPlan::new(query, &cohort_events)),
+                            (
+                                plan(Table::Transactions)
+                                    .map(|()| TransactionsPlan::new(&data, query)),
+                                (
+                                    plan(Table::Voice).map(|()| VoicePlan::new(query)),
+                                    (
+                                        plan(Table::NpsBreakdown)
+                                            .map(|()| NpsBreakdownPlan::new(query)),
+                                        (
+                                            plan(Table::Verbatims)
+                                                .map(|()| VerbatimsPlan::new(query, 50)),
+                                            (
+                                                plan(Table::Referrals)
+                                                    .map(|()| ReferralsPlan::new(query)),
+                                                (
+                                                    plan(Table::Channels).map(|()| {
+                                                        ChannelsPlan::new(&data, query, spend)
+                                                    }),
+                                                    plan(Table::Concentration).map(|()| {
+                                                        ConcentrationPlan::new(&data, query)
+                                                    }),
+                                                ),
+                                            ),
+                                        ),
+                                    ),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        );
+        let (
+            subscriptions,
+            (
+                cohorts,
+                (
+                    activity,
+                    (
+                        lifecycle,
+                        (
+                            stickiness,
+                            (
+                                transactions,
+                                (
+                                    voice,
+                                    (
+                                        nps_breakdown,
+                                        (verbatims, (referrals, (channels, concentration))),
+                                    ),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ) = compute(&data, &plans);
         let what_if = wants(Table::WhatIf)
             .then(|| super::what_if(subscriptions.as_deref().unwrap_or_default(), query));
         Self {
@@ -166,21 +242,17 @@ impl Report {
             currency: data.currency.clone(),
             customers: data.customers.len(),
             subscriptions: subscriptions.filter(|_| wants(Table::Subscriptions)),
-            cohorts: wants(Table::Cohorts).then(|| super::subscription_cohorts(&data, query)),
-            activity: wants(Table::Activity)
-                .then(|| super::activity_retention(&data, query, &cohort_events, &return_events)),
-            lifecycle: wants(Table::Lifecycle)
-                .then(|| super::lifecycle(&data, query, &cohort_events)),
-            stickiness: wants(Table::Stickiness)
-                .then(|| super::stickiness(&data, query, &cohort_events)),
-            transactions: wants(Table::Transactions)
-                .then(|| super::transaction_metrics(&data, query)),
-            voice: wants(Table::Voice).then(|| super::voice_metrics(&data, query)),
-            nps_breakdown: wants(Table::NpsBreakdown).then(|| super::nps_breakdown(&data, query)),
-            verbatims: wants(Table::Verbatims).then(|| super::verbatims(&data, query, 50)),
-            referrals: wants(Table::Referrals).then(|| super::referral_share(&data, query)),
-            channels: wants(Table::Channels).then(|| super::channel_metrics(&data, query, spend)),
-            concentration: wants(Table::Concentration).then(|| super::concentration(&data, query)),
+            cohorts,
+            activity,
+            lifecycle,
+            stickiness,
+            transactions,
+            voice,
+            nps_breakdown,
+            verbatims,
+            referrals,
+            channels,
+            concentration,
             what_if,
             warnings,
         }

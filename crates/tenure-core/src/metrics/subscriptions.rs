@@ -1,9 +1,9 @@
 //! Subscription revenue per period: MRR, its five movements per customer, logo churn and
 //! the ratios built from them (docs/metrics.md, "Subscriptions").
 
-use rayon::prelude::*;
 use serde::Serialize;
 
+use super::fold::{Plan, compute};
 use super::{Dataset, PeriodHeader, Periods, Prepared, Query, ratio};
 use crate::time::{MILLIS_PER_DAY, Millis};
 
@@ -149,93 +149,144 @@ pub(crate) fn classify(
     }
 }
 
-/// Movements for every period of `periods`, folded over the dataset in parallel.
-pub(crate) fn movements(data: &Dataset, periods: &Periods, query: &Query) -> Vec<Movements> {
-    let n = periods.len();
-    let window = query.settings.reactivation_window_days;
-    let bounds: Vec<(Millis, Millis)> = (0..n)
-        .map(|i| (periods.start(i), periods.close(i)))
-        .collect();
-    data.customers
-        .par_iter()
-        .fold(
-            || vec![Movements::default(); n],
-            |mut acc, c| {
-                if c.mrr.is_empty() {
-                    return acc;
-                }
-                for (i, (start, close)) in bounds.iter().enumerate() {
-                    classify(c, *start, *close, window, &mut acc[i]);
-                }
-                acc
-            },
-        )
-        .reduce(
-            || vec![Movements::default(); n],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| x.add(y));
-                a
-            },
-        )
+/// Movements for every period of `periods` (closing values read at each period's close).
+pub(crate) struct MovementsPlan {
+    bounds: Vec<(Millis, Millis)>,
+    reactivation_window_days: Option<u32>,
+}
+
+impl MovementsPlan {
+    pub(crate) fn new(periods: &Periods, query: &Query) -> Self {
+        Self {
+            bounds: (0..periods.len())
+                .map(|i| (periods.start(i), periods.close(i)))
+                .collect(),
+            reactivation_window_days: query.settings.reactivation_window_days,
+        }
+    }
+}
+
+impl<'a> Plan<'a> for MovementsPlan {
+    type Acc = Vec<Movements>;
+    type Output = Vec<Movements>;
+    fn empty(&self) -> Self::Acc {
+        vec![Movements::default(); self.bounds.len()]
+    }
+    fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
+        if c.mrr.is_empty() {
+            return;
+        }
+        for ((start, close), m) in self.bounds.iter().zip(acc.iter_mut()) {
+            classify(c, *start, *close, self.reactivation_window_days, m);
+        }
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        acc.iter_mut().zip(&other).for_each(|(x, y)| x.add(y));
+    }
+    fn finish(&self, acc: Self::Acc) -> Self::Output {
+        acc
+    }
 }
 
 /// The subscription table: one row per period of the query.
 pub fn subscription_metrics(data: &Dataset, query: &Query) -> Vec<SubscriptionRow> {
-    let periods = query.periods();
-    let back = query.settings.smoothing_periods.saturating_sub(1);
-    let extended = periods.extended_back(back);
-    let all = movements(data, &extended, query);
-    let months = query.grain.months();
-    let margin = query.settings.gross_margin;
-    (0..periods.len())
-        .map(|i| {
-            let k = i + back;
-            let m = &all[k];
-            let churn = m.logo_churn_rate();
-            let trailing: Vec<f64> = all[k - back..=k]
-                .iter()
-                .filter_map(Movements::logo_churn_rate)
-                .collect();
-            let smoothed = ratio(trailing.iter().sum(), trailing.len() as f64);
-            let start = m.mrr_start as f64;
-            let arpa = ratio(m.mrr as f64, m.paying_customers as f64);
-            SubscriptionRow {
-                header: extended.header(k),
-                mrr_start: m.mrr_start,
-                mrr: m.mrr,
-                new_mrr: m.new_mrr,
-                expansion_mrr: m.expansion_mrr,
-                contraction_mrr: m.contraction_mrr,
-                churned_mrr: m.churned_mrr,
-                reactivation_mrr: m.reactivation_mrr,
-                net_new_mrr: m.mrr - m.mrr_start,
-                customers_start: m.customers_start,
-                customers: m.customers,
-                paying_customers: m.paying_customers,
-                new_customers: m.new_customers,
-                reactivated_customers: m.reactivated_customers,
-                churned_customers: m.churned_customers,
-                joined_and_churned_customers: m.joined_and_churned_customers,
-                logo_churn_rate: churn,
-                smoothed_logo_churn_rate: smoothed,
-                retention_rate: churn.map(|c| 1.0 - c),
-                expected_lifetime: churn.and_then(|c| ratio(1.0, c)),
-                gross_revenue_retention: ratio((m.churned_mrr + m.contraction_mrr) as f64, start)
+    compute(data, &SubscriptionsPlan::new(query))
+}
+
+/// The subscription table's plan: movements over the query's periods and the smoothing
+/// window before them.
+pub(crate) struct SubscriptionsPlan {
+    extended: Periods,
+    back: usize,
+    rows: usize,
+    movements: MovementsPlan,
+    months: f64,
+    margin: f64,
+}
+
+impl SubscriptionsPlan {
+    pub(crate) fn new(query: &Query) -> Self {
+        let periods = query.periods();
+        let back = query.settings.smoothing_periods.saturating_sub(1);
+        let extended = periods.extended_back(back);
+        Self {
+            movements: MovementsPlan::new(&extended, query),
+            extended,
+            back,
+            rows: periods.len(),
+            months: query.grain.months(),
+            margin: query.settings.gross_margin,
+        }
+    }
+}
+
+impl<'a> Plan<'a> for SubscriptionsPlan {
+    type Acc = Vec<Movements>;
+    type Output = Vec<SubscriptionRow>;
+    fn empty(&self) -> Self::Acc {
+        Plan::empty(&self.movements)
+    }
+    fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
+        self.movements.add(acc, c);
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        Plan::merge(&self.movements, acc, other);
+    }
+    fn finish(&self, all: Self::Acc) -> Self::Output {
+        let (back, months, margin) = (self.back, self.months, self.margin);
+        (0..self.rows)
+            .map(|i| {
+                let k = i + back;
+                let m = &all[k];
+                let churn = m.logo_churn_rate();
+                let trailing: Vec<f64> = all[k - back..=k]
+                    .iter()
+                    .filter_map(Movements::logo_churn_rate)
+                    .collect();
+                let smoothed = ratio(trailing.iter().sum(), trailing.len() as f64);
+                let start = m.mrr_start as f64;
+                let arpa = ratio(m.mrr as f64, m.paying_customers as f64);
+                SubscriptionRow {
+                    header: self.extended.header(k),
+                    mrr_start: m.mrr_start,
+                    mrr: m.mrr,
+                    new_mrr: m.new_mrr,
+                    expansion_mrr: m.expansion_mrr,
+                    contraction_mrr: m.contraction_mrr,
+                    churned_mrr: m.churned_mrr,
+                    reactivation_mrr: m.reactivation_mrr,
+                    net_new_mrr: m.mrr - m.mrr_start,
+                    customers_start: m.customers_start,
+                    customers: m.customers,
+                    paying_customers: m.paying_customers,
+                    new_customers: m.new_customers,
+                    reactivated_customers: m.reactivated_customers,
+                    churned_customers: m.churned_customers,
+                    joined_and_churned_customers: m.joined_and_churned_customers,
+                    logo_churn_rate: churn,
+                    smoothed_logo_churn_rate: smoothed,
+                    retention_rate: churn.map(|c| 1.0 - c),
+                    expected_lifetime: churn.and_then(|c| ratio(1.0, c)),
+                    gross_revenue_retention: ratio(
+                        (m.churned_mrr + m.contraction_mrr) as f64,
+                        start,
+                    )
                     .map(|x| 1.0 - x),
-                net_revenue_retention: ratio(
-                    (m.mrr_start + m.expansion_mrr - m.contraction_mrr - m.churned_mrr) as f64,
-                    start,
-                ),
-                quick_ratio: ratio(
-                    (m.new_mrr + m.expansion_mrr + m.reactivation_mrr) as f64,
-                    (m.contraction_mrr + m.churned_mrr) as f64,
-                ),
-                arpa,
-                ltv: match (arpa, churn) {
-                    (Some(a), Some(c)) if c > 0.0 => Some(a * months * margin / c),
-                    _ => None,
-                },
-            }
-        })
-        .collect()
+                    net_revenue_retention: ratio(
+                        (m.mrr_start + m.expansion_mrr - m.contraction_mrr - m.churned_mrr) as f64,
+                        start,
+                    ),
+                    quick_ratio: ratio(
+                        (m.new_mrr + m.expansion_mrr + m.reactivation_mrr) as f64,
+                        (m.contraction_mrr + m.churned_mrr) as f64,
+                    ),
+                    arpa,
+                    ltv: match (arpa, churn) {
+                        (Some(a), Some(c)) if c > 0.0 => Some(a * months * margin / c),
+                        _ => None,
+                    },
+                }
+            })
+            .collect()
+    }
 }

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
+use super::fold::{Plan, compute};
 use super::subscriptions::{Movements, classify};
-use super::{Dataset, PeriodHeader, Query, SubscriptionRow, ratio};
+use super::{Conversion, Dataset, PeriodHeader, Periods, Prepared, Query, SubscriptionRow, ratio};
 use crate::money::Currency;
 use crate::time::{Millis, add_months, format_instant};
 
@@ -79,45 +79,56 @@ fn referred(c: &super::Prepared) -> bool {
 }
 
 pub fn referral_share(data: &Dataset, query: &Query) -> Vec<ReferralRow> {
-    let periods = query.periods();
-    let n = periods.len();
-    let counts = data
-        .customers
-        .par_iter()
-        .fold(
-            || vec![(0u64, 0u64); n],
-            |mut acc, c| {
-                if let Some(first) = c.first_customer.filter(|t| *t <= periods.as_of)
-                    && let Some(i) = periods.index_of(first)
-                {
-                    acc[i].0 += 1;
-                    if referred(c) {
-                        acc[i].1 += 1;
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(
-            || vec![(0, 0); n],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| {
-                    x.0 += y.0;
-                    x.1 += y.1
-                });
-                a
-            },
-        );
-    counts
-        .iter()
-        .enumerate()
-        .map(|(i, (new, referred))| ReferralRow {
-            header: periods.header(i),
-            new_customers: *new,
-            referred_customers: *referred,
-            referral_share: ratio(*referred as f64, *new as f64),
-        })
-        .collect()
+    compute(data, &ReferralsPlan::new(query))
+}
+
+pub(crate) struct ReferralsPlan {
+    periods: Periods,
+}
+
+impl ReferralsPlan {
+    pub(crate) fn new(query: &Query) -> Self {
+        Self {
+            periods: query.periods(),
+        }
+    }
+}
+
+impl<'a> Plan<'a> for ReferralsPlan {
+    /// (new customers, of whom referred) per period.
+    type Acc = Vec<(u64, u64)>;
+    type Output = Vec<ReferralRow>;
+    fn empty(&self) -> Self::Acc {
+        vec![(0, 0); self.periods.len()]
+    }
+    fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
+        if let Some(first) = c.first_customer.filter(|t| *t <= self.periods.as_of)
+            && let Some(i) = self.periods.index_of(first)
+        {
+            acc[i].0 += 1;
+            if referred(c) {
+                acc[i].1 += 1;
+            }
+        }
+    }
+    fn merge(&self, a: &mut Self::Acc, b: Self::Acc) {
+        a.iter_mut().zip(&b).for_each(|(x, y)| {
+            x.0 += y.0;
+            x.1 += y.1
+        });
+    }
+    fn finish(&self, counts: Self::Acc) -> Self::Output {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, (new, referred))| ReferralRow {
+                header: self.periods.header(i),
+                new_customers: *new,
+                referred_customers: *referred,
+                referral_share: ratio(*referred as f64, *new as f64),
+            })
+            .collect()
+    }
 }
 
 /// One acquisition channel over the query's range.
@@ -148,7 +159,7 @@ pub struct ChannelRow {
 }
 
 #[derive(Default, Clone)]
-struct ChannelSums {
+pub(crate) struct ChannelSums {
     new_customers: u64,
     movements: Vec<Movements>,
     promoters: u64,
@@ -157,118 +168,150 @@ struct ChannelSums {
 }
 
 pub fn channel_metrics(data: &Dataset, query: &Query, spend: &[Spend]) -> Vec<ChannelRow> {
-    let periods = query.periods();
-    let n = periods.len();
-    let window = query.settings.reactivation_window_days;
-    let (from, to) = (periods.start(0), periods.as_of);
-    let by = data
-        .customers
-        .par_iter()
-        .fold(BTreeMap::<&str, ChannelSums>::new, |mut map, c| {
-            // Borrowed: a String per customer was a tenth of this table's time.
-            let channel = c.state.acquisition.channel.as_deref().unwrap_or("unknown");
-            let sums = map.entry(channel).or_insert_with(|| ChannelSums {
-                movements: vec![Movements::default(); n],
-                ..ChannelSums::default()
-            });
-            if c.first_customer.is_some_and(|t| t >= from && t <= to) {
-                sums.new_customers += 1;
+    compute(data, &ChannelsPlan::new(data, query, spend))
+}
+
+pub(crate) struct ChannelsPlan {
+    periods: Periods,
+    n: usize,
+    window: Option<u32>,
+    from: Millis,
+    to: Millis,
+    months: f64,
+    margin: f64,
+    /// Spend in the range's months per channel, reporting currency.
+    spend_by: BTreeMap<String, i64>,
+}
+
+impl ChannelsPlan {
+    pub(crate) fn new(data: &Dataset, query: &Query, spend: &[Spend]) -> Self {
+        let periods = query.periods();
+        let (from, to) = (periods.start(0), periods.as_of);
+        let mut spend_by: BTreeMap<String, i64> = BTreeMap::new();
+        for s in spend {
+            let Some(start) = s.month_start() else {
+                continue;
+            };
+            if start >= super::Grain::Month.floor(from) && start <= to {
+                *spend_by.entry(s.channel.to_ascii_lowercase()).or_default() +=
+                    data.convert(s.currency, s.amount).unwrap_or(0);
             }
-            if !c.mrr.is_empty() {
-                for (i, m) in sums.movements.iter_mut().enumerate() {
-                    classify(c, periods.start(i), periods.close(i), window, m);
-                }
-            }
-            for a in &c.state.survey_answers {
-                if a.scale == 10
-                    && a.at >= from
-                    && a.at <= to
-                    && let Some(s) = a.score
-                {
-                    sums.answered += 1;
-                    if s >= 9 {
-                        sums.promoters += 1;
-                    } else if s <= 6 {
-                        sums.detractors += 1;
-                    }
-                }
-            }
-            map
-        })
-        .reduce(BTreeMap::new, |mut a, b| {
-            for (k, v) in b {
-                match a.get_mut(&k) {
-                    None => {
-                        a.insert(k, v);
-                    }
-                    Some(x) => {
-                        x.new_customers += v.new_customers;
-                        x.answered += v.answered;
-                        x.promoters += v.promoters;
-                        x.detractors += v.detractors;
-                        for (p, q) in x.movements.iter_mut().zip(&v.movements) {
-                            p.add(q);
-                        }
-                    }
-                }
-            }
-            a
-        });
-    let months = query.grain.months();
-    let margin = query.settings.gross_margin;
-    let mut spend_by: BTreeMap<String, i64> = BTreeMap::new();
-    for s in spend {
-        let Some(start) = s.month_start() else {
-            continue;
-        };
-        if start >= super::Grain::Month.floor(from) && start <= to {
-            *spend_by.entry(s.channel.to_ascii_lowercase()).or_default() +=
-                data.convert(s.currency, s.amount).unwrap_or(0);
+        }
+        Self {
+            n: periods.len(),
+            periods,
+            window: query.settings.reactivation_window_days,
+            from,
+            to,
+            months: query.grain.months(),
+            margin: query.settings.gross_margin,
+            spend_by,
         }
     }
-    by.into_iter()
-        .map(|(channel, s)| {
-            let churned: u64 = s.movements.iter().map(|m| m.churned_customers).sum();
-            let start: u64 = s.movements.iter().map(|m| m.customers_start).sum();
-            let last = s.movements.last().copied().unwrap_or_default();
-            let churn = ratio(churned as f64, start as f64);
-            let arpa = ratio(last.mrr as f64, last.paying_customers as f64);
-            let new_paying: u64 = s.movements.iter().map(|m| m.new_customers).sum();
-            let new_mrr: i64 = s.movements.iter().map(|m| m.new_mrr).sum();
-            let new_arpa = ratio(new_mrr as f64, new_paying as f64);
-            let ltv = match (arpa, churn) {
-                (Some(a), Some(c)) if c > 0.0 => Some(a * months * margin / c),
-                _ => None,
-            };
-            let spent = spend_by.get(channel).copied();
-            let cac = spent.and_then(|x| ratio(x as f64, new_paying as f64));
-            ChannelRow {
-                new_customers: s.new_customers,
-                customers: last.customers,
-                logo_churn_rate: churn,
-                retention_rate: churn.map(|c| 1.0 - c),
-                arpa,
-                ltv,
-                nps: ratio(
-                    100.0 * (s.promoters as f64 - s.detractors as f64),
-                    s.answered as f64,
-                ),
-                nps_responses: s.answered,
-                spend: spent,
-                cac,
-                new_arpa,
-                cac_payback_months: match (cac, new_arpa) {
-                    (Some(c), Some(a)) if a > 0.0 => Some(c / (a * margin)),
-                    _ => None,
-                },
-                ltv_to_cac: match (ltv, cac) {
-                    (Some(l), Some(c)) if c > 0.0 => Some(l / c),
-                    _ => None,
-                },
-                channel: channel.to_owned(),
+}
+
+impl<'a> Plan<'a> for ChannelsPlan {
+    type Acc = BTreeMap<&'a str, ChannelSums>;
+    type Output = Vec<ChannelRow>;
+    fn empty(&self) -> Self::Acc {
+        BTreeMap::new()
+    }
+    fn add(&self, map: &mut Self::Acc, c: &Prepared<'a>) {
+        let (periods, n, window, from, to) =
+            (&self.periods, self.n, self.window, self.from, self.to);
+        // Borrowed: a String per customer was a tenth of this table's time.
+        let channel = c.state.acquisition.channel.as_deref().unwrap_or("unknown");
+        let sums = map.entry(channel).or_insert_with(|| ChannelSums {
+            movements: vec![Movements::default(); n],
+            ..ChannelSums::default()
+        });
+        if c.first_customer.is_some_and(|t| t >= from && t <= to) {
+            sums.new_customers += 1;
+        }
+        if !c.mrr.is_empty() {
+            for (i, m) in sums.movements.iter_mut().enumerate() {
+                classify(c, periods.start(i), periods.close(i), window, m);
             }
-        })
-        .collect()
+        }
+        for a in &c.state.survey_answers {
+            if a.scale == 10
+                && a.at >= from
+                && a.at <= to
+                && let Some(s) = a.score
+            {
+                sums.answered += 1;
+                if s >= 9 {
+                    sums.promoters += 1;
+                } else if s <= 6 {
+                    sums.detractors += 1;
+                }
+            }
+        }
+    }
+    fn merge(&self, a: &mut Self::Acc, b: Self::Acc) {
+        for (k, v) in b {
+            match a.get_mut(k) {
+                None => {
+                    a.insert(k, v);
+                }
+                Some(x) => {
+                    x.new_customers += v.new_customers;
+                    x.answered += v.answered;
+                    x.promoters += v.promoters;
+                    x.detractors += v.detractors;
+                    for (p, q) in x.movements.iter_mut().zip(&v.movements) {
+                        p.add(q);
+                    }
+                }
+            }
+        }
+    }
+    fn finish(&self, by: Self::Acc) -> Self::Output {
+        let (months, margin, spend_by) = (self.months, self.margin, &self.spend_by);
+        by.into_iter()
+            .map(|(channel, s)| {
+                let churned: u64 = s.movements.iter().map(|m| m.churned_customers).sum();
+                let start: u64 = s.movements.iter().map(|m| m.customers_start).sum();
+                let last = s.movements.last().copied().unwrap_or_default();
+                let churn = ratio(churned as f64, start as f64);
+                let arpa = ratio(last.mrr as f64, last.paying_customers as f64);
+                let new_paying: u64 = s.movements.iter().map(|m| m.new_customers).sum();
+                let new_mrr: i64 = s.movements.iter().map(|m| m.new_mrr).sum();
+                let new_arpa = ratio(new_mrr as f64, new_paying as f64);
+                let ltv = match (arpa, churn) {
+                    (Some(a), Some(c)) if c > 0.0 => Some(a * months * margin / c),
+                    _ => None,
+                };
+                let spent = spend_by.get(channel).copied();
+                let cac = spent.and_then(|x| ratio(x as f64, new_paying as f64));
+                ChannelRow {
+                    new_customers: s.new_customers,
+                    customers: last.customers,
+                    logo_churn_rate: churn,
+                    retention_rate: churn.map(|c| 1.0 - c),
+                    arpa,
+                    ltv,
+                    nps: ratio(
+                        100.0 * (s.promoters as f64 - s.detractors as f64),
+                        s.answered as f64,
+                    ),
+                    nps_responses: s.answered,
+                    spend: spent,
+                    cac,
+                    new_arpa,
+                    cac_payback_months: match (cac, new_arpa) {
+                        (Some(c), Some(a)) if a > 0.0 => Some(c / (a * margin)),
+                        _ => None,
+                    },
+                    ltv_to_cac: match (ltv, cac) {
+                        (Some(l), Some(c)) if c > 0.0 => Some(l / c),
+                        _ => None,
+                    },
+                    channel: channel.to_owned(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// How revenue is spread over customers in the trailing 12 months.
@@ -303,7 +346,7 @@ pub struct TopCustomer {
 
 /// Revenue of one customer in `[from, to)`: MRR accrued day by day (each calendar month
 /// earns exactly its MRR) plus orders net of refunds.
-fn revenue_in(c: &super::Prepared, data: &Dataset, from: Millis, to: Millis) -> i64 {
+fn revenue_in(c: &Prepared, data: &Conversion, from: Millis, to: Millis) -> i64 {
     let mut total = 0.0;
     let (mut at, mut mrr) = (from, c.before(from).0);
     let i = c.mrr.partition_point(|s| s.at < from);
@@ -331,16 +374,54 @@ fn revenue_in(c: &super::Prepared, data: &Dataset, from: Millis, to: Millis) -> 
 }
 
 pub fn concentration(data: &Dataset, query: &Query) -> Concentration {
-    let to = query.to + 1;
-    let from = add_months(to, -12);
-    let mut revenue: Vec<(i64, usize)> = data
-        .customers
-        .par_iter()
-        .enumerate()
-        .map(|(i, c)| (revenue_in(c, data, from, to), i))
-        .filter(|(r, _)| *r > 0)
-        .collect();
-    revenue.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    compute(data, &ConcentrationPlan::new(data, query))
+}
+
+pub(crate) struct ConcentrationPlan {
+    from: Millis,
+    to: Millis,
+    conversion: Conversion,
+}
+
+impl ConcentrationPlan {
+    pub(crate) fn new(data: &Dataset, query: &Query) -> Self {
+        let to = query.to + 1;
+        Self {
+            from: add_months(to, -12),
+            to,
+            conversion: data.conversion(),
+        }
+    }
+}
+
+impl<'a> Plan<'a> for ConcentrationPlan {
+    /// Customers with revenue in the window, with it.
+    type Acc = Vec<(i64, &'a crate::customer::CustomerState)>;
+    type Output = Concentration;
+    fn empty(&self) -> Self::Acc {
+        Vec::new()
+    }
+    fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
+        let r = revenue_in(c, &self.conversion, self.from, self.to);
+        if r > 0 {
+            acc.push((r, c.state));
+        }
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        acc.extend(other);
+    }
+    fn finish(&self, revenue: Self::Acc) -> Concentration {
+        concentration_of(revenue, self.from, self.to)
+    }
+}
+
+/// Concentration of the customers' revenues (ties in customer id order).
+fn concentration_of(
+    mut revenue: Vec<(i64, &crate::customer::CustomerState)>,
+    from: Millis,
+    to: Millis,
+) -> Concentration {
+    revenue.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let n = revenue.len();
     let total: i64 = revenue.iter().map(|(r, _)| r).sum();
     let top = n.div_ceil(5);
@@ -394,9 +475,9 @@ pub fn concentration(data: &Dataset, query: &Query) -> Concentration {
         top_customers: revenue
             .iter()
             .take(10)
-            .map(|(r, i)| TopCustomer {
-                customer_id: data.customers[*i].state.id.to_string(),
-                user_id: data.customers[*i].state.user_id.clone(),
+            .map(|(r, state)| TopCustomer {
+                customer_id: state.id.to_string(),
+                user_id: state.user_id.clone(),
                 revenue: *r,
             })
             .collect(),

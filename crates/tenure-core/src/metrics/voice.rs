@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Dataset, PeriodHeader, Query, ratio};
+use super::fold::{Plan, compute};
+use super::{Dataset, PeriodHeader, Periods, Prepared, Query, ratio};
 use crate::customer::SurveyAnswer;
 use crate::time::format_instant;
 
@@ -33,7 +33,7 @@ pub struct VoiceRow {
 }
 
 #[derive(Clone, Copy, Default)]
-struct Tally {
+pub(crate) struct Tally {
     shown: u64,
     responses: u64,
     skipped: u64,
@@ -86,53 +86,64 @@ impl Tally {
 }
 
 pub fn voice_metrics(data: &Dataset, query: &Query) -> Vec<VoiceRow> {
-    let periods = query.periods();
-    let n = periods.len();
-    let as_of = periods.as_of;
-    let tallies = data
-        .customers
-        .par_iter()
-        .fold(
-            || vec![Tally::default(); n],
-            |mut acc, c| {
-                for shown in c.state.surveys_shown.iter().filter(|t| **t <= as_of) {
-                    if let Some(i) = periods.index_of(*shown) {
-                        acc[i].shown += 1;
-                    }
-                }
-                for a in c.state.survey_answers.iter().filter(|a| a.at <= as_of) {
-                    if let Some(i) = periods.index_of(a.at) {
-                        acc[i].answer(a);
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(
-            || vec![Tally::default(); n],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| x.add(y));
-                a
-            },
-        );
-    tallies
-        .iter()
-        .enumerate()
-        .map(|(i, t)| VoiceRow {
-            header: periods.header(i),
-            surveys_shown: t.shown,
-            responses: t.responses,
-            response_rate: ratio(t.responses as f64, t.shown as f64),
-            nps_responses: t.answered(),
-            nps_skipped: t.skipped,
-            promoters: t.promoters,
-            passives: t.passives,
-            detractors: t.detractors,
-            nps: t.nps(),
-            csat_responses: t.csat,
-            csat: ratio(t.satisfied as f64, t.csat as f64),
-        })
-        .collect()
+    compute(data, &VoicePlan::new(query))
+}
+
+pub(crate) struct VoicePlan {
+    periods: Periods,
+}
+
+impl VoicePlan {
+    pub(crate) fn new(query: &Query) -> Self {
+        Self {
+            periods: query.periods(),
+        }
+    }
+}
+
+impl<'a> Plan<'a> for VoicePlan {
+    type Acc = Vec<Tally>;
+    type Output = Vec<VoiceRow>;
+    fn empty(&self) -> Self::Acc {
+        vec![Tally::default(); self.periods.len()]
+    }
+    fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
+        let (periods, as_of) = (&self.periods, self.periods.as_of);
+        for shown in c.state.surveys_shown.iter().filter(|t| **t <= as_of) {
+            if let Some(i) = periods.index_of(*shown) {
+                acc[i].shown += 1;
+            }
+        }
+        for a in c.state.survey_answers.iter().filter(|a| a.at <= as_of) {
+            if let Some(i) = periods.index_of(a.at) {
+                acc[i].answer(a);
+            }
+        }
+    }
+    fn merge(&self, a: &mut Self::Acc, b: Self::Acc) {
+        a.iter_mut().zip(&b).for_each(|(x, y)| x.add(y));
+    }
+    fn finish(&self, tallies: Self::Acc) -> Self::Output {
+        let periods = &self.periods;
+        tallies
+            .iter()
+            .enumerate()
+            .map(|(i, t)| VoiceRow {
+                header: periods.header(i),
+                surveys_shown: t.shown,
+                responses: t.responses,
+                response_rate: ratio(t.responses as f64, t.shown as f64),
+                nps_responses: t.answered(),
+                nps_skipped: t.skipped,
+                promoters: t.promoters,
+                passives: t.passives,
+                detractors: t.detractors,
+                nps: t.nps(),
+                csat_responses: t.csat,
+                csat: ratio(t.satisfied as f64, t.csat as f64),
+            })
+            .collect()
+    }
 }
 
 /// NPS over the whole range for each value of a dimension.
@@ -151,40 +162,72 @@ pub struct NpsBreakdownRow {
 }
 
 pub fn nps_breakdown(data: &Dataset, query: &Query) -> Vec<NpsBreakdownRow> {
-    let (from, to) = (query.from, query.to);
-    let mut rows = Vec::new();
-    for dimension in ["channel", "plan"] {
-        let mut by: BTreeMap<String, Tally> = BTreeMap::new();
-        for c in &data.customers {
-            let mut answers = c
-                .state
+    compute(data, &NpsBreakdownPlan::new(query))
+}
+
+pub(crate) struct NpsBreakdownPlan {
+    from: i64,
+    to: i64,
+}
+
+impl NpsBreakdownPlan {
+    pub(crate) fn new(query: &Query) -> Self {
+        Self {
+            from: query.from,
+            to: query.to,
+        }
+    }
+}
+
+/// Tallies by channel and by plan (borrowed from the customers' states).
+type ByDimension<'a> = [BTreeMap<&'a str, Tally>; 2];
+
+impl<'a> Plan<'a> for NpsBreakdownPlan {
+    type Acc = ByDimension<'a>;
+    type Output = Vec<NpsBreakdownRow>;
+    fn empty(&self) -> Self::Acc {
+        Default::default()
+    }
+    fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
+        let state = c.state;
+        let answers = || {
+            state
                 .survey_answers
                 .iter()
-                .filter(|a| a.at >= from && a.at <= to && a.scale == 10)
-                .peekable();
-            if answers.peek().is_none() {
-                continue;
-            }
-            let value = match dimension {
-                "channel" => c.state.acquisition.channel.clone(),
-                _ => c.state.latest_plan().map(str::to_owned),
-            }
-            .unwrap_or_else(|| "unknown".to_owned());
-            let tally = by.entry(value).or_default();
-            answers.for_each(|a| tally.answer(a));
+                .filter(|a| a.at >= self.from && a.at <= self.to && a.scale == 10)
+        };
+        if answers().next().is_none() {
+            return;
         }
-        rows.extend(by.into_iter().map(|(value, t)| NpsBreakdownRow {
-            dimension: dimension.to_owned(),
-            value,
-            nps_responses: t.answered(),
-            nps_skipped: t.skipped,
-            promoters: t.promoters,
-            passives: t.passives,
-            detractors: t.detractors,
-            nps: t.nps(),
-        }));
+        let values = [state.acquisition.channel.as_deref(), state.latest_plan()];
+        for (by, value) in acc.iter_mut().zip(values) {
+            let tally = by.entry(value.unwrap_or("unknown")).or_default();
+            answers().for_each(|a| tally.answer(a));
+        }
     }
-    rows
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        for (by, other) in acc.iter_mut().zip(other) {
+            for (value, t) in other {
+                by.entry(value).or_default().add(&t);
+            }
+        }
+    }
+    fn finish(&self, acc: Self::Acc) -> Self::Output {
+        let mut rows = Vec::new();
+        for (dimension, by) in ["channel", "plan"].into_iter().zip(acc) {
+            rows.extend(by.into_iter().map(|(value, t)| NpsBreakdownRow {
+                dimension: dimension.to_owned(),
+                value: value.to_owned(),
+                nps_responses: t.answered(),
+                nps_skipped: t.skipped,
+                promoters: t.promoters,
+                passives: t.passives,
+                detractors: t.detractors,
+                nps: t.nps(),
+            }));
+        }
+        rows
+    }
 }
 
 /// A comment left with a survey answer.
@@ -201,39 +244,65 @@ pub struct Verbatim {
 
 /// The most recent comments in the range, newest first.
 pub fn verbatims(data: &Dataset, query: &Query, limit: usize) -> Vec<Verbatim> {
-    let mut all: Vec<(i64, Verbatim)> = Vec::new();
-    for c in &data.customers {
-        for a in &c.state.survey_answers {
-            let Some(comment) = a.comment.as_ref().filter(|t| !t.trim().is_empty()) else {
-                continue;
-            };
-            if a.at < query.from || a.at > query.to {
-                continue;
-            }
-            let category = match (a.scale, a.score) {
-                (5, Some(s)) if s >= 4 => "satisfied",
-                (5, Some(_)) => "unsatisfied",
-                (_, None) => "skipped",
-                (_, Some(s)) if s >= 9 => "promoter",
-                (_, Some(s)) if s >= 7 => "passive",
-                (_, Some(_)) => "detractor",
-            };
-            all.push((
-                a.at,
-                Verbatim {
-                    customer_id: c.state.id.to_string(),
-                    at: format_instant(a.at),
-                    survey_id: a.survey_id.clone(),
-                    score: a.score,
-                    category,
-                    comment: comment.clone(),
-                },
-            ));
+    compute(data, &VerbatimsPlan::new(query, limit))
+}
+
+pub(crate) struct VerbatimsPlan {
+    from: i64,
+    to: i64,
+    limit: usize,
+}
+
+impl VerbatimsPlan {
+    pub(crate) fn new(query: &Query, limit: usize) -> Self {
+        Self {
+            from: query.from,
+            to: query.to,
+            limit,
         }
     }
-    all.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then_with(|| a.1.customer_id.cmp(&b.1.customer_id))
-    });
-    all.into_iter().take(limit).map(|(_, v)| v).collect()
+}
+
+impl<'a> Plan<'a> for VerbatimsPlan {
+    /// Answers with a comment in the range, with their customer.
+    type Acc = Vec<(&'a crate::customer::CustomerState, &'a SurveyAnswer)>;
+    type Output = Vec<Verbatim>;
+    fn empty(&self) -> Self::Acc {
+        Vec::new()
+    }
+    fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
+        let state = c.state;
+        for a in &state.survey_answers {
+            if a.comment.as_ref().is_some_and(|t| !t.trim().is_empty())
+                && a.at >= self.from
+                && a.at <= self.to
+            {
+                acc.push((state, a));
+            }
+        }
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        acc.extend(other);
+    }
+    fn finish(&self, mut all: Self::Acc) -> Self::Output {
+        all.sort_by(|(ca, a), (cb, b)| b.at.cmp(&a.at).then_with(|| ca.id.cmp(&cb.id)));
+        all.into_iter()
+            .take(self.limit)
+            .map(|(state, a)| Verbatim {
+                customer_id: state.id.to_string(),
+                at: format_instant(a.at),
+                survey_id: a.survey_id.clone(),
+                score: a.score,
+                category: match (a.scale, a.score) {
+                    (5, Some(s)) if s >= 4 => "satisfied",
+                    (5, Some(_)) => "unsatisfied",
+                    (_, None) => "skipped",
+                    (_, Some(s)) if s >= 9 => "promoter",
+                    (_, Some(s)) if s >= 7 => "passive",
+                    (_, Some(_)) => "detractor",
+                },
+                comment: a.comment.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
 }
