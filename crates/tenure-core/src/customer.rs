@@ -44,6 +44,13 @@ pub struct CustomerState {
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
     pub subscriptions: Vec<Subscription>,
+    /// The subscriptions' MRR as steps under the default [`BillingPolicy`], in their own
+    /// currency: kept up to date with every subscription fact, so that a report with the
+    /// default settings does not replay every subscription of every customer.
+    pub default_mrr: DefaultMrr,
+    /// The currency this customer counts for when a report picks its reporting currency:
+    /// their first subscription's, else their first order's (kept with the facts).
+    pub main_currency: Option<Currency>,
     /// When a survey was shown, sorted.
     pub surveys_shown: Vec<Millis>,
     pub survey_answers: Vec<SurveyAnswer>,
@@ -458,6 +465,8 @@ impl CustomerState {
             event_counts: Vec::new(),
             activity: Vec::new(),
             active_months: ActiveMonths::default(),
+            default_mrr: DefaultMrr::default(),
+            main_currency: None,
             event_total: 0,
             orders: Vec::new(),
             refunds: Vec::new(),
@@ -565,6 +574,7 @@ impl CustomerState {
                             revenue,
                         },
                     );
+                    self.main_currency = self.first_currency();
                 }
             }
             Semantic::OrderRefunded { order_id, amount } => {
@@ -655,6 +665,8 @@ impl CustomerState {
                 facts: vec![fact],
             }),
         }
+        self.default_mrr = DefaultMrr::of(&self.subscriptions);
+        self.main_currency = self.first_currency();
     }
 
     fn ticket(&mut self, ticket_id: String) -> &mut Ticket {
@@ -714,6 +726,8 @@ impl CustomerState {
                 None => self.subscriptions.push(sub),
             }
         }
+        self.default_mrr = DefaultMrr::of(&self.subscriptions);
+        self.main_currency = self.first_currency();
         for shown in other.surveys_shown {
             let i = self.surveys_shown.partition_point(|t| *t <= shown);
             self.surveys_shown.insert(i, shown);
@@ -906,6 +920,35 @@ fn terms(t: SubscriptionTerms) -> Terms {
     }
 }
 
+/// A customer's MRR steps under the default billing policy, when all their subscriptions
+/// are in one currency (`currency`); `None` for a customer without subscriptions, or whose
+/// subscriptions are in several currencies (a report then replays them itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefaultMrr {
+    pub currency: Option<Currency>,
+    pub steps: Vec<crate::metrics::MrrStep>,
+}
+
+impl DefaultMrr {
+    fn of(subscriptions: &[Subscription]) -> Self {
+        let mut currencies = subscriptions.iter().filter_map(Subscription::currency);
+        let Some(currency) = currencies.next() else {
+            return Self::default();
+        };
+        if currencies.any(|c| c != currency) {
+            return Self::default();
+        }
+        Self {
+            currency: Some(currency),
+            steps: crate::metrics::mrr_steps(
+                subscriptions,
+                &BillingPolicy::default(),
+                |_, minor| Some(minor),
+            ),
+        }
+    }
+}
+
 /// How many times a named event happened on one UTC day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayCount {
@@ -915,6 +958,13 @@ pub struct DayCount {
 }
 
 impl CustomerState {
+    fn first_currency(&self) -> Option<Currency> {
+        self.subscriptions
+            .first()
+            .and_then(Subscription::currency)
+            .or_else(|| self.orders.first().map(|o| o.revenue.currency))
+    }
+
     /// Keeps `active_months` in step with a day just added to `activity`.
     fn index_active_month(&mut self, day: i32) {
         if !self.active_months.insert_month(month_of_day(day)) {

@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use super::{Dataset, Prepared};
+use crate::customer::CustomerState;
 
 pub(crate) trait Plan<'a>: Sync {
     type Acc: Send;
@@ -83,4 +84,48 @@ impl<'a, A: Plan<'a>, B: Plan<'a>> Plan<'a> for (A, B) {
     fn finish(&self, acc: Self::Acc) -> Self::Output {
         (self.0.finish(acc.0), self.1.finish(acc.1))
     }
+}
+
+/// What the streaming pass counted besides the tables.
+pub(crate) struct Counted {
+    /// Customers the filters kept.
+    pub customers: usize,
+    /// Of whom some amount had no rate to the reporting currency.
+    pub without_rate: usize,
+}
+
+/// Like [`compute`], preparing each customer inside the pass (`frame` from
+/// [`Dataset::frame`]): no prepared customer outlives its turn, and the state is read once
+/// for the preparation and every table.
+pub(crate) fn compute_streaming<'a, P: Plan<'a>>(
+    frame: &Dataset<'a>,
+    customers: &[&'a CustomerState],
+    plan: &P,
+) -> (P::Output, Counted) {
+    let (acc, kept, without_rate) = customers
+        .par_iter()
+        .fold(
+            || (plan.empty(), 0usize, 0usize),
+            |(mut acc, kept, without_rate), c| match frame.prepare_one(c) {
+                Some(p) => {
+                    plan.add(&mut acc, &p);
+                    (acc, kept + 1, without_rate + usize::from(p.missing_rate))
+                }
+                None => (acc, kept, without_rate),
+            },
+        )
+        .reduce(
+            || (plan.empty(), 0, 0),
+            |(mut a, ka, wa), (b, kb, wb)| {
+                plan.merge(&mut a, b);
+                (a, ka + kb, wa + wb)
+            },
+        );
+    (
+        plan.finish(acc),
+        Counted {
+            customers: kept,
+            without_rate,
+        },
+    )
 }

@@ -18,6 +18,7 @@ mod transactions;
 mod value;
 mod voice;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
@@ -296,13 +297,16 @@ pub struct MrrStep {
 #[derive(Debug)]
 pub struct Prepared<'a> {
     pub state: &'a CustomerState,
-    /// Changes of the customer's MRR, in time order; before the first step MRR is 0.
-    pub mrr: Vec<MrrStep>,
+    /// Changes of the customer's MRR, in time order; before the first step MRR is 0
+    /// (borrowed from the state when the engine's own steps apply to the query).
+    pub mrr: Cow<'a, [MrrStep]>,
     /// The first instant the customer paid anything.
     pub first_paid: Option<Millis>,
     /// The first instant the customer became a customer: paid a subscription or completed
     /// an order (`None` when prepared without MRR).
     pub first_customer: Option<Millis>,
+    /// An amount of the customer's had no rate to the reporting currency (left out).
+    pub missing_rate: bool,
 }
 
 impl Prepared<'_> {
@@ -356,6 +360,9 @@ pub struct Dataset<'a> {
     pub currency: CurrencyInfo,
     reporting: Option<Currency>,
     rates: BTreeMap<Currency, f64>,
+    policy: crate::customer::BillingPolicy,
+    filter: Option<Filter>,
+    with_mrr: bool,
 }
 
 impl<'a> Dataset<'a> {
@@ -378,6 +385,25 @@ impl<'a> Dataset<'a> {
         with_mrr: bool,
         needs_money: bool,
     ) -> Self {
+        let mut data = Self::frame(customers, query, with_mrr, needs_money);
+        data.customers = customers
+            .par_iter()
+            .filter_map(|c| data.prepare_one(c))
+            .collect();
+        data.currency.customers_without_rate =
+            data.customers.iter().filter(|p| p.missing_rate).count();
+        data
+    }
+
+    /// The query's reporting currency, rates and settings, with no customer prepared yet:
+    /// [`Self::prepare_one`] prepares them one at a time (the report does it inside its
+    /// single pass, so the prepared customers are never all held at once).
+    pub(crate) fn frame(
+        customers: &[&'a CustomerState],
+        query: &Query,
+        with_mrr: bool,
+        needs_money: bool,
+    ) -> Self {
         let reporting = query.settings.currency.or_else(|| {
             // Activity tables never read money; skip the pass.
             if with_mrr || needs_money {
@@ -387,61 +413,76 @@ impl<'a> Dataset<'a> {
             }
         });
         let rates = query.settings.rates.clone();
-        let policy = query.settings.policy;
-        let without_rate = std::sync::atomic::AtomicUsize::new(0);
-        // An empty filter must not read the states: activity tables then touch each state
-        // once, in their own pass.
-        let unfiltered = query.filter.is_empty();
-        let customers: Vec<Prepared<'a>> = customers
-            .par_iter()
-            .filter(|c| unfiltered || query.filter.matches(c))
-            .map(|c| {
-                if !with_mrr {
-                    return Prepared {
-                        state: c,
-                        mrr: Vec::new(),
-                        first_paid: None,
-                        first_customer: None,
-                    };
-                }
-                let mut missing_rate = false;
-                let mrr = mrr_steps(c, &policy, |currency, minor| {
-                    convert(reporting, &rates, currency, minor).or_else(|| {
-                        missing_rate = true;
-                        None
-                    })
-                });
-                if missing_rate {
-                    without_rate.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                let first_paid = mrr.iter().find(|s| s.mrr > 0).map(|s| s.at);
-                let first_order = c.orders.first().map(|o| o.at);
-                let first_customer = match (first_paid, first_order) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                Prepared {
-                    state: c,
-                    mrr,
-                    first_paid,
-                    first_customer,
-                }
-            })
-            .collect();
-        let customers_without_rate = without_rate.into_inner();
         Self {
-            customers,
+            customers: Vec::new(),
             currency: CurrencyInfo {
                 currency: reporting.map_or_else(|| "USD".to_owned(), |c| c.as_str().to_owned()),
                 rates: rates
                     .iter()
                     .map(|(c, r)| (c.as_str().to_owned(), *r))
                     .collect(),
-                customers_without_rate,
+                customers_without_rate: 0,
             },
             reporting,
             rates,
+            policy: query.settings.policy,
+            // An empty filter must not read the states: activity tables then touch each
+            // state once, in their own pass.
+            filter: (!query.filter.is_empty()).then(|| query.filter.clone()),
+            with_mrr,
         }
+    }
+
+    /// The customer prepared for the tables, or `None` when the query's filters leave them
+    /// out.
+    pub(crate) fn prepare_one(&self, c: &'a CustomerState) -> Option<Prepared<'a>> {
+        if self.filter.as_ref().is_some_and(|f| !f.matches(c)) {
+            return None;
+        }
+        if !self.with_mrr {
+            return Some(Prepared {
+                state: c,
+                mrr: Cow::Borrowed(&[]),
+                first_paid: None,
+                first_customer: None,
+                missing_rate: false,
+            });
+        }
+        let mut missing_rate = false;
+        let cached = &c.default_mrr;
+        let mrr = if c.subscriptions.is_empty() {
+            Cow::Borrowed(&[][..])
+        } else if self.policy == crate::customer::BillingPolicy::default()
+            && cached.currency.is_some()
+            && (self.reporting.is_none() || cached.currency == self.reporting)
+        {
+            // The engine keeps these steps with the facts: no replay.
+            Cow::Borrowed(cached.steps.as_slice())
+        } else {
+            Cow::Owned(mrr_steps(
+                &c.subscriptions,
+                &self.policy,
+                |currency, minor| {
+                    self.convert(currency, minor).or_else(|| {
+                        missing_rate = true;
+                        None
+                    })
+                },
+            ))
+        };
+        let first_paid = mrr.iter().find(|s| s.mrr > 0).map(|s| s.at);
+        let first_order = c.orders.first().map(|o| o.at);
+        let first_customer = match (first_paid, first_order) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Some(Prepared {
+            state: c,
+            mrr,
+            first_paid,
+            first_customer,
+            missing_rate,
+        })
     }
 
     /// An amount in the reporting currency, minor units; `None` without a rate.
@@ -494,12 +535,7 @@ fn most_used_currency(customers: &[&CustomerState]) -> Option<Currency> {
     let counts = customers
         .par_iter()
         .fold(BTreeMap::<Currency, usize>::new, |mut counts, c| {
-            let currency = c
-                .subscriptions
-                .first()
-                .and_then(|s| s.currency())
-                .or_else(|| c.orders.first().map(|o| o.revenue.currency));
-            if let Some(currency) = currency {
+            if let Some(currency) = c.main_currency {
                 *counts.entry(currency).or_default() += 1;
             }
             counts
@@ -518,14 +554,14 @@ fn most_used_currency(customers: &[&CustomerState]) -> Option<Currency> {
 
 /// The customer's MRR as a step function over all subscriptions, converted by `convert`
 /// (a subscription in a currency without a rate contributes nothing).
-fn mrr_steps(
-    customer: &CustomerState,
+pub(crate) fn mrr_steps(
+    subscriptions: &[crate::customer::Subscription],
     policy: &crate::customer::BillingPolicy,
     mut convert: impl FnMut(Currency, i64) -> Option<i64>,
 ) -> Vec<MrrStep> {
     let mut steps: Vec<MrrStep> = Vec::new();
     // Most customers have one subscription: its phases are the steps.
-    if let [only] = customer.subscriptions.as_slice() {
+    if let [only] = subscriptions {
         let currency = only.currency();
         for phase in only.phases(policy) {
             let mrr = match currency {
@@ -541,8 +577,7 @@ fn mrr_steps(
         }
         return steps;
     }
-    let lives: Vec<(Vec<Phase>, Option<Currency>)> = customer
-        .subscriptions
+    let lives: Vec<(Vec<Phase>, Option<Currency>)> = subscriptions
         .iter()
         .map(|s| (s.phases(policy), s.currency()))
         .collect();
@@ -635,6 +670,87 @@ mod tests {
         }
         assert_eq!(Grain::Month.parse_label("2026-13"), None);
         assert_eq!(Grain::Quarter.parse_label("2026-Q5"), None);
+    }
+
+    /// The engine's cached MRR steps (default policy) stay equal to a replay of the
+    /// subscriptions, whatever order the facts arrive in and when customers merge.
+    #[test]
+    fn cached_mrr_steps_equal_a_replay() {
+        use crate::message::{Envelope, Message};
+        use serde_json::json;
+        let mut rng = crate::random::Rng::derive(21, 4);
+        let mut engine =
+            crate::engine::Engine::new(crate::ids::WorkspaceId::parse("ws_mrr").unwrap());
+        let envelope = Envelope {
+            received_at: parse_instant("2026-06-01T00:00:00Z").unwrap(),
+            batch_sent_at: None,
+        };
+        let base = parse_instant("2024-01-01T00:00:00Z").unwrap();
+        let mut messages = Vec::new();
+        for c in 0..60 {
+            let user = if c % 7 == 0 {
+                format!("a{c}")
+            } else {
+                format!("u{c}")
+            };
+            for s in 0..1 + rng.below(2) {
+                let sub = format!("s{c}-{s}");
+                let start = base + (rng.uniform() * 300.0) as i64 * MILLIS_PER_DAY;
+                let mut facts = vec![("Subscription Started", start)];
+                for k in 1..rng.below(14) as i32 {
+                    facts.push(("Subscription Renewed", crate::time::add_months(start, k)));
+                }
+                if rng.chance(0.3) {
+                    facts.push(("Subscription Paused", start + 40 * MILLIS_PER_DAY));
+                }
+                if rng.chance(0.5) {
+                    let end = facts.last().map_or(start, |f| f.1) + 5 * MILLIS_PER_DAY;
+                    facts.push(("Subscription Cancelled", end));
+                }
+                for (event, at) in facts {
+                    let mut m = json!({"type": "track", "event": event, "timestamp": format_instant(at),
+                        "properties": {"subscription_id": sub, "plan": "p", "interval": "month",
+                                       "amount": 10 + 5 * s, "currency": "USD"}});
+                    if user.starts_with('a') {
+                        m["anonymousId"] = json!(user);
+                    } else {
+                        m["userId"] = json!(user);
+                    }
+                    messages.push(m);
+                }
+            }
+            if c % 7 == 0 {
+                messages.push(
+                    json!({"type": "alias", "previousId": user, "userId": format!("u{}", c + 1),
+                                     "timestamp": "2025-01-01T00:00:00Z"}),
+                );
+            }
+        }
+        for i in (1..messages.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            messages.swap(i, j);
+        }
+        for m in messages {
+            engine.apply(&Message::parse(m, None, envelope).unwrap());
+        }
+        let mut compared = 0;
+        for state in engine.customers().filter(|s| !s.subscriptions.is_empty()) {
+            let replay = mrr_steps(
+                &state.subscriptions,
+                &crate::customer::BillingPolicy::default(),
+                |_, minor| Some(minor),
+            );
+            assert_eq!(state.default_mrr.steps, replay, "{}", state.id);
+            let first = state
+                .subscriptions
+                .first()
+                .and_then(|s| s.currency())
+                .or_else(|| state.orders.first().map(|o| o.revenue.currency));
+            assert_eq!(state.main_currency, first);
+            assert!(!replay.is_empty());
+            compared += 1;
+        }
+        assert!(compared > 40, "{compared}");
     }
 
     #[test]

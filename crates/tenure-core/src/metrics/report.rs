@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::activity::{ActivityPlan, EventIds, LifecyclePlan, StickinessPlan};
 use super::cohorts::CohortsPlan;
-use super::fold::compute;
+use super::fold::compute_streaming;
 use super::subscriptions::SubscriptionsPlan;
 use super::transactions::TransactionsPlan;
 use super::value::{ChannelsPlan, ConcentrationPlan, ReferralsPlan};
@@ -146,20 +146,15 @@ impl Report {
             )
         });
         let needs_money = with_mrr || tables.contains(&Table::Transactions);
-        let data = Dataset::prepare_with(&customers, query, with_mrr, needs_money);
+        let mut data = Dataset::frame(&customers, query, with_mrr, needs_money);
         let mut warnings = Vec::new();
-        if data.currency.customers_without_rate > 0 {
-            warnings.push(format!(
-                "{} customers have amounts in a currency without a rate to {}; those amounts are left out (pass rate=CUR:rate)",
-                data.currency.customers_without_rate, data.currency.currency
-            ));
-        }
         let cohort_events = resolve(engine, &query.activity.events, &mut warnings);
         let return_events = if query.activity.return_events.is_empty() {
             cohort_events.clone()
         } else {
             resolve(engine, &query.activity.return_events, &mut warnings)
         };
+        let kept;
         let wants = |t: Table| tables.contains(&t);
         let plan = |t: Table| wants(t).then_some(());
         // Every table asked for, in one pass over the customers (see `fold`).
@@ -232,7 +227,18 @@ impl Report {
                     ),
                 ),
             ),
-        ) = compute(&data, &plans);
+        ) = {
+            let (outputs, counted) = compute_streaming(&data, &customers, &plans);
+            data.currency.customers_without_rate = counted.without_rate;
+            kept = counted.customers;
+            outputs
+        };
+        if data.currency.customers_without_rate > 0 {
+            warnings.push(format!(
+                "{} customers have amounts in a currency without a rate to {}; those amounts are left out (pass rate=CUR:rate)",
+                data.currency.customers_without_rate, data.currency.currency
+            ));
+        }
         let what_if = wants(Table::WhatIf)
             .then(|| super::what_if(subscriptions.as_deref().unwrap_or_default(), query));
         Self {
@@ -240,7 +246,7 @@ impl Report {
             as_of: format_instant(query.to),
             query: query.clone(),
             currency: data.currency.clone(),
-            customers: data.customers.len(),
+            customers: kept,
             subscriptions: subscriptions.filter(|_| wants(Table::Subscriptions)),
             cohorts,
             activity,
