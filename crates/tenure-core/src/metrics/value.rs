@@ -346,16 +346,16 @@ pub struct TopCustomer {
 
 /// Revenue of one customer in `[from, to)`: MRR accrued day by day (each calendar month
 /// earns exactly its MRR) plus orders net of refunds.
-fn revenue_in(c: &Prepared, data: &Conversion, from: Millis, to: Millis) -> i64 {
+fn revenue_in(c: &Prepared, data: &Conversion, from: Millis, to: Millis, months: &[Millis]) -> i64 {
     let mut total = 0.0;
     let (mut at, mut mrr) = (from, c.before(from).0);
     let i = c.mrr.partition_point(|s| s.at < from);
     for step in c.mrr[i..].iter().take_while(|s| s.at < to) {
-        total += accrued(mrr, at, step.at);
+        total += accrued(mrr, at, step.at, months);
         at = step.at;
         mrr = step.mrr;
     }
-    total += accrued(mrr, at, to);
+    total += accrued(mrr, at, to, months);
     let mut orders = 0i64;
     for o in c.state.orders.iter().filter(|o| o.at >= from && o.at < to) {
         orders += data
@@ -380,15 +380,18 @@ pub fn concentration(data: &Dataset, query: &Query) -> Concentration {
 pub(crate) struct ConcentrationPlan {
     from: Millis,
     to: Millis,
+    months: Vec<Millis>,
     conversion: Conversion,
 }
 
 impl ConcentrationPlan {
     pub(crate) fn new(data: &Dataset, query: &Query) -> Self {
         let to = query.to + 1;
+        let from = add_months(to, -12);
         Self {
-            from: add_months(to, -12),
+            from,
             to,
+            months: month_starts(from, to),
             conversion: data.conversion(),
         }
     }
@@ -402,7 +405,7 @@ impl<'a> Plan<'a> for ConcentrationPlan {
         Vec::new()
     }
     fn add(&self, acc: &mut Self::Acc, c: &Prepared<'a>) {
-        let r = revenue_in(c, &self.conversion, self.from, self.to);
+        let r = revenue_in(c, &self.conversion, self.from, self.to, &self.months);
         if r > 0 {
             acc.push((r, c.state));
         }
@@ -417,17 +420,24 @@ impl<'a> Plan<'a> for ConcentrationPlan {
 
 /// Concentration of the customers' revenues (ties in customer id order).
 fn concentration_of(
-    mut revenue: Vec<(i64, &crate::customer::CustomerState)>,
+    customers: Vec<(i64, &crate::customer::CustomerState)>,
     from: Millis,
     to: Millis,
 ) -> Concentration {
-    revenue.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    let n = revenue.len();
-    let total: i64 = revenue.iter().map(|(r, _)| r).sum();
+    // The shares need only the amounts, sorted (ties do not matter): no customer ids are
+    // compared, except among the few at the top.
+    let mut ascending: Vec<i64> = customers.iter().map(|(r, _)| *r).collect();
+    ascending.sort_unstable();
+    let n = ascending.len();
+    let total: i64 = ascending.iter().sum();
     let top = n.div_ceil(5);
-    let top_sum: i64 = revenue[..top].iter().map(|(r, _)| r).sum();
-    // Ascending order for the Lorenz curve and Gini.
-    let ascending: Vec<i64> = revenue.iter().rev().map(|(r, _)| *r).collect();
+    let top_sum: i64 = ascending[n - top..].iter().sum();
+    let threshold = n.checked_sub(10).map_or(i64::MIN, |i| ascending[i]);
+    let mut leaders: Vec<(i64, &crate::customer::CustomerState)> = customers
+        .into_iter()
+        .filter(|(r, _)| *r >= threshold)
+        .collect();
+    leaders.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let mut cumulative = Vec::with_capacity(n + 1);
     cumulative.push(0i64);
     for r in &ascending {
@@ -472,7 +482,7 @@ fn concentration_of(
         top_20_share: ratio(top_sum as f64, total as f64),
         gini,
         lorenz,
-        top_customers: revenue
+        top_customers: leaders
             .iter()
             .take(10)
             .map(|(r, state)| TopCustomer {
@@ -485,22 +495,39 @@ fn concentration_of(
 }
 
 /// `mrr` earned over `[from, to)`: within each calendar month, the fraction of the month.
-fn accrued(mrr: i64, from: Millis, to: Millis) -> f64 {
+/// `months` are the month starts of the concentration window and the one after it (from
+/// [`month_starts`]), so no calendar arithmetic runs per customer.
+fn accrued(mrr: i64, from: Millis, to: Millis, months: &[Millis]) -> f64 {
     if mrr == 0 || to <= from {
         return 0.0;
     }
-    let grain = super::Grain::Month;
     let mut total = 0.0;
-    let mut at = from;
-    while at < to {
-        let start = grain.floor(at);
-        let end =
-            i64::from(grain.next_day(crate::time::day_of(start))) * crate::time::MILLIS_PER_DAY;
-        let until = end.min(to);
-        total += mrr as f64 * (until - at) as f64 / (end - start) as f64;
-        at = until;
+    let first = months.partition_point(|m| *m <= from).saturating_sub(1);
+    for bounds in months[first..].windows(2) {
+        let (start, end) = (bounds[0], bounds[1]);
+        if start >= to {
+            break;
+        }
+        let (at, until) = (from.max(start), end.min(to));
+        if until > at {
+            total += mrr as f64 * (until - at) as f64 / (end - start) as f64;
+        }
     }
     total
+}
+
+/// The first instant of every calendar month from the one containing `from` to the first
+/// one starting at or after `to`.
+fn month_starts(from: Millis, to: Millis) -> Vec<Millis> {
+    let grain = super::Grain::Month;
+    let mut months = vec![grain.floor(from)];
+    while months[months.len() - 1] < to {
+        let last = months[months.len() - 1];
+        months.push(
+            i64::from(grain.next_day(crate::time::day_of(last))) * crate::time::MILLIS_PER_DAY,
+        );
+    }
+    months
 }
 
 /// The what-if projection: a baseline from the observed churn and inflow, and the same with
