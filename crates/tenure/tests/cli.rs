@@ -253,16 +253,20 @@ fn clv(args: &[&str]) -> Output {
         .unwrap()
 }
 
-#[test]
-fn clv_fit_reads_a_transactions_file_like_lifetimes_users_have() {
-    // The CDNOW sample as a CSV: customer, date (YYYYMMDD), value.
+/// The CDNOW sample as a CSV: customer, date (YYYYMMDD), value.
+fn cdnow_csv(name: &str) -> std::path::PathBuf {
     let raw = std::fs::read_to_string(shared_data("cdnow/CDNOW_sample.txt")).unwrap();
     let mut csv = String::from("customer_id,date,value\n");
     for line in raw.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split_whitespace().collect();
         csv.push_str(&format!("{},{},{}\n", f[1], f[2], f[4]));
     }
-    let file = write_file("cdnow.csv", &csv);
+    write_file(name, &csv)
+}
+
+#[test]
+fn clv_fit_reads_a_transactions_file_like_lifetimes_users_have() {
+    let file = cdnow_csv("cdnow.csv");
     let path = file.to_str().unwrap();
     let out = clv(&[
         path,
@@ -326,13 +330,7 @@ fn clv_fit_reads_a_transactions_file_like_lifetimes_users_have() {
 
 #[test]
 fn clv_fit_predicts_every_customer_with_clv_and_dert() {
-    let raw = std::fs::read_to_string(shared_data("cdnow/CDNOW_sample.txt")).unwrap();
-    let mut csv = String::from("customer_id,date,value\n");
-    for line in raw.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        csv.push_str(&format!("{},{},{}\n", f[1], f[2], f[4]));
-    }
-    let file = write_file("cdnow-predict.csv", &csv);
+    let file = cdnow_csv("cdnow-predict.csv");
     let predictions = file.with_file_name("cdnow-predictions.csv");
     let out = clv(&[
         file.to_str().unwrap(),
