@@ -32,6 +32,11 @@ const MAX_ITERATIONS: usize = 1000;
 /// large sum's finite-difference gradient, and the optimiser would never stop).
 const GRADIENT_TOLERANCE: f64 = 1e-9;
 
+/// Relative gain of the mean log-likelihood below which an iteration counts as stalled, and
+/// how many stalled iterations in a row end a fit that has not converged.
+const STALL_GAIN: f64 = 1e-11;
+const STALL_ITERATIONS: usize = 30;
+
 /// The gradient of a log-likelihood with respect to the (natural) parameters.
 pub type Gradient<'a> = &'a dyn Fn(&[f64]) -> Vec<f64>;
 
@@ -80,6 +85,7 @@ pub fn maximize_with_gradient(
     let mut h = identity(n);
     let mut iterations = 0;
     let mut converged = false;
+    let mut stalled = 0;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
         if inf_norm(&g) < GRADIENT_TOLERANCE {
@@ -137,6 +143,18 @@ pub fn maximize_with_gradient(
         if improvement.abs() < 1e-15 * (1.0 + f.abs()) && inf_norm(&g) < 1e-6 {
             // Flat to machine precision: the last digits of the gradient are noise.
             converged = true;
+            break;
+        }
+        // A maximum at the edge of the parameter space (e.g. Pareto/NBD's s and β running
+        // off together when every customer has the same death rate) is approached along a
+        // ridge whose gain per step keeps shrinking: stop there, not converged, instead of
+        // spending the remaining iterations on it.
+        stalled = if improvement < STALL_GAIN * (1.0 + f.abs()) {
+            stalled + 1
+        } else {
+            0
+        };
+        if stalled >= STALL_ITERATIONS {
             break;
         }
     }

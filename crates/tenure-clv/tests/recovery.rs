@@ -178,3 +178,30 @@ fn the_model_kept_is_the_one_the_customers_were_simulated_from() {
         assert!((kept.log_likelihood(customers) - ll(truth)).abs() < 1e-6 * ll(truth).abs());
     }
 }
+
+/// Regression: when every customer has the same death rate, the Pareto/NBD maximum is at
+/// the edge of the parameter space (s and β grow without bound, s/β fixed). The fit used to
+/// spend all its 1,000 iterations on that ridge (30 s on the demo business's orders, in the
+/// request path of a profile); it now stops once the gains stall, says it did not converge,
+/// and has still found the death rate.
+#[test]
+fn a_pareto_nbd_maximum_at_the_edge_stops_early_and_says_so() {
+    let truth = ParetoNbd {
+        r: 0.8,
+        alpha: 8.0,
+        s: 1e6,
+        beta: 1e6 / 0.03,
+    };
+    let customers = simulate_pareto(&truth, 5_000, &mut Rng(0x5EED_0005));
+    let (fit_model, fit) = ParetoNbd::fit(&customers);
+    assert!(fit.iterations < 300, "{} iterations", fit.iterations);
+    assert!(
+        !fit.converged || fit_model.s > 100.0,
+        "{fit_model:?} {fit:?}"
+    );
+    let death_rate = fit_model.s / fit_model.beta;
+    assert!(
+        (death_rate - 0.03).abs() < 0.01,
+        "μ = {death_rate}: {fit_model:?}"
+    );
+}
