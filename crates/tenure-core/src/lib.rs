@@ -7,6 +7,7 @@ pub mod active_months;
 pub mod customer;
 pub mod demo;
 pub mod engine;
+pub mod health;
 pub mod ids;
 pub mod message;
 pub mod metrics;

@@ -567,8 +567,10 @@ async fn the_live_engine_equals_a_rebuild_from_the_log() {
             let (_, mut live_profile) = app
                 .get(&format!("/v1/customers/{id}"), &app.admin_key)
                 .await;
-            // Predictions come from models fitted over the workspace, not from the fold.
+            // Predictions come from models fitted over the workspace, not from the fold;
+            // health is a function of the state compared here and of the request's instant.
             live_profile.as_object_mut().unwrap().remove("predictions");
+            live_profile.as_object_mut().unwrap().remove("health");
             let state = rebuilt.find(id).unwrap();
             let now = tenure_core::time::Clock::now(&tenure_server::SystemClock);
             let rebuilt_profile = serde_json::to_value(rebuilt.profile(state, now)).unwrap();
@@ -688,6 +690,51 @@ async fn the_customers_table_records_identities_and_merges() {
             profile["id"].as_str(),
             "{loser_row:?}"
         );
+        app.stop();
+    }
+}
+
+/// Profiles carry a health score under the shipped SaaS model, with its breakdown: a
+/// customer using the product every day scores green, one gone quiet for months red.
+#[tokio::test]
+async fn profiles_carry_a_health_score_with_its_breakdown() {
+    for db in databases() {
+        let app = TestApp::spawn_at(&db, "2026-01-31T12:00:00Z").await;
+        let day = 86_400_000i64;
+        let now = parse_instant("2026-01-31T12:00:00Z").unwrap();
+        let mut events = Vec::new();
+        for d in 0..60 {
+            let at = tenure_core::time::format_instant(now - d * day);
+            for event in ["Report Viewed", "Dashboard Viewed", "Project Created"] {
+                events.push(
+                    json!({"type": "track", "userId": "daily", "event": event, "timestamp": at}),
+                );
+            }
+        }
+        events.push(
+            json!({"type": "track", "userId": "quiet", "event": "Report Viewed",
+                           "timestamp": "2025-09-01T00:00:00Z"}),
+        );
+        app.post_in_batches(&events).await;
+        let (_, daily) = app.get("/v1/customers/daily", &app.admin_key).await;
+        let (_, quiet) = app.get("/v1/customers/quiet", &app.admin_key).await;
+        let health = &daily["health"];
+        assert_eq!(health["model"], "saas_default", "{}: {daily}", app.backend);
+        assert_eq!(health["grade"], "green", "{health}");
+        assert_eq!(quiet["health"]["grade"], "red", "{}", quiet["health"]);
+        let components = health["components"].as_array().unwrap();
+        assert_eq!(components.len(), 7);
+        let sum: f64 = components
+            .iter()
+            .filter_map(|c| c["contribution"].as_f64())
+            .sum();
+        assert!(
+            (sum - health["score"].as_f64().unwrap()).abs() < 1e-9,
+            "{health}"
+        );
+        // 90 events in the last 30 days: the usage component reads them.
+        let usage = components.iter().find(|c| c["name"] == "usage").unwrap();
+        assert_eq!(usage["value"], 90.0, "{usage}");
         app.stop();
     }
 }

@@ -173,6 +173,13 @@ async fn show(
         .predictions
         .subscription_model(&engine, now)
         .and_then(|m| m.predict(customer, now));
+    // Health under the shipped SaaS model (docs/health.md), with its breakdown.
+    body["health"] = serde_json::to_value(tenure_core::health::HealthModel::saas_default().score(
+        customer,
+        engine.names(),
+        now,
+    ))
+    .unwrap_or(Value::Null);
     body["predictions"] = json!({
         "orders": serde_json::to_value(orders).unwrap_or(Value::Null),
         "subscription": serde_json::to_value(subscription).unwrap_or(Value::Null),

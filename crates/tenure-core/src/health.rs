@@ -1,0 +1,437 @@
+//! Customer health scores: a model is a list of components, each a value read from the
+//! customer's state at an instant (usage, its trend, recency, breadth, NPS, tickets, billing,
+//! a custom event or a numeric trait), mapped to 0–100 by thresholds or a piecewise-linear
+//! curve and combined by weights into a score with a grade (docs/health.md).
+//!
+//! Pure: the state, the engine's event names and the instant are passed in. A component
+//! whose value is undefined for a customer (no NPS answer yet, no usage in the previous
+//! window to compare with, a missing trait) is left out and the other weights are
+//! renormalised, so a score never counts a missing answer as a bad one; the breakdown says
+//! which components counted.
+
+use serde::{Deserialize, Serialize};
+
+use crate::customer::{CustomerState, NameId, SubscriptionStatus};
+use crate::engine::NameTable;
+use crate::time::{Millis, day_of};
+
+/// A health model, as written in JSON (docs/health.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthModel {
+    pub name: String,
+    pub components: Vec<Component>,
+    #[serde(default)]
+    pub bands: Bands,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub name: String,
+    pub metric: Metric,
+    pub scale: Scale,
+    pub weight: f64,
+}
+
+/// What a component reads from the customer's state. Windows are whole UTC days ending with
+/// the day of the instant scored (`window_days: 30` = today and the 29 days before).
+/// `events` lists event names; empty means any named event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Metric {
+    /// Occurrences of the events in the window.
+    UsageFrequency {
+        #[serde(default)]
+        events: Vec<String>,
+        window_days: u32,
+    },
+    /// Occurrences in the window ÷ occurrences in the window before it (undefined when
+    /// the previous window is empty).
+    UsageTrend {
+        #[serde(default)]
+        events: Vec<String>,
+        window_days: u32,
+    },
+    /// Days since the last occurrence of the events (undefined if never).
+    Recency {
+        #[serde(default)]
+        events: Vec<String>,
+    },
+    /// Distinct named events done in the window (breadth of feature use).
+    Breadth { window_days: u32 },
+    /// The latest NPS answer, 0–10 (undefined before the first one).
+    Nps,
+    /// Support tickets opened and not resolved.
+    OpenTickets,
+    /// Subscriptions past due (the paid period ended without a renewal).
+    BillingProblems,
+    /// A numeric trait (undefined when absent or not a number; e.g. seats used).
+    Trait { key: String },
+}
+
+/// How a component's value becomes a 0–100 score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scale {
+    /// `[[at_least, score], …]` in increasing `at_least`: the score of the last step whose
+    /// `at_least` the value reaches (below the first step: the first step's score).
+    Thresholds { steps: Vec<[f64; 2]> },
+    /// `[[value, score], …]` in increasing value: linear between points, flat outside.
+    Curve { points: Vec<[f64; 2]> },
+}
+
+/// Grades: red below `yellow_from`, yellow below `green_from`, green from it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bands {
+    pub yellow_from: f64,
+    pub green_from: f64,
+}
+
+impl Default for Bands {
+    fn default() -> Self {
+        Self {
+            yellow_from: 40.0,
+            green_from: 70.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    Red,
+    Yellow,
+    Green,
+}
+
+/// A customer's score with its breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthScore {
+    pub model: String,
+    /// 0–100; `None` when no component had a value.
+    pub score: Option<f64>,
+    pub grade: Option<Grade>,
+    pub components: Vec<ComponentScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentScore {
+    pub name: String,
+    /// The value read (`None`: undefined for this customer, left out of the score).
+    pub value: Option<f64>,
+    pub score: Option<f64>,
+    pub weight: f64,
+    /// Points this component adds to the score (its share of the weights that counted ×
+    /// its score); the contributions add up to the score.
+    pub contribution: Option<f64>,
+}
+
+impl HealthModel {
+    /// Parses and checks a model; the error names the component and field at fault.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let model: HealthModel =
+            serde_json::from_str(json).map_err(|e| format!("not a health model: {e}"))?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.components.is_empty() {
+            return Err("components: a model needs at least one component".into());
+        }
+        for (i, c) in self.components.iter().enumerate() {
+            let at = |field: &str| format!("components[{i}] (`{}`).{field}", c.name);
+            if self.components[..i].iter().any(|o| o.name == c.name) {
+                return Err(format!("{}: the name is used twice", at("name")));
+            }
+            if !(c.weight.is_finite() && c.weight > 0.0) {
+                return Err(format!("{}: must be a number > 0", at("weight")));
+            }
+            match &c.metric {
+                Metric::UsageFrequency { window_days, .. }
+                | Metric::UsageTrend { window_days, .. }
+                | Metric::Breadth { window_days }
+                    if *window_days == 0 =>
+                {
+                    return Err(format!("{}: must be at least 1", at("metric.window_days")));
+                }
+                _ => {}
+            }
+            let (field, points) = match &c.scale {
+                Scale::Thresholds { steps } => ("scale.steps", steps),
+                Scale::Curve { points } => ("scale.points", points),
+            };
+            if points.is_empty() {
+                return Err(format!(
+                    "{}: needs at least one [value, score] pair",
+                    at(field)
+                ));
+            }
+            if points.windows(2).any(|w| w[1][0] <= w[0][0]) {
+                return Err(format!("{}: values must increase", at(field)));
+            }
+            if points
+                .iter()
+                .any(|[v, s]| !v.is_finite() || !(0.0..=100.0).contains(s))
+            {
+                return Err(format!(
+                    "{}: values must be numbers and scores between 0 and 100",
+                    at(field)
+                ));
+            }
+        }
+        if !(0.0..=100.0).contains(&self.bands.yellow_from)
+            || !(self.bands.yellow_from..=100.0).contains(&self.bands.green_from)
+        {
+            return Err("bands: need 0 ≤ yellow_from ≤ green_from ≤ 100".into());
+        }
+        Ok(())
+    }
+
+    /// The model Tenure ships with, for a SaaS business (docs/health.md explains each
+    /// choice): usage 30%, its trend 20%, recency 20%, breadth 10%, NPS 10%, open tickets 5%,
+    /// billing 5%.
+    pub fn saas_default() -> Self {
+        let curve = |points: &[[f64; 2]]| Scale::Curve {
+            points: points.to_vec(),
+        };
+        let component = |name: &str, metric: Metric, scale: Scale, weight: f64| Component {
+            name: name.into(),
+            metric,
+            scale,
+            weight,
+        };
+        HealthModel {
+            name: "saas_default".into(),
+            components: vec![
+                component(
+                    "usage",
+                    Metric::UsageFrequency {
+                        events: Vec::new(),
+                        window_days: 30,
+                    },
+                    curve(&[[0.0, 0.0], [4.0, 40.0], [12.0, 80.0], [30.0, 100.0]]),
+                    30.0,
+                ),
+                component(
+                    "usage_trend",
+                    Metric::UsageTrend {
+                        events: Vec::new(),
+                        window_days: 30,
+                    },
+                    curve(&[[0.0, 0.0], [0.5, 30.0], [1.0, 70.0], [1.5, 100.0]]),
+                    20.0,
+                ),
+                component(
+                    "recency",
+                    Metric::Recency { events: Vec::new() },
+                    curve(&[
+                        [0.0, 100.0],
+                        [7.0, 90.0],
+                        [14.0, 60.0],
+                        [30.0, 20.0],
+                        [60.0, 0.0],
+                    ]),
+                    20.0,
+                ),
+                component(
+                    "breadth",
+                    Metric::Breadth { window_days: 30 },
+                    curve(&[[0.0, 0.0], [1.0, 30.0], [3.0, 80.0], [5.0, 100.0]]),
+                    10.0,
+                ),
+                component(
+                    "nps",
+                    Metric::Nps,
+                    Scale::Thresholds {
+                        steps: vec![[0.0, 10.0], [7.0, 60.0], [9.0, 100.0]],
+                    },
+                    10.0,
+                ),
+                component(
+                    "open_tickets",
+                    Metric::OpenTickets,
+                    curve(&[[0.0, 100.0], [1.0, 70.0], [3.0, 20.0], [5.0, 0.0]]),
+                    5.0,
+                ),
+                component(
+                    "billing",
+                    Metric::BillingProblems,
+                    Scale::Thresholds {
+                        steps: vec![[0.0, 100.0], [1.0, 0.0]],
+                    },
+                    5.0,
+                ),
+            ],
+            bands: Bands::default(),
+        }
+    }
+
+    /// The customer's score at `now`.
+    pub fn score(&self, state: &CustomerState, names: &NameTable, now: Millis) -> HealthScore {
+        let values: Vec<Option<f64>> = self
+            .components
+            .iter()
+            .map(|c| c.metric.value(state, names, now))
+            .collect();
+        let scores: Vec<Option<f64>> = self
+            .components
+            .iter()
+            .zip(&values)
+            .map(|(c, v)| v.map(|v| c.scale.score(v)))
+            .collect();
+        let counted: f64 = self
+            .components
+            .iter()
+            .zip(&scores)
+            .filter(|(_, s)| s.is_some())
+            .map(|(c, _)| c.weight)
+            .sum();
+        let components: Vec<ComponentScore> = self
+            .components
+            .iter()
+            .zip(values.iter().zip(&scores))
+            .map(|(c, (value, score))| ComponentScore {
+                name: c.name.clone(),
+                value: *value,
+                score: *score,
+                weight: c.weight,
+                contribution: score.map(|s| s * c.weight / counted),
+            })
+            .collect();
+        let score = (counted > 0.0).then(|| components.iter().filter_map(|c| c.contribution).sum());
+        HealthScore {
+            model: self.name.clone(),
+            score,
+            grade: score.map(|s| self.bands.grade(s)),
+            components,
+        }
+    }
+}
+
+impl Bands {
+    pub fn grade(&self, score: f64) -> Grade {
+        if score >= self.green_from {
+            Grade::Green
+        } else if score >= self.yellow_from {
+            Grade::Yellow
+        } else {
+            Grade::Red
+        }
+    }
+}
+
+impl Scale {
+    pub fn score(&self, value: f64) -> f64 {
+        match self {
+            Scale::Thresholds { steps } => steps
+                .iter()
+                .rev()
+                .find(|[at_least, _]| value >= *at_least)
+                .or(steps.first())
+                .map_or(0.0, |[_, s]| *s),
+            Scale::Curve { points } => {
+                let i = points.partition_point(|[x, _]| *x <= value);
+                match (i.checked_sub(1).map(|k| points[k]), points.get(i).copied()) {
+                    (Some([x0, y0]), Some([x1, y1])) => y0 + (y1 - y0) * (value - x0) / (x1 - x0),
+                    (Some([_, y]), None) | (None, Some([_, y])) => y,
+                    (None, None) => 0.0,
+                }
+            }
+        }
+    }
+}
+
+impl Metric {
+    /// The component's value for this customer at `now`; `None` when undefined.
+    pub fn value(&self, state: &CustomerState, names: &NameTable, now: Millis) -> Option<f64> {
+        let today = day_of(now);
+        match self {
+            Metric::UsageFrequency {
+                events,
+                window_days,
+            } => {
+                let ids = resolve(names, events);
+                Some(occurrences(state, &ids, today - *window_days as i32 + 1, today) as f64)
+            }
+            Metric::UsageTrend {
+                events,
+                window_days,
+            } => {
+                let ids = resolve(names, events);
+                let d = *window_days as i32;
+                let now = occurrences(state, &ids, today - d + 1, today);
+                let before = occurrences(state, &ids, today - 2 * d + 1, today - d);
+                (before > 0).then(|| now as f64 / before as f64)
+            }
+            Metric::Recency { events } => {
+                let ids = resolve(names, events);
+                state
+                    .activity
+                    .iter()
+                    .rev()
+                    .filter(|e| e.day <= today)
+                    .find(|e| ids.as_ref().is_none_or(|ids| ids.contains(&e.name)))
+                    .map(|e| f64::from(today - e.day))
+            }
+            Metric::Breadth { window_days } => {
+                let from = today - *window_days as i32 + 1;
+                let mut seen: Vec<NameId> = state
+                    .activity
+                    .iter()
+                    .filter(|e| e.day >= from && e.day <= today)
+                    .map(|e| e.name)
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                Some(seen.len() as f64)
+            }
+            Metric::Nps => state
+                .survey_answers
+                .iter()
+                .rev()
+                .filter(|a| a.at <= now && a.scale == 10)
+                .find_map(|a| a.score)
+                .map(f64::from),
+            Metric::OpenTickets => Some(
+                state
+                    .tickets
+                    .iter()
+                    .filter(|t| {
+                        t.opened_at.is_some_and(|o| o <= now)
+                            && t.resolved_at.is_none_or(|r| r > now)
+                    })
+                    .count() as f64,
+            ),
+            Metric::BillingProblems => Some(
+                state
+                    .subscriptions_at(now)
+                    .iter()
+                    .filter(|s| s.status == SubscriptionStatus::PastDue)
+                    .count() as f64,
+            ),
+            Metric::Trait { key } => state.traits.get(key).and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            }),
+        }
+    }
+}
+
+/// Event names to ids; `None` for "any named event". A name never received matches nothing.
+fn resolve(names: &NameTable, events: &[String]) -> Option<Vec<NameId>> {
+    (!events.is_empty()).then(|| events.iter().filter_map(|e| names.get(e)).collect())
+}
+
+/// Occurrences of the events on the days `from..=to`.
+fn occurrences(state: &CustomerState, ids: &Option<Vec<NameId>>, from: i32, to: i32) -> u64 {
+    let start = state.activity.partition_point(|e| e.day < from);
+    state.activity[start..]
+        .iter()
+        .take_while(|e| e.day <= to)
+        .filter(|e| ids.as_ref().is_none_or(|ids| ids.contains(&e.name)))
+        .map(|e| u64::from(e.count))
+        .sum()
+}
