@@ -106,6 +106,36 @@ pub enum Grade {
     Green,
 }
 
+/// Whether a score rose, fell or held against an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Up,
+    Down,
+    Same,
+}
+
+/// The score now against the score `days` ago.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trend {
+    pub days: u32,
+    pub previous_score: Option<f64>,
+    /// `same` within ± [`TREND_TOLERANCE`] points (or when either score is undefined).
+    pub direction: Direction,
+}
+
+/// Points a score must move to count as up or down.
+pub const TREND_TOLERANCE: f64 = 5.0;
+
+/// One point of a score's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    #[serde(with = "crate::time::iso")]
+    pub at: Millis,
+    pub score: Option<f64>,
+    pub grade: Option<Grade>,
+}
+
 /// A customer's score with its breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthScore {
@@ -308,6 +338,56 @@ impl HealthModel {
             grade: score.map(|s| self.bands.grade(s)),
             components,
         }
+    }
+}
+
+impl HealthModel {
+    /// The score `days` before `now` against the score now. Scores are computed from the
+    /// facts as of each instant (events, answers, tickets and subscriptions carry their
+    /// business time), so the past score is what the model said then — except for traits,
+    /// of which only the current value is kept.
+    pub fn trend(&self, state: &CustomerState, names: &NameTable, now: Millis, days: u32) -> Trend {
+        let current = self.score(state, names, now).score;
+        let previous = self
+            .score(
+                state,
+                names,
+                now - i64::from(days) * crate::time::MILLIS_PER_DAY,
+            )
+            .score;
+        let direction = match (current, previous) {
+            (Some(c), Some(p)) if c - p >= TREND_TOLERANCE => Direction::Up,
+            (Some(c), Some(p)) if p - c >= TREND_TOLERANCE => Direction::Down,
+            _ => Direction::Same,
+        };
+        Trend {
+            days,
+            previous_score: previous,
+            direction,
+        }
+    }
+
+    /// Scores every `step_days` back from `now`, `points` of them, oldest first.
+    pub fn history(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        now: Millis,
+        points: u32,
+        step_days: u32,
+    ) -> Vec<HistoryPoint> {
+        (0..points)
+            .rev()
+            .map(|k| {
+                let at = now - i64::from(k * step_days) * crate::time::MILLIS_PER_DAY;
+                let s = self.score(state, names, at);
+                HistoryPoint {
+                    at,
+                    score: s.score,
+                    grade: s.grade,
+                }
+            })
+            .collect()
     }
 }
 

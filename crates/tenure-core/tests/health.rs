@@ -258,3 +258,44 @@ fn on_the_demo_customers_about_to_churn_score_lower() {
         staying.len()
     );
 }
+
+/// The score is computed from the facts as of each instant, so history and trend need no
+/// stored scores: a customer who stopped using the product two weeks ago trends down.
+#[test]
+fn history_and_trend_come_from_the_facts_as_of_each_instant() {
+    use tenure_core::health::Direction;
+    let day = 86_400_000i64;
+    let now = at("2026-03-31T12:00:00Z");
+    let mut m = vec![];
+    for d in 14..90 {
+        let when = tenure_core::time::format_instant(now - d * day);
+        for e in ["Report Viewed", "Dashboard Viewed"] {
+            m.push(track("fading", &when, e, json!({})));
+        }
+    }
+    let engine = fold(&m);
+    let state = engine.find("fading").unwrap();
+    let model = HealthModel::saas_default();
+    let trend = model.trend(state, engine.names(), now, 14);
+    let earlier = model
+        .score(state, engine.names(), now - 14 * day)
+        .score
+        .unwrap();
+    let current = model.score(state, engine.names(), now).score.unwrap();
+    assert_eq!(trend.previous_score, Some(earlier));
+    assert!(earlier - current >= 5.0, "{earlier} → {current}");
+    assert_eq!(trend.direction, Direction::Down);
+    let history = model.history(state, engine.names(), now, 12, 7);
+    assert_eq!(history.len(), 12);
+    assert_eq!(history.last().unwrap().at, now, "oldest first, ending now");
+    assert_eq!(history.last().unwrap().score, Some(current));
+    assert_eq!(
+        history[10].score,
+        Some(
+            model
+                .score(state, engine.names(), now - 7 * day)
+                .score
+                .unwrap()
+        )
+    );
+}

@@ -735,6 +735,12 @@ async fn profiles_carry_a_health_score_with_its_breakdown() {
         // 90 events in the last 30 days: the usage component reads them.
         let usage = components.iter().find(|c| c["name"] == "usage").unwrap();
         assert_eq!(usage["value"], 90.0, "{usage}");
+        // Steady daily use: the same as a week ago; twelve weekly points ending now.
+        assert_eq!(health["trend"]["direction"], "same", "{health}");
+        let history = health["history"].as_array().unwrap();
+        assert_eq!(history.len(), 12);
+        assert_eq!(history[11]["score"], health["score"]);
+        assert_eq!(quiet["health"]["trend"]["days"], 7);
         app.stop();
     }
 }

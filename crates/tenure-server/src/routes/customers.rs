@@ -173,13 +173,16 @@ async fn show(
         .predictions
         .subscription_model(&engine, now)
         .and_then(|m| m.predict(customer, now));
-    // Health under the shipped SaaS model (docs/health.md), with its breakdown.
-    body["health"] = serde_json::to_value(tenure_core::health::HealthModel::saas_default().score(
-        customer,
-        engine.names(),
-        now,
-    ))
-    .unwrap_or(Value::Null);
+    // Health under the shipped SaaS model (docs/health.md): breakdown, 7-day trend and
+    // weekly history over 12 weeks.
+    let model = tenure_core::health::HealthModel::saas_default();
+    let mut health =
+        serde_json::to_value(model.score(customer, engine.names(), now)).unwrap_or(Value::Null);
+    health["trend"] =
+        serde_json::to_value(model.trend(customer, engine.names(), now, 7)).unwrap_or(Value::Null);
+    health["history"] = serde_json::to_value(model.history(customer, engine.names(), now, 12, 7))
+        .unwrap_or(Value::Null);
+    body["health"] = health;
     body["predictions"] = json!({
         "orders": serde_json::to_value(orders).unwrap_or(Value::Null),
         "subscription": serde_json::to_value(subscription).unwrap_or(Value::Null),
