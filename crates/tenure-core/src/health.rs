@@ -515,3 +515,123 @@ fn occurrences(state: &CustomerState, ids: &Option<Vec<NameId>>, from: i32, to: 
         .map(|e| u64::from(e.count))
         .sum()
 }
+
+/// The workspace's current customers by grade, and those at risk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthOverview {
+    pub model: String,
+    #[serde(with = "crate::time::iso")]
+    pub as_of: Millis,
+    /// Current customers (paying a subscription now, or with an order in the last 365
+    /// days) that have a score.
+    pub customers: usize,
+    pub red: usize,
+    pub yellow: usize,
+    pub green: usize,
+    /// Red customers, lowest score first (at most the limit asked for).
+    pub at_risk: Vec<AtRisk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AtRisk {
+    pub customer_id: String,
+    pub user_id: Option<String>,
+    pub score: f64,
+    /// The components that cost the most points, most first (at most two).
+    pub reasons: Vec<Reason>,
+}
+
+/// A component's share of what keeps a score from 100.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    pub component: String,
+    pub value: Option<f64>,
+    pub score: f64,
+    /// Points of the total this component loses: its weight share × (100 − its score).
+    pub points_lost: f64,
+}
+
+impl HealthScore {
+    /// The components that cost the most points, most first.
+    pub fn reasons(&self, most: usize) -> Vec<Reason> {
+        let counted: f64 = self
+            .components
+            .iter()
+            .filter(|c| c.score.is_some())
+            .map(|c| c.weight)
+            .sum();
+        let mut reasons: Vec<Reason> = self
+            .components
+            .iter()
+            .filter_map(|c| {
+                let score = c.score?;
+                Some(Reason {
+                    component: c.name.clone(),
+                    value: c.value,
+                    score,
+                    points_lost: c.weight / counted * (100.0 - score),
+                })
+            })
+            .filter(|r| r.points_lost > 0.0)
+            .collect();
+        reasons.sort_by(|a, b| b.points_lost.total_cmp(&a.points_lost));
+        reasons.truncate(most);
+        reasons
+    }
+}
+
+impl HealthModel {
+    /// Scores the current customers at `now`: counts by grade and the `limit` red ones with
+    /// the lowest scores, with their reasons.
+    pub fn overview<'a>(
+        &self,
+        customers: impl Iterator<Item = &'a CustomerState>,
+        names: &NameTable,
+        now: Millis,
+        limit: usize,
+    ) -> HealthOverview {
+        let year_ago = now - 365 * crate::time::MILLIS_PER_DAY;
+        let mut overview = HealthOverview {
+            model: self.name.clone(),
+            as_of: now,
+            customers: 0,
+            red: 0,
+            yellow: 0,
+            green: 0,
+            at_risk: Vec::new(),
+        };
+        let mut red: Vec<(f64, &CustomerState, HealthScore)> = Vec::new();
+        for state in customers {
+            let current = state.mrr_at(now).values().any(|m| *m > 0)
+                || state.orders.iter().any(|o| o.at > year_ago && o.at <= now);
+            if !current {
+                continue;
+            }
+            let health = self.score(state, names, now);
+            let (Some(score), Some(grade)) = (health.score, health.grade) else {
+                continue;
+            };
+            overview.customers += 1;
+            match grade {
+                Grade::Red => {
+                    overview.red += 1;
+                    red.push((score, state, health));
+                }
+                Grade::Yellow => overview.yellow += 1,
+                Grade::Green => overview.green += 1,
+            }
+        }
+        red.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        overview.at_risk = red
+            .into_iter()
+            .take(limit)
+            .map(|(score, state, health)| AtRisk {
+                customer_id: state.id.to_string(),
+                user_id: state.user_id.clone(),
+                score,
+                reasons: health.reasons(2),
+            })
+            .collect();
+        overview
+    }
+}

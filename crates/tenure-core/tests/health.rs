@@ -299,3 +299,64 @@ fn history_and_trend_come_from_the_facts_as_of_each_instant() {
         )
     );
 }
+
+/// The overview counts current customers only (paying now, or an order in the last year)
+/// and lists the red ones, lowest first, with the components that cost the most.
+#[test]
+fn the_overview_lists_current_customers_at_risk_with_reasons() {
+    let sub = |user: &str, when: &str| {
+        track(
+            user,
+            when,
+            "Subscription Started",
+            json!({"subscription_id": format!("s-{user}"), "plan": "pro",
+            "interval": "year", "amount": 1200, "currency": "USD"}),
+        )
+    };
+    let mut m = vec![
+        sub("busy", "2026-01-01T00:00:00Z"),
+        sub("silent", "2026-01-01T00:00:00Z"),
+    ];
+    for d in 1..=30 {
+        let when = format!("2026-03-{d:02}T09:00:00Z");
+        for e in ["Report Viewed", "Dashboard Viewed", "Project Created"] {
+            m.push(track("busy", &when, e, json!({})));
+        }
+    }
+    m.push(track(
+        "silent",
+        "2026-01-02T00:00:00Z",
+        "Report Viewed",
+        json!({}),
+    ));
+    m.push(track(
+        "gone",
+        "2026-03-01T00:00:00Z",
+        "Report Viewed",
+        json!({}),
+    ));
+    let engine = fold(&m);
+    let now = at("2026-03-31T12:00:00Z");
+    let overview =
+        HealthModel::saas_default().overview(engine.customers(), engine.names(), now, 10);
+    assert_eq!(
+        overview.customers, 2,
+        "`gone` never paid nor ordered: {overview:?}"
+    );
+    assert_eq!((overview.red, overview.green), (1, 1), "{overview:?}");
+    let silent = &overview.at_risk[0];
+    assert_eq!(silent.user_id.as_deref(), Some("silent"));
+    // Nothing in 30 days and last seen 88 days ago: usage, recency and breadth score 0;
+    // NPS and trend are undefined, so 70 of the weights count (usage 30, recency 20,
+    // breadth 10, tickets 5, billing 5) and usage loses 30/70 × 100 points.
+    let reasons: Vec<&str> = silent
+        .reasons
+        .iter()
+        .map(|r| r.component.as_str())
+        .collect();
+    assert_eq!(reasons, ["usage", "recency"], "{silent:?}");
+    assert!(
+        (silent.reasons[0].points_lost - 100.0 * 30.0 / 70.0).abs() < 1e-9,
+        "{silent:?}"
+    );
+}

@@ -116,6 +116,7 @@ impl Application {
         };
         let router = axum::Router::new()
             .merge(routes::health::router())
+            .merge(routes::health_scores::router())
             .merge(routes::ingest::router())
             .merge(routes::customers::router())
             .merge(routes::metrics::router())

@@ -715,6 +715,12 @@ async fn profiles_carry_a_health_score_with_its_breakdown() {
             json!({"type": "track", "userId": "quiet", "event": "Report Viewed",
                            "timestamp": "2025-09-01T00:00:00Z"}),
         );
+        for user in ["daily", "quiet"] {
+            events.push(json!({"type": "track", "userId": user, "event": "Subscription Started",
+                "timestamp": "2025-08-01T00:00:00Z",
+                "properties": {"subscription_id": format!("s-{user}"), "plan": "pro", "interval": "year",
+                               "amount": 1200, "currency": "USD"}}));
+        }
         app.post_in_batches(&events).await;
         let (_, daily) = app.get("/v1/customers/daily", &app.admin_key).await;
         let (_, quiet) = app.get("/v1/customers/quiet", &app.admin_key).await;
@@ -741,6 +747,27 @@ async fn profiles_carry_a_health_score_with_its_breakdown() {
         assert_eq!(history.len(), 12);
         assert_eq!(history[11]["score"], health["score"]);
         assert_eq!(quiet["health"]["trend"]["days"], 7);
+
+        // The workspace's at-risk list: both pay, one is red.
+        let (status, overview) = app.get("/v1/health-scores", &app.admin_key).await;
+        assert_eq!(status, 200, "{overview}");
+        assert_eq!(overview["customers"], 2, "{overview}");
+        assert_eq!(
+            (overview["red"].clone(), overview["green"].clone()),
+            (json!(1), json!(1))
+        );
+        assert_eq!(overview["at_risk"][0]["user_id"], "quiet");
+        assert_eq!(overview["at_risk"][0]["reasons"][0]["component"], "usage");
+        let (status, body) = app.get("/v1/health-scores?limit=0", &app.admin_key).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("limit `0`")
+        );
+        let (status, _) = app.get("/v1/health-scores", &app.write_key).await;
+        assert_eq!(status, 403);
         app.stop();
     }
 }

@@ -5,6 +5,7 @@ mod clv;
 mod config;
 mod demo;
 mod export;
+mod health;
 mod import;
 mod report;
 mod spend;
@@ -75,6 +76,8 @@ enum Command {
     /// The loyalty report: subscriptions, cohorts, activity, orders, NPS, acquisition,
     /// concentration and what-if (see docs/metrics.md).
     Report(Box<report::ReportArgs>),
+    /// Customer health: current customers by grade and the at-risk list with reasons.
+    Health(health::HealthArgs),
     /// Write a workspace's event log as JSONL (Segment messages).
     Export(export::ExportArgs),
     /// Marketing spend per channel and month, for CAC.
@@ -233,26 +236,39 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Demo(args) => demo::run(&config, cli.global.database.as_deref(), args)?,
         Command::Clv(ClvCommand::Fit(args)) => clv::run(args)?,
         Command::Report(args) => {
-            // Straight after `tenure demo`, with nothing configured, report on the demo.
-            let demo = std::path::Path::new(demo::DEMO_DATABASE);
-            let database = if !config.database_is_explicit(cli.global.database.as_deref())
-                && !std::path::Path::new("tenure.db").exists()
-                && demo.exists()
-            {
-                eprintln!(
-                    "(no tenure.db here: reporting on the demo database {})",
-                    demo.display()
-                );
-                tenure_store::DatabaseUrl::Sqlite(demo.to_path_buf())
-            } else {
-                database
-            };
+            let database = reading_database(&config, cli.global.database.as_deref(), database);
             report::run(&database, *args, &clock)?
+        }
+        Command::Health(args) => {
+            let database = reading_database(&config, cli.global.database.as_deref(), database);
+            health::run(&database, args, &clock)?
         }
         Command::Spend(command) => spend::run(&database, command)?,
         Command::Export(args) => export::run(&database, args)?,
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The database a reading command uses: straight after `tenure demo`, with nothing
+/// configured and no tenure.db here, the demo's.
+fn reading_database(
+    config: &Config,
+    flag: Option<&str>,
+    database: tenure_store::DatabaseUrl,
+) -> tenure_store::DatabaseUrl {
+    let demo = std::path::Path::new(demo::DEMO_DATABASE);
+    if !config.database_is_explicit(flag)
+        && !std::path::Path::new("tenure.db").exists()
+        && demo.exists()
+    {
+        eprintln!(
+            "(no tenure.db here: reading the demo database {})",
+            demo.display()
+        );
+        tenure_store::DatabaseUrl::Sqlite(demo.to_path_buf())
+    } else {
+        database
+    }
 }
 
 /// A workspace by id or name; may be omitted when the database has exactly one.

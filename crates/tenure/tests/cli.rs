@@ -429,6 +429,57 @@ fn clv_fit_sbg_projects_cohort_retention() {
 }
 
 #[test]
+fn health_lists_the_at_risk_customers_of_the_demo() {
+    let dir = std::env::temp_dir().join(db::unique("tenure_health"));
+    std::fs::create_dir_all(&dir).unwrap();
+    small_demo(&dir);
+    let health = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
+            .arg("health")
+            .args(args)
+            .env("TENURE_LOG", "warn")
+            .env_remove("TENURE_DATABASE_URL")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, json_text, err) = health(&["--at", "2025-12-31", "--limit", "5", "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&json_text).unwrap();
+    let n = |k: &str| v[k].as_u64().unwrap();
+    assert!(n("customers") > 20, "{v}");
+    assert_eq!(n("red") + n("yellow") + n("green"), n("customers"));
+    let at_risk = v["at_risk"].as_array().unwrap();
+    assert_eq!(at_risk.len() as u64, n("red").min(5));
+    let scores: Vec<f64> = at_risk
+        .iter()
+        .map(|c| c["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] <= w[1]),
+        "lowest first: {scores:?}"
+    );
+    assert!(scores.iter().all(|s| *s < 40.0));
+    for c in at_risk {
+        let reasons = c["reasons"].as_array().unwrap();
+        assert!(!reasons.is_empty() && reasons.len() <= 2, "{c}");
+    }
+    let (ok, text, err) = health(&["--at", "2025-12-31"]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("current customers") && text.contains("red "),
+        "{text}"
+    );
+    let (ok, _, err) = health(&["--at", "someday"]);
+    assert!(!ok && err.contains("--at `someday` is not a date"), "{err}");
+}
+
+#[test]
 fn report_follows_the_demo_and_prints_every_table_as_text_json_and_csv() {
     let dir = std::env::temp_dir().join(db::unique("tenure_report"));
     std::fs::create_dir_all(&dir).unwrap();

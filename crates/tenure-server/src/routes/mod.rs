@@ -2,5 +2,6 @@
 
 pub mod customers;
 pub mod health;
+pub mod health_scores;
 pub mod ingest;
 pub mod metrics;

@@ -1,0 +1,61 @@
+//! `GET /v1/health-scores`: the workspace's current customers by health grade and the
+//! at-risk list (red, lowest score first, with the components that cost the most points),
+//! under the shipped model (docs/health.md). Admin keys only; scoped to the caller's
+//! workspace.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::Value;
+use tenure_core::health::HealthModel;
+
+use crate::AppState;
+use crate::error::{ApiError, Code};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/health-scores", get(overview))
+}
+
+#[derive(Debug, Deserialize)]
+struct Params {
+    limit: Option<String>,
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let limit = match params.limit.as_deref() {
+        None => 20,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::InvalidParameter,
+                    format!("limit `{text}` must be a whole number from 1 to 1000"),
+                )
+            })?,
+    };
+    let now = state.clock.now();
+    let ws = caller.workspace.clone();
+    let engines = state.engines.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let engine = engines.get(&ws)?;
+        let engine = engine
+            .read()
+            .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
+        let overview =
+            HealthModel::saas_default().overview(engine.customers(), engine.names(), now, limit);
+        Ok(serde_json::to_value(overview).unwrap_or(Value::Null))
+    })
+    .await
+    .map_err(|_| ApiError::new(Code::Internal, "health scoring interrupted"))??;
+    Ok(axum::Json(body))
+}
