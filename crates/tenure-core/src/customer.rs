@@ -15,7 +15,7 @@ use crate::active_months::{ActiveMonths, month_of_day};
 use crate::ids::CustomerId;
 use crate::message::{Message, MessageType};
 use crate::money::{Currency, Money};
-use crate::semantic::{Interval, Semantic, SubscriptionTerms};
+use crate::semantic::{Interval, OPERATOR_EVENTS, Semantic, SubscriptionTerms};
 use crate::time::{Millis, add_months, day_of};
 
 /// An interned event name (see [`crate::engine::NameTable`]).
@@ -51,6 +51,8 @@ pub struct CustomerState {
     /// The currency this customer counts for when a report picks its reporting currency:
     /// their first subscription's, else their first order's (kept with the facts).
     pub main_currency: Option<Currency>,
+    /// Manual health overrides, in time order (each `Health Overridden` event).
+    pub health_overrides: Vec<crate::semantic::HealthOverride>,
     /// When a survey was shown, sorted.
     pub surveys_shown: Vec<Millis>,
     pub survey_answers: Vec<SurveyAnswer>,
@@ -467,6 +469,7 @@ impl CustomerState {
             active_months: ActiveMonths::default(),
             default_mrr: DefaultMrr::default(),
             main_currency: None,
+            health_overrides: Vec::new(),
             event_total: 0,
             orders: Vec::new(),
             refunds: Vec::new(),
@@ -504,14 +507,23 @@ impl CustomerState {
             }
             MessageType::Alias => {}
             MessageType::Track | MessageType::Page | MessageType::Screen => {
-                insert_sorted_unique(&mut self.active_days, day_of(at));
+                // What people did *about* the customer is not the customer's activity.
+                let operator = message
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| OPERATOR_EVENTS.contains(&n));
+                if !operator {
+                    insert_sorted_unique(&mut self.active_days, day_of(at));
+                }
                 if let Some(name) = name {
                     match self.event_counts.binary_search_by_key(&name, |(n, _)| *n) {
                         Ok(i) => self.event_counts[i].1 += 1,
                         Err(i) => self.event_counts.insert(i, (name, 1)),
                     }
-                    add_activity(&mut self.activity, day_of(at), name, 1);
-                    self.index_active_month(day_of(at));
+                    if !operator {
+                        add_activity(&mut self.activity, day_of(at), name, 1);
+                        self.index_active_month(day_of(at));
+                    }
                 }
                 if message.kind == MessageType::Track {
                     let event = message.name.as_deref().unwrap_or_default();
@@ -645,6 +657,11 @@ impl CustomerState {
                 self.acquisition.channel = Some("referral".into());
                 self.acquisition.channel_at = Some(at);
             }
+            Semantic::HealthOverridden(o) => {
+                let o = crate::semantic::HealthOverride { at, ..o };
+                let i = self.health_overrides.partition_point(|h| h.at <= at);
+                self.health_overrides.insert(i, o);
+            }
             Semantic::SignedUp
             | Semantic::TrialStarted
             | Semantic::TrialEnded
@@ -728,6 +745,10 @@ impl CustomerState {
         }
         self.default_mrr = DefaultMrr::of(&self.subscriptions);
         self.main_currency = self.first_currency();
+        for o in other.health_overrides {
+            let i = self.health_overrides.partition_point(|h| h.at <= o.at);
+            self.health_overrides.insert(i, o);
+        }
         for shown in other.surveys_shown {
             let i = self.surveys_shown.partition_point(|t| *t <= shown);
             self.surveys_shown.insert(i, shown);

@@ -140,9 +140,17 @@ pub struct HistoryPoint {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthScore {
     pub model: String,
-    /// 0–100; `None` when no component had a value.
+    /// 0–100; `None` when no component had a value. Under a manual override, the
+    /// override's score (or the computed one if it gave none).
     pub score: Option<f64>,
+    /// Under a manual override, the override's grade.
     pub grade: Option<Grade>,
+    /// What the model computed, override or not.
+    pub computed_score: Option<f64>,
+    pub computed_grade: Option<Grade>,
+    /// The manual override in force (set by a `Health Overridden` event, until it expires).
+    #[serde(rename = "override")]
+    pub manual_override: Option<crate::semantic::HealthOverride>,
     pub components: Vec<ComponentScore>,
 }
 
@@ -331,11 +339,28 @@ impl HealthModel {
                 contribution: score.map(|s| s * c.weight / counted),
             })
             .collect();
-        let score = (counted > 0.0).then(|| components.iter().filter_map(|c| c.contribution).sum());
+        let computed: Option<f64> =
+            (counted > 0.0).then(|| components.iter().filter_map(|c| c.contribution).sum());
+        let computed_grade = computed.map(|s| self.bands.grade(s));
+        // The latest override made by `now` that has not expired.
+        let manual_override = state
+            .health_overrides
+            .iter()
+            .rev()
+            .find(|o| o.at <= now)
+            .filter(|o| o.expires_at > now)
+            .cloned();
+        let (score, grade) = match &manual_override {
+            Some(o) => (o.score.or(computed), Some(o.grade)),
+            None => (computed, computed_grade),
+        };
         HealthScore {
             model: self.name.clone(),
             score,
-            grade: score.map(|s| self.bands.grade(s)),
+            grade,
+            computed_score: computed,
+            computed_grade,
+            manual_override,
             components,
         }
     }

@@ -104,7 +104,23 @@ pub enum Semantic {
         code: String,
         referrer_id: Option<String>,
     },
+    /// A person sets a customer's health grade (and optionally score) by hand until
+    /// `expires_at`; the log of these events is the audit trail (docs/health.md).
+    HealthOverridden(HealthOverride),
     Custom,
+}
+
+/// A manual health override, as folded into the customer's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthOverride {
+    #[serde(with = "crate::time::iso")]
+    pub at: Millis,
+    pub grade: crate::health::Grade,
+    pub score: Option<f64>,
+    pub reason: String,
+    pub author: String,
+    #[serde(with = "crate::time::iso")]
+    pub expires_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,8 +134,13 @@ pub struct SubscriptionTerms {
     pub trial_end: Option<Millis>,
 }
 
+/// Events that record what a person or Tenure did about a customer, not what the customer
+/// did: folded for their meaning, never counted as the customer's activity (usage,
+/// retention, health).
+pub const OPERATOR_EVENTS: [&str; 1] = ["Health Overridden"];
+
 /// Every event name with a meaning of its own.
-pub const SEMANTIC_EVENTS: [&str; 16] = [
+pub const SEMANTIC_EVENTS: [&str; 17] = [
     "Signed Up",
     "Order Completed",
     "Order Refunded",
@@ -136,6 +157,7 @@ pub const SEMANTIC_EVENTS: [&str; 16] = [
     "Ticket Opened",
     "Ticket Resolved",
     "Referral Code Used",
+    "Health Overridden",
 ];
 
 impl Semantic {
@@ -289,6 +311,27 @@ impl Semantic {
                         referrer_id,
                     })
                 }
+                "Health Overridden" => {
+                    let grade = p.grade("grade");
+                    let score = p.optional_percent("score");
+                    let reason = p.id("reason");
+                    let author = p.id("author");
+                    let expires_at = p.required_instant("expires_at");
+                    match (grade, reason, author, expires_at) {
+                        (Some(grade), Some(reason), Some(author), Some(expires_at)) => {
+                            Semantic::HealthOverridden(HealthOverride {
+                                // The event's own time is set when it is folded.
+                                at: 0,
+                                grade,
+                                score,
+                                reason,
+                                author,
+                                expires_at,
+                            })
+                        }
+                        _ => Semantic::Custom,
+                    }
+                }
                 _ => Semantic::Custom,
             };
         if p.errors.is_empty() {
@@ -321,6 +364,53 @@ impl Props<'_> {
             }
             _ => self.optional_id(key),
         }
+    }
+
+    /// A health grade: `red`, `yellow` or `green`.
+    fn grade(&mut self, key: &str) -> Option<crate::health::Grade> {
+        use crate::health::Grade;
+        let grade = match self.map.get(key).and_then(Value::as_str) {
+            Some("red") => Some(Grade::Red),
+            Some("yellow") => Some(Grade::Yellow),
+            Some("green") => Some(Grade::Green),
+            _ => None,
+        };
+        if grade.is_none() {
+            self.errors.push(FieldError::new(
+                Self::field(key),
+                "is required: one of `red`, `yellow`, `green`",
+            ));
+        }
+        grade
+    }
+
+    /// An optional number from 0 to 100.
+    fn optional_percent(&mut self, key: &str) -> Option<f64> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_f64().filter(|s| (0.0..=100.0).contains(s)) {
+                Some(s) => Some(s),
+                None => {
+                    self.errors.push(FieldError::new(
+                        Self::field(key),
+                        "must be a number from 0 to 100",
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A required ISO-8601 instant.
+    fn required_instant(&mut self, key: &str) -> Option<Millis> {
+        if self.map.get(key).is_none_or(Value::is_null) {
+            self.errors.push(FieldError::new(
+                Self::field(key),
+                "is required (an ISO-8601 date-time)",
+            ));
+            return None;
+        }
+        self.instant(key)
     }
 
     fn optional_id(&mut self, key: &str) -> Option<String> {

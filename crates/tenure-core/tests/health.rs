@@ -360,3 +360,85 @@ fn the_overview_lists_current_customers_at_risk_with_reasons() {
         "{silent:?}"
     );
 }
+
+/// A `Health Overridden` event sets the grade (and optionally the score) until it expires;
+/// the computed score stays visible; a later override replaces an earlier one.
+#[test]
+fn a_manual_override_applies_until_it_expires() {
+    let overridden = |when: &str, grade: &str, expires: &str, score: Option<f64>| {
+        let mut props = json!({"grade": grade, "reason": "renewal signed on a call", "author": "ana@example.com",
+                               "expires_at": expires});
+        if let Some(s) = score {
+            props["score"] = json!(s);
+        }
+        track("A", when, "Health Overridden", props)
+    };
+    let m = vec![
+        track("A", "2025-10-01T00:00:00Z", "Report Viewed", json!({})),
+        overridden(
+            "2026-03-01T00:00:00Z",
+            "green",
+            "2026-04-01T00:00:00Z",
+            Some(85.0),
+        ),
+        overridden(
+            "2026-03-20T00:00:00Z",
+            "yellow",
+            "2026-03-25T00:00:00Z",
+            None,
+        ),
+    ];
+    let engine = fold(&m);
+    let state = engine.find("A").unwrap();
+    let model = HealthModel::saas_default();
+    let score_at = |when: &str| model.score(state, engine.names(), at(when));
+    let before = score_at("2026-02-15T00:00:00Z");
+    assert!(before.manual_override.is_none());
+    assert_eq!(before.grade, Some(Grade::Red));
+    let during = score_at("2026-03-10T00:00:00Z");
+    assert_eq!(
+        (during.grade, during.score),
+        (Some(Grade::Green), Some(85.0))
+    );
+    assert_eq!(
+        during.computed_grade,
+        Some(Grade::Red),
+        "the model's own view stays visible"
+    );
+    assert_eq!(
+        during.manual_override.as_ref().unwrap().author,
+        "ana@example.com"
+    );
+    // The later override, without a score: its grade, the computed score.
+    let later = score_at("2026-03-22T00:00:00Z");
+    assert_eq!(later.grade, Some(Grade::Yellow));
+    assert_eq!(later.score, later.computed_score);
+    // It expired on 03-25 and replaced the first: back to the model.
+    let after = score_at("2026-03-26T00:00:00Z");
+    assert!(after.manual_override.is_none());
+    assert_eq!(after.grade, after.computed_grade);
+    assert_eq!(
+        state.health_overrides.len(),
+        2,
+        "both kept: the audit trail"
+    );
+}
+
+#[test]
+fn a_bad_override_event_names_each_field() {
+    use tenure_core::semantic::Semantic;
+    let props = json!({"grade": "purple", "score": 140, "author": "ana"});
+    let errors = Semantic::parse("Health Overridden", props.as_object()).unwrap_err();
+    let fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+    for field in [
+        "properties.grade",
+        "properties.score",
+        "properties.reason",
+        "properties.expires_at",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{field} missing from {fields:?}"
+        );
+    }
+}

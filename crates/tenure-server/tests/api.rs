@@ -768,6 +768,24 @@ async fn profiles_carry_a_health_score_with_its_breakdown() {
         );
         let (status, _) = app.get("/v1/health-scores", &app.write_key).await;
         assert_eq!(status, 403);
+
+        // A manual override, sent as an event: green until it expires, kept in the trail.
+        app.post(
+            "/v1/track",
+            &app.write_key,
+            &json!({"userId": "quiet", "event": "Health Overridden", "timestamp": "2026-01-30T00:00:00Z",
+                    "properties": {"grade": "green", "reason": "renewal signed on a call",
+                                   "author": "ana@example.com", "expires_at": "2026-03-01T00:00:00Z"}}),
+        )
+        .await;
+        let (_, quiet) = app.get("/v1/customers/quiet", &app.admin_key).await;
+        let health = &quiet["health"];
+        assert_eq!(health["grade"], "green", "{health}");
+        assert_eq!(health["computed_grade"], "red");
+        assert_eq!(health["override"]["author"], "ana@example.com");
+        assert_eq!(health["overrides"].as_array().unwrap().len(), 1);
+        let (_, overview) = app.get("/v1/health-scores", &app.admin_key).await;
+        assert_eq!(overview["red"], 0, "{overview}");
         app.stop();
     }
 }

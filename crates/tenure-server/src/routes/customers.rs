@@ -182,6 +182,10 @@ async fn show(
         serde_json::to_value(model.trend(customer, engine.names(), now, 7)).unwrap_or(Value::Null);
     health["history"] = serde_json::to_value(model.history(customer, engine.names(), now, 12, 7))
         .unwrap_or(Value::Null);
+    // Every manual override, newest first: the audit trail (each one an event in the log).
+    health["overrides"] =
+        serde_json::to_value(customer.health_overrides.iter().rev().collect::<Vec<_>>())
+            .unwrap_or(Value::Null);
     body["health"] = health;
     body["predictions"] = json!({
         "orders": serde_json::to_value(orders).unwrap_or(Value::Null),
