@@ -813,6 +813,20 @@ impl CustomerState {
         self.subscriptions.iter().map(|s| s.view_at(at)).collect()
     }
 
+    /// Whether any subscription pays at `at` (MRR > 0 under the default billing policy),
+    /// from the steps kept with the facts when they apply (no replay).
+    pub fn paying_at(&self, at: Millis) -> bool {
+        if self.subscriptions.is_empty() {
+            return false;
+        }
+        if self.default_mrr.currency.is_some() {
+            let steps = &self.default_mrr.steps;
+            let i = steps.partition_point(|s| s.at <= at);
+            return i > 0 && steps[i - 1].mrr > 0;
+        }
+        self.mrr_at(at).values().any(|m| *m > 0)
+    }
+
     /// Monthly recurring revenue at `at`, per currency, in minor units.
     pub fn mrr_at(&self, at: Millis) -> BTreeMap<Currency, i64> {
         let mut mrr = BTreeMap::new();

@@ -9,6 +9,7 @@
 //! renormalised, so a score never counts a missing answer as a bad one; the breakdown says
 //! which components counted.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::customer::{CustomerState, NameId, SubscriptionStatus};
@@ -625,14 +626,17 @@ impl HealthModel {
             green: 0,
             at_risk: Vec::new(),
         };
+        let states: Vec<&CustomerState> = customers.collect();
+        // Scored in parallel (every customer, every call: there is no stored score to go stale).
+        let scored: Vec<(&CustomerState, HealthScore)> = states
+            .par_iter()
+            .filter(|state| {
+                state.paying_at(now) || state.orders.iter().any(|o| o.at > year_ago && o.at <= now)
+            })
+            .map(|state| (*state, self.score(state, names, now)))
+            .collect();
         let mut red: Vec<(f64, &CustomerState, HealthScore)> = Vec::new();
-        for state in customers {
-            let current = state.mrr_at(now).values().any(|m| *m > 0)
-                || state.orders.iter().any(|o| o.at > year_ago && o.at <= now);
-            if !current {
-                continue;
-            }
-            let health = self.score(state, names, now);
+        for (state, health) in scored {
             let (Some(score), Some(grade)) = (health.score, health.grade) else {
                 continue;
             };
@@ -646,7 +650,16 @@ impl HealthModel {
                 Grade::Green => overview.green += 1,
             }
         }
-        red.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        // Only the `limit` lowest are listed: select them, then order those.
+        let lowest = |a: &(f64, &CustomerState, HealthScore),
+                      b: &(f64, &CustomerState, HealthScore)| {
+            a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id))
+        };
+        if limit > 0 && red.len() > limit {
+            red.select_nth_unstable_by(limit - 1, lowest);
+            red.truncate(limit);
+        }
+        red.sort_by(lowest);
         overview.at_risk = red
             .into_iter()
             .take(limit)

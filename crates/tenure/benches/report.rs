@@ -201,6 +201,35 @@ fn main() {
         "activity cohort matrix (24 × 24 months, first-time, any event; filter + matrix): median {tenure_matrix:.3} s"
     );
     let matrix = matrix.unwrap();
+
+    // Health: every customer scored under the shipped model (what rescoring costs), and the
+    // at-risk overview (current customers only), median of 3 each.
+    let model = tenure_core::health::HealthModel::saas_default();
+    let mut runs = Vec::new();
+    let mut scored = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        scored = refs
+            .par_iter()
+            .filter(|s| model.score(s, engine.names(), end).score.is_some())
+            .count();
+        runs.push(t.elapsed().as_secs_f64());
+    }
+    let rescore = median(runs);
+    let mut runs = Vec::new();
+    let mut overview = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        overview = Some(model.overview(engine.customers(), engine.names(), end, 20));
+        runs.push(t.elapsed().as_secs_f64());
+    }
+    let overview = overview.unwrap();
+    println!(
+        "health: every customer scored ({scored} with a score) in {rescore:.3} s; at-risk overview of {} current customers ({} red) in {:.3} s",
+        overview.customers,
+        overview.red,
+        median(runs)
+    );
     let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -747,6 +747,16 @@ mod tests {
                 .and_then(|s| s.currency())
                 .or_else(|| state.orders.first().map(|o| o.revenue.currency));
             assert_eq!(state.main_currency, first);
+            for day in (0..900).step_by(7) {
+                let at = base + day * MILLIS_PER_DAY;
+                assert_eq!(
+                    state.paying_at(at),
+                    state.mrr_at(at).values().any(|m| *m > 0),
+                    "{} at {}",
+                    state.id,
+                    format_instant(at)
+                );
+            }
             assert!(!replay.is_empty());
             compared += 1;
         }
