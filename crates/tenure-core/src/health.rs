@@ -308,6 +308,28 @@ impl HealthModel {
         }
     }
 
+    /// The customer's score and grade at `now` (a manual override in force included),
+    /// without the breakdown: no allocation, for scoring every customer.
+    pub fn grade(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        now: Millis,
+    ) -> (Option<f64>, Option<Grade>) {
+        let (mut weighted, mut counted) = (0.0, 0.0);
+        for c in &self.components {
+            if let Some(v) = c.metric.value(state, names, now) {
+                weighted += c.weight * c.scale.score(v);
+                counted += c.weight;
+            }
+        }
+        let computed = (counted > 0.0).then(|| weighted / counted);
+        match active_override(state, now) {
+            Some(o) => (o.score.or(computed), Some(o.grade)),
+            None => (computed, computed.map(|s| self.bands.grade(s))),
+        }
+    }
+
     /// The customer's score at `now`.
     pub fn score(&self, state: &CustomerState, names: &NameTable, now: Millis) -> HealthScore {
         let values: Vec<Option<f64>> = self
@@ -340,17 +362,16 @@ impl HealthModel {
                 contribution: score.map(|s| s * c.weight / counted),
             })
             .collect();
-        let computed: Option<f64> =
-            (counted > 0.0).then(|| components.iter().filter_map(|c| c.contribution).sum());
-        let computed_grade = computed.map(|s| self.bands.grade(s));
-        // The latest override made by `now` that has not expired.
-        let manual_override = state
-            .health_overrides
+        // Accumulated as in `grade`, so both give the same number to the last bit.
+        let weighted: f64 = self
+            .components
             .iter()
-            .rev()
-            .find(|o| o.at <= now)
-            .filter(|o| o.expires_at > now)
-            .cloned();
+            .zip(&scores)
+            .filter_map(|(c, s)| s.map(|s| c.weight * s))
+            .sum();
+        let computed = (counted > 0.0).then(|| weighted / counted);
+        let computed_grade = computed.map(|s| self.bands.grade(s));
+        let manual_override = active_override(state, now).cloned();
         let (score, grade) = match &manual_override {
             Some(o) => (o.score.or(computed), Some(o.grade)),
             None => (computed, computed_grade),
@@ -526,6 +547,17 @@ impl Metric {
     }
 }
 
+/// The latest override made by `now`, if it has not expired (a later override replaces an
+/// earlier one, even after the later one expires).
+fn active_override(state: &CustomerState, now: Millis) -> Option<&crate::semantic::HealthOverride> {
+    state
+        .health_overrides
+        .iter()
+        .rev()
+        .find(|o| o.at <= now)
+        .filter(|o| o.expires_at > now)
+}
+
 /// Event names to ids; `None` for "any named event". A name never received matches nothing.
 fn resolve(names: &NameTable, events: &[String]) -> Option<Vec<NameId>> {
     (!events.is_empty()).then(|| events.iter().filter_map(|e| names.get(e)).collect())
@@ -627,47 +659,46 @@ impl HealthModel {
             at_risk: Vec::new(),
         };
         let states: Vec<&CustomerState> = customers.collect();
-        // Scored in parallel (every customer, every call: there is no stored score to go stale).
-        let scored: Vec<(&CustomerState, HealthScore)> = states
+        // Every current customer scored in parallel (there is no stored score to go stale);
+        // the breakdown only for those listed.
+        let scored: Vec<(&CustomerState, f64, Grade)> = states
             .par_iter()
             .filter(|state| {
                 state.paying_at(now) || state.orders.iter().any(|o| o.at > year_ago && o.at <= now)
             })
-            .map(|state| (*state, self.score(state, names, now)))
+            .filter_map(|state| match self.grade(state, names, now) {
+                (Some(score), Some(grade)) => Some((*state, score, grade)),
+                _ => None,
+            })
             .collect();
-        let mut red: Vec<(f64, &CustomerState, HealthScore)> = Vec::new();
-        for (state, health) in scored {
-            let (Some(score), Some(grade)) = (health.score, health.grade) else {
-                continue;
-            };
+        let mut red: Vec<(f64, &CustomerState)> = Vec::new();
+        for (state, score, grade) in scored {
             overview.customers += 1;
             match grade {
                 Grade::Red => {
                     overview.red += 1;
-                    red.push((score, state, health));
+                    red.push((score, state));
                 }
                 Grade::Yellow => overview.yellow += 1,
                 Grade::Green => overview.green += 1,
             }
         }
         // Only the `limit` lowest are listed: select them, then order those.
-        let lowest = |a: &(f64, &CustomerState, HealthScore),
-                      b: &(f64, &CustomerState, HealthScore)| {
+        let lowest = |a: &(f64, &CustomerState), b: &(f64, &CustomerState)| {
             a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id))
         };
         if limit > 0 && red.len() > limit {
             red.select_nth_unstable_by(limit - 1, lowest);
-            red.truncate(limit);
         }
+        red.truncate(limit);
         red.sort_by(lowest);
         overview.at_risk = red
             .into_iter()
-            .take(limit)
-            .map(|(score, state, health)| AtRisk {
+            .map(|(score, state)| AtRisk {
                 customer_id: state.id.to_string(),
                 user_id: state.user_id.clone(),
                 score,
-                reasons: health.reasons(2),
+                reasons: self.score(state, names, now).reasons(2),
             })
             .collect();
         overview

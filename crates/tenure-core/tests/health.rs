@@ -213,7 +213,13 @@ fn on_the_demo_customers_about_to_churn_score_lower() {
         if state.mrr_at(cutoff).values().all(|m| *m == 0) {
             continue;
         }
-        let Some(score) = model.score(state, before.names(), cutoff).score else {
+        let full = model.score(state, before.names(), cutoff);
+        assert_eq!(
+            model.grade(state, before.names(), cutoff),
+            (full.score, full.grade),
+            "the quick score is the full one"
+        );
+        let Some(score) = full.score else {
             continue;
         };
         if state.user_id.as_ref().is_some_and(|u| churners.contains(u)) {

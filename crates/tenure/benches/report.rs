@@ -202,7 +202,8 @@ fn main() {
     );
     let matrix = matrix.unwrap();
 
-    // Health: every customer scored under the shipped model (what rescoring costs), and the
+    // Health: every customer scored under the shipped model (what rescoring costs; the
+    // breakdown is built when a profile shows it), and the
     // at-risk overview (current customers only), median of 3 each.
     let model = tenure_core::health::HealthModel::saas_default();
     let mut runs = Vec::new();
@@ -211,7 +212,7 @@ fn main() {
         let t = Instant::now();
         scored = refs
             .par_iter()
-            .filter(|s| model.score(s, engine.names(), end).score.is_some())
+            .filter(|s| model.grade(s, engine.names(), end).0.is_some())
             .count();
         runs.push(t.elapsed().as_secs_f64());
     }
