@@ -263,12 +263,13 @@ pub fn group(customers: &[Rft]) -> Vec<(Rft, f64)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn the_analytic_gradient_matches_finite_differences() {
-        let data = group(&[
+    /// Customers the models' gradient tests share: no repeat, one, several, and a recent
+    /// high frequency.
+    pub(crate) fn gradient_sample() -> Vec<Rft> {
+        vec![
             Rft {
                 x: 0.0,
                 t_x: 0.0,
@@ -289,7 +290,12 @@ mod tests {
                 t_x: 37.0,
                 t: 38.0,
             },
-        ]);
+        ]
+    }
+
+    #[test]
+    fn the_analytic_gradient_matches_finite_differences() {
+        let data = group(&gradient_sample());
         let p = [0.4, 3.0, 0.9, 2.1];
         let model = |p: &[f64]| BgNbd::from_params(p);
         crate::optimize::assert_gradient_matches(

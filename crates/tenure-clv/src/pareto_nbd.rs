@@ -275,33 +275,14 @@ mod tests {
 
     #[test]
     fn the_analytic_gradient_matches_finite_differences() {
-        let data = group(&[
-            Rft {
-                x: 0.0,
-                t_x: 0.0,
-                t: 30.0,
-            },
-            Rft {
-                x: 1.0,
-                t_x: 3.0,
-                t: 35.0,
-            },
-            Rft {
-                x: 4.0,
-                t_x: 20.5,
-                t: 38.0,
-            },
-            Rft {
-                x: 12.0,
-                t_x: 37.0,
-                t: 38.0,
-            },
-            Rft {
-                x: 7.0,
-                t_x: 38.0,
-                t: 38.0,
-            },
-        ]);
+        let mut customers = crate::bgnbd::tests::gradient_sample();
+        // t_x = T: A₀ = 0, the "died" term drops out.
+        customers.push(Rft {
+            x: 7.0,
+            t_x: 38.0,
+            t: 38.0,
+        });
+        let data = group(&customers);
         // α > β and α < β (the two forms of A₀), and a point where z > 0.75 for some
         // customers (the numeric fallback).
         for p in [

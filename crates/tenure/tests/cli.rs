@@ -428,26 +428,29 @@ fn clv_fit_sbg_projects_cohort_retention() {
     assert!(survival > 0.17 && survival < 0.40, "{survival}");
 }
 
+/// `tenure COMMAND ARGS` in `dir` with nothing configured: (success, stdout, stderr).
+fn in_dir(dir: &std::path::Path, command: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .arg(command)
+        .args(args)
+        .env("TENURE_LOG", "warn")
+        .env_remove("TENURE_DATABASE_URL")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn health_lists_the_at_risk_customers_of_the_demo() {
     let dir = std::env::temp_dir().join(db::unique("tenure_health"));
     std::fs::create_dir_all(&dir).unwrap();
     small_demo(&dir);
-    let health = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
-            .arg("health")
-            .args(args)
-            .env("TENURE_LOG", "warn")
-            .env_remove("TENURE_DATABASE_URL")
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            stdout(&out),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let health = |args: &[&str]| in_dir(&dir, "health", args);
     let (ok, json_text, err) = health(&["--at", "2025-12-31", "--limit", "5", "--json"]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&json_text).unwrap();
@@ -484,21 +487,7 @@ fn report_follows_the_demo_and_prints_every_table_as_text_json_and_csv() {
     let dir = std::env::temp_dir().join(db::unique("tenure_report"));
     std::fs::create_dir_all(&dir).unwrap();
     small_demo(&dir);
-    let report = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
-            .arg("report")
-            .args(args)
-            .env("TENURE_LOG", "warn")
-            .env_remove("TENURE_DATABASE_URL")
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            stdout(&out),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let report = |args: &[&str]| in_dir(&dir, "report", args);
     // Straight after the demo, with nothing configured, the report reads the demo database.
     let (ok, text, err) = report(&["--to", "2025-12-31"]);
     assert!(ok, "{err}");
