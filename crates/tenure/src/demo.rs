@@ -193,6 +193,8 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/customers/user_000001\n");
         println!("The loyalty report (in another terminal, in this directory):\n  tenure report        (or: cargo run --release -p tenure -- report)");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/metrics/subscriptions'\n");
+        println!("Who is at risk, and why:\n  tenure health        (or: cargo run --release -p tenure -- health)");
+        println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/health-scores?limit=10'\n");
         println!(
             "Send an event (Segment format):\n  curl -s -u '{write_key}:' {base}/v1/track -H 'Content-Type: application/json' \\\n    -d '{{\"userId\": \"user_000001\", \"event\": \"Report Viewed\"}}'\n"
         );
