@@ -97,6 +97,13 @@ impl BgBb {
 
     /// P(alive at opportunity n + 1 | x, t_x, n) (FHS 2010, eq. 11).
     pub fn probability_alive(&self, h: &Opportunities) -> f64 {
+        self.ln_alive_at_next(h, 0.0).exp()
+    }
+
+    /// ln [B(α+x+k, β+n−x)/B(α, β) · B(γ, δ+n+1)/B(γ, δ) / L(x, t_x, n)]: the posterior
+    /// weight of being alive at opportunity n + 1, with k = 1 also weighting by p (one
+    /// expected transaction). P(alive) is k = 0; DERT starts from k = 1.
+    fn ln_alive_at_next(&self, h: &Opportunities, k: f64) -> f64 {
         let Self {
             alpha,
             beta,
@@ -104,10 +111,10 @@ impl BgBb {
             delta,
         } = *self;
         let (x, n) = (f64::from(h.x), f64::from(h.n));
-        let alive = ln_beta(alpha + x, beta + n - x) - ln_beta(alpha, beta)
+        ln_beta(alpha + x + k, beta + n - x) - ln_beta(alpha, beta)
             + ln_beta(gamma, delta + n + 1.0)
-            - ln_beta(gamma, delta);
-        (alive - self.log_likelihood_one(h)).exp()
+            - ln_beta(gamma, delta)
+            - self.log_likelihood_one(h)
     }
 
     /// δ/(γ−1) · Γ(γ+δ)/Γ(1+δ) · [Γ(1+δ+n)/Γ(γ+δ+n) − Γ(1+δ+n+m)/Γ(γ+δ+n+m)]: the expected
@@ -135,20 +142,9 @@ impl BgBb {
         discount: f64,
         h: &Opportunities,
     ) -> f64 {
-        let Self {
-            alpha,
-            beta,
-            gamma,
-            delta,
-        } = *self;
-        let (x, n) = (f64::from(h.x), f64::from(h.n));
-        let ln_front = ln_beta(alpha + x + 1.0, beta + n - x) - ln_beta(alpha, beta)
-            + ln_beta(gamma, delta + n + 1.0)
-            - ln_beta(gamma, delta)
-            - discount.ln_1p()
-            - self.log_likelihood_one(h);
-        let b = delta + n + 1.0;
-        ln_front.exp() * hyp2f1(1.0, b, gamma + b, 1.0 / (1.0 + discount))
+        let b = self.delta + f64::from(h.n) + 1.0;
+        (self.ln_alive_at_next(h, 1.0) - discount.ln_1p()).exp()
+            * hyp2f1(1.0, b, self.gamma + b, 1.0 / (1.0 + discount))
     }
 
     /// E[X(n, n + m) | x, t_x, n]: expected transactions in the next m opportunities of a

@@ -345,7 +345,8 @@ struct Totals {
     probably_alive: usize,
     alive: f64,
     orders: f64,
-    clv: Option<f64>,
+    /// Meaningful only when the spend model was fitted (then every prediction has a CLV).
+    clv: f64,
 }
 
 impl Totals {
@@ -354,11 +355,7 @@ impl Totals {
         self.probably_alive += usize::from(p.probability_alive > 0.5);
         self.alive += p.probability_alive;
         self.orders += p.expected_orders_next_52_weeks;
-        self.clv = match (self.customers, self.clv, p.predicted_clv_12_months) {
-            (1, _, clv) => clv,
-            (_, Some(total), Some(clv)) => Some(total + clv),
-            _ => None,
-        };
+        self.clv += p.predicted_clv_12_months.unwrap_or(0.0);
     }
 }
 
@@ -376,6 +373,7 @@ impl OrderModels {
             }
         }
         let mean = |sum: f64, n: usize| if n == 0 { 0.0 } else { sum / n as f64 };
+        let clv = |t: &Totals| self.gamma_gamma.is_some().then_some(t.clv);
         OrderForecast {
             model: self.purchases.kind().name(),
             time_unit: "week",
@@ -393,7 +391,7 @@ impl OrderModels {
             customers_probably_alive: all.probably_alive,
             mean_probability_alive: mean(all.alive, all.customers),
             expected_orders_next_52_weeks: all.orders,
-            predicted_clv_12_months: all.clv,
+            predicted_clv_12_months: clv(&all),
             by_channel: channels
                 .into_iter()
                 .map(|(channel, t)| ChannelForecast {
@@ -401,7 +399,7 @@ impl OrderModels {
                     customers: t.customers,
                     mean_probability_alive: mean(t.alive, t.customers),
                     expected_orders_next_52_weeks: t.orders,
-                    predicted_clv_12_months: t.clv,
+                    predicted_clv_12_months: clv(&t),
                 })
                 .collect(),
         }

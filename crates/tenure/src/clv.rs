@@ -503,6 +503,7 @@ fn discrete_histories(
     summaries
         .iter()
         .map(|s| {
+            // Every summarised customer bought by the calibration end, so is in the map.
             let (first, periods) = &by_customer[&s.customer];
             Opportunities {
                 x: periods.len() as u32,
