@@ -51,6 +51,9 @@ pub struct CustomerState {
     /// The currency this customer counts for when a report picks its reporting currency:
     /// their first subscription's, else their first order's (kept with the facts).
     pub main_currency: Option<Currency>,
+    /// The segments the customer is in, with when they entered, sorted by segment (the
+    /// fold of `Segment Entered` / `Segment Exited`).
+    pub segments: Vec<(crate::segments::SegmentId, Millis)>,
     /// Manual health overrides, in time order (each `Health Overridden` event).
     pub health_overrides: Vec<crate::semantic::HealthOverride>,
     /// When a survey was shown, sorted.
@@ -469,6 +472,7 @@ impl CustomerState {
             active_months: ActiveMonths::default(),
             default_mrr: DefaultMrr::default(),
             main_currency: None,
+            segments: Vec::new(),
             health_overrides: Vec::new(),
             event_total: 0,
             orders: Vec::new(),
@@ -486,8 +490,16 @@ impl CustomerState {
     /// `name` is the interned event name for track / page / screen calls.
     pub fn apply(&mut self, message: &Message, name: Option<NameId>) {
         let at = message.timestamp;
-        self.first_seen = self.first_seen.min(at);
-        self.last_seen = self.last_seen.max(at);
+        let operator = message.kind == MessageType::Track
+            && message
+                .name
+                .as_deref()
+                .is_some_and(|n| OPERATOR_EVENTS.contains(&n));
+        // What people or Tenure did about the customer does not make them seen.
+        if !operator {
+            self.first_seen = self.first_seen.min(at);
+            self.last_seen = self.last_seen.max(at);
+        }
         self.event_total += 1;
         if let Some(campaign) = &message.campaign_source {
             self.observe_channel(campaign, at);
@@ -508,10 +520,6 @@ impl CustomerState {
             MessageType::Alias => {}
             MessageType::Track | MessageType::Page | MessageType::Screen => {
                 // What people did *about* the customer is not the customer's activity.
-                let operator = message
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| OPERATOR_EVENTS.contains(&n));
                 if !operator {
                     insert_sorted_unique(&mut self.active_days, day_of(at));
                 }
@@ -662,6 +670,15 @@ impl CustomerState {
                 let i = self.health_overrides.partition_point(|h| h.at <= at);
                 self.health_overrides.insert(i, o);
             }
+            Semantic::SegmentMembership { segment, entered } => {
+                match (self.segments.binary_search_by_key(&segment, |(s, _)| *s), entered) {
+                    (Err(i), true) => self.segments.insert(i, (segment, at)),
+                    (Ok(i), false) => {
+                        self.segments.remove(i);
+                    }
+                    _ => {}
+                }
+            }
             Semantic::SignedUp
             | Semantic::TrialStarted
             | Semantic::TrialEnded
@@ -781,6 +798,8 @@ impl CustomerState {
                 self.groups.push(group);
             }
         }
+        // `other.segments` is dropped on purpose: memberships are the winner's, and the
+        // engine re-evaluates the merged customer (docs/segments.md, "Merges").
         self.merged.push(other.id);
         self.merged.extend(other.merged);
     }

@@ -79,6 +79,8 @@ pub struct Engine {
     seen: SeenIds,
     last_seq: i64,
     events: u64,
+    /// Live segment definitions, their counters and timers (`crate::segments`).
+    pub(crate) segment_book: crate::segments::SegmentBook,
 }
 
 impl Engine {
@@ -93,6 +95,7 @@ impl Engine {
             seen: SeenIds::default(),
             last_seq: 0,
             events: 0,
+            segment_book: crate::segments::SegmentBook::default(),
         }
     }
 
@@ -150,6 +153,7 @@ impl Engine {
         if let Some(state) = self.customers.get_mut(&customer) {
             state.apply(message, name);
         }
+        self.observe_for_segments(&customer, message);
         self.events += 1;
         Applied { customer, merged }
     }
@@ -313,6 +317,7 @@ impl Engine {
             }
         }
         self.merged_into.insert(loser.clone(), winner.clone());
+        self.merge_for_segments(loser, winner);
         if let Some(w) = self.customers.get_mut(winner) {
             w.identities.extend(state.identities.iter().cloned());
             if w.user_id.is_none() {
@@ -338,6 +343,46 @@ impl Engine {
         self.customers.values()
     }
 
+    /// Every customer, for data-parallel work.
+    pub(crate) fn customers_vec(&self) -> Vec<&CustomerState> {
+        self.customers.values().collect()
+    }
+
+    pub(crate) fn customers_mut(&mut self) -> impl Iterator<Item = &mut CustomerState> {
+        self.customers.values_mut()
+    }
+
+    /// Customers in id order, after the cursor.
+    pub(crate) fn customers_after(
+        &self,
+        after: Option<&CustomerId>,
+    ) -> impl Iterator<Item = &CustomerState> {
+        let range = match after {
+            Some(after) => self.customers.range::<CustomerId, _>((
+                std::ops::Bound::Excluded(after),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.customers.range::<CustomerId, _>(..),
+        };
+        range.map(|(_, c)| c)
+    }
+
+    /// The customer a logged message belongs to now (following merges), without creating
+    /// one.
+    pub(crate) fn owner_of(&self, message: &Message) -> Option<CustomerId> {
+        message
+            .user_id
+            .as_deref()
+            .and_then(|u| self.users.get(u))
+            .or_else(|| {
+                message
+                    .anonymous_id
+                    .as_deref()
+                    .and_then(|a| self.anonymous.get(a))
+            })
+            .cloned()
+    }
+
     /// One page of customers matching `filter`, in id order, after the cursor.
     pub fn list(
         &self,
@@ -346,15 +391,7 @@ impl Engine {
         limit: usize,
         now: Millis,
     ) -> Vec<&CustomerState> {
-        let range = match after {
-            Some(after) => self.customers.range::<CustomerId, _>((
-                std::ops::Bound::Excluded(after),
-                std::ops::Bound::Unbounded,
-            )),
-            None => self.customers.range::<CustomerId, _>(..),
-        };
-        range
-            .map(|(_, c)| c)
+        self.customers_after(after)
             .filter(|c| filter.matches(c, now))
             .take(limit)
             .collect()
@@ -461,7 +498,7 @@ impl CustomerStatus {
     }
 }
 
-fn customer_status(subscriptions: &[SubscriptionView], state: &CustomerState) -> CustomerStatus {
+pub(crate) fn customer_status(subscriptions: &[SubscriptionView], state: &CustomerState) -> CustomerStatus {
     use SubscriptionStatus as S;
     let has = |s: S| subscriptions.iter().any(|v| v.status == s);
     if subscriptions.iter().any(|v| v.status.is_paying()) {

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod money;
 pub mod random;
 pub mod seen;
+pub mod segments;
 pub mod semantic;
 pub mod time;
 

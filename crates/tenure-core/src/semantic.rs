@@ -107,6 +107,12 @@ pub enum Semantic {
     /// A person sets a customer's health grade (and optionally score) by hand until
     /// `expires_at`; the log of these events is the audit trail (docs/health.md).
     HealthOverridden(HealthOverride),
+    /// Tenure records that the customer entered (`true`) or left a segment
+    /// (docs/segments.md); the customer's memberships are the fold of these events.
+    SegmentMembership {
+        segment: crate::segments::SegmentId,
+        entered: bool,
+    },
     Custom,
 }
 
@@ -137,10 +143,10 @@ pub struct SubscriptionTerms {
 /// Events that record what a person or Tenure did about a customer, not what the customer
 /// did: folded for their meaning, never counted as the customer's activity (usage,
 /// retention, health).
-pub const OPERATOR_EVENTS: [&str; 1] = ["Health Overridden"];
+pub const OPERATOR_EVENTS: [&str; 3] = ["Health Overridden", "Segment Entered", "Segment Exited"];
 
 /// Every event name with a meaning of its own.
-pub const SEMANTIC_EVENTS: [&str; 17] = [
+pub const SEMANTIC_EVENTS: [&str; 19] = [
     "Signed Up",
     "Order Completed",
     "Order Refunded",
@@ -158,6 +164,8 @@ pub const SEMANTIC_EVENTS: [&str; 17] = [
     "Ticket Resolved",
     "Referral Code Used",
     "Health Overridden",
+    "Segment Entered",
+    "Segment Exited",
 ];
 
 impl Semantic {
@@ -332,6 +340,13 @@ impl Semantic {
                         _ => Semantic::Custom,
                     }
                 }
+                "Segment Entered" | "Segment Exited" => p
+                    .id("segment_id")
+                    .and_then(|id| crate::segments::SegmentId::parse(&id))
+                    .map_or(Semantic::Custom, |segment| Semantic::SegmentMembership {
+                        segment,
+                        entered: event == "Segment Entered",
+                    }),
                 _ => Semantic::Custom,
             };
         if p.errors.is_empty() {

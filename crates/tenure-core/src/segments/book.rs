@@ -1,0 +1,514 @@
+//! The live segments of one workspace: definitions, the occurrences their filtered leaves
+//! count, and one timer per customer.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::customer::CustomerState;
+use crate::engine::Engine;
+use crate::health::HealthModel;
+use crate::ids::CustomerId;
+use crate::message::{Envelope, Message, MessageType};
+use crate::segments::definition::{Definition, passes};
+use crate::segments::eval::{Subject, holds, next_change};
+use crate::segments::SegmentId;
+use crate::time::{Millis, day_of, format_instant};
+
+/// A defined segment as the engine runs it.
+#[derive(Debug, Clone, PartialEq)]
+struct Live {
+    name: String,
+    /// Bumped by every edit; part of the ids of the events it causes.
+    version: u32,
+    definition: Definition,
+    /// Per slot: each customer's matching occurrences per UTC day, sorted by day.
+    slots: Vec<HashMap<CustomerId, Vec<(i32, u32)>>>,
+}
+
+impl Live {
+    fn subject_slots<'a>(&'a self, customer: &CustomerId) -> Vec<&'a [(i32, u32)]> {
+        self.slots
+            .iter()
+            .map(|s| s.get(customer).map_or(&[][..], Vec::as_slice))
+            .collect()
+    }
+
+    /// Counts one occurrence if the message passes a slot's filters.
+    fn observe(&mut self, customer: &CustomerId, message: &Message) {
+        let Some(event) = message.name.as_deref() else {
+            return;
+        };
+        for (i, (slot_event, filters)) in self.definition.slots.iter().enumerate() {
+            if slot_event != event {
+                continue;
+            }
+            let properties = message.properties();
+            let pass = filters
+                .iter()
+                .all(|(key, test)| passes(test, properties.and_then(|p| p.get(key))));
+            if pass {
+                let days = self.slots[i].entry(customer.clone()).or_default();
+                add_day(days, day_of(message.timestamp), 1);
+            }
+        }
+    }
+}
+
+fn add_day(days: &mut Vec<(i32, u32)>, day: i32, count: u32) {
+    match days.binary_search_by_key(&day, |(d, _)| *d) {
+        Ok(i) => days[i].1 += count,
+        Err(i) => days.insert(i, (day, count)),
+    }
+}
+
+/// What the API lists about a segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentInfo {
+    pub id: SegmentId,
+    pub name: String,
+    pub version: u32,
+    pub members: usize,
+}
+
+/// The segments of a workspace and their timers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentBook {
+    live: BTreeMap<SegmentId, Live>,
+    /// `(instant, customer)`: re-evaluate the customer's segments at the instant.
+    timers: BTreeSet<(Millis, CustomerId)>,
+    timer_of: HashMap<CustomerId, Millis>,
+    /// The health model `health` and `grade` conditions read (the shipped default unless
+    /// set).
+    health: HealthModel,
+    /// Set by a rebuild: every customer is evaluated once at the next clock tick.
+    reconcile: bool,
+}
+
+impl SegmentBook {
+    fn set_timer(&mut self, customer: &CustomerId, at: Option<Millis>) {
+        if let Some(old) = self.timer_of.remove(customer) {
+            self.timers.remove(&(old, customer.clone()));
+        }
+        if let Some(at) = at {
+            self.timers.insert((at, customer.clone()));
+            self.timer_of.insert(customer.clone(), at);
+        }
+    }
+
+    fn health(&self) -> &HealthModel {
+        &self.health
+    }
+}
+
+impl Default for SegmentBook {
+    fn default() -> Self {
+        Self {
+            live: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            timer_of: HashMap::new(),
+            health: HealthModel::saas_default(),
+            reconcile: false,
+        }
+    }
+}
+
+/// The result of evaluating every segment for one customer.
+struct Verdict {
+    /// `(segment, now a member)` where that differs from the customer's state.
+    changes: Vec<(SegmentId, bool)>,
+    next: Option<Millis>,
+}
+
+impl Engine {
+    /// The live segments, in id order, with their member counts.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let mut members: HashMap<SegmentId, usize> = HashMap::new();
+        for c in self.customers() {
+            for (s, _) in &c.segments {
+                *members.entry(*s).or_default() += 1;
+            }
+        }
+        self.segment_book
+            .live
+            .iter()
+            .map(|(id, l)| SegmentInfo {
+                id: *id,
+                name: l.name.clone(),
+                version: l.version,
+                members: members.get(id).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// One page of a segment's members, in customer id order, after the cursor.
+    pub fn segment_members(
+        &self,
+        id: SegmentId,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Vec<(&CustomerState, Millis)> {
+        self.customers_after(after)
+            .filter_map(|c| {
+                c.segments
+                    .binary_search_by_key(&id, |(s, _)| *s)
+                    .ok()
+                    .map(|i| (c, c.segments[i].1))
+            })
+            .take(limit)
+            .collect()
+    }
+
+    /// The instant of the earliest timer, if any (the shell sleeps until then).
+    pub fn next_segment_timer(&self) -> Option<Millis> {
+        if self.segment_book.reconcile {
+            return Some(Millis::MIN);
+        }
+        self.segment_book.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Sets the health model `health` and `grade` conditions read.
+    pub fn set_segment_health_model(&mut self, model: HealthModel) {
+        self.segment_book.health = model;
+    }
+
+    /// Installs a definition without evaluating anyone (a rebuild loads the definitions
+    /// before folding the log, so that filtered leaves see every event; the first tick
+    /// then reconciles every customer).
+    pub fn load_segment(&mut self, id: SegmentId, name: &str, version: u32, definition: Definition) {
+        let slots = vec![HashMap::new(); definition.slots.len()];
+        self.segment_book.live.insert(
+            id,
+            Live {
+                name: name.to_owned(),
+                version,
+                definition,
+                slots,
+            },
+        );
+        self.segment_book.reconcile = true;
+    }
+
+    /// Defines (or redefines) a segment and backfills it: `history` is every logged event
+    /// the definition's filtered leaves need (its [`Definition::slots`] events; none when
+    /// it has no filters). Returns the `Segment Entered` / `Segment Exited` messages that
+    /// bring every customer's membership in line with the definition at `now`, already
+    /// applied; the caller appends them to the log.
+    pub fn define_segment<'m>(
+        &mut self,
+        id: SegmentId,
+        name: &str,
+        definition: Definition,
+        history: impl IntoIterator<Item = &'m Message>,
+        now: Millis,
+    ) -> Vec<(CustomerId, Message)> {
+        let version = self.segment_book.live.get(&id).map_or(1, |l| l.version + 1);
+        let mut live = Live {
+            name: name.to_owned(),
+            version,
+            slots: vec![HashMap::new(); definition.slots.len()],
+            definition,
+        };
+        if !live.slots.is_empty() {
+            for message in history {
+                if message.kind == MessageType::Track
+                    && let Some(customer) = self.owner_of(message)
+                {
+                    live.observe(&customer, message);
+                }
+            }
+        }
+        self.segment_book.live.insert(id, live);
+        let live = &self.segment_book.live[&id];
+        let health = self.segment_book.health();
+        let names = self.names();
+        let verdicts: Vec<(CustomerId, bool, bool, Option<Millis>)> = self
+            .customers_vec()
+            .par_iter()
+            .map(|c| {
+                let slots = live.subject_slots(&c.id);
+                let subject = Subject {
+                    state: c,
+                    names,
+                    health,
+                    slots: &slots,
+                };
+                let member = holds(&live.definition.condition, &subject, now);
+                let was = c.segments.binary_search_by_key(&id, |(s, _)| *s).is_ok();
+                let next = next_change(&live.definition.condition, &subject, now).filter(|n| *n > now);
+                (c.id.clone(), was, member, next)
+            })
+            .collect();
+        let mut messages = Vec::new();
+        for (customer, was, member, next) in verdicts {
+            if was != member
+                && let Some(m) = self.membership_message(&customer, id, member, now, now, "definition")
+            {
+                self.apply(&m);
+                messages.push((customer.clone(), m));
+            }
+            // A stale, earlier timer costs one needless evaluation; a missing one would be
+            // wrong. Keep the earlier of the two.
+            let current = self.segment_book.timer_of.get(&customer).copied();
+            let at = match (current, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.segment_book.set_timer(&customer, at);
+        }
+        messages
+    }
+
+    /// Forgets a segment. Memberships are dropped from the state without events (the
+    /// segment no longer exists for anything to react to). `false` if it was not defined.
+    pub fn remove_segment(&mut self, id: SegmentId) -> bool {
+        if self.segment_book.live.remove(&id).is_none() {
+            return false;
+        }
+        for c in self.customers_mut() {
+            c.segments.retain(|(s, _)| *s != id);
+        }
+        true
+    }
+
+    /// Counts and a sample of who a definition would hold at `now`, without saving it.
+    pub fn preview_segment<'m>(
+        &self,
+        definition: &Definition,
+        history: impl IntoIterator<Item = &'m Message>,
+        now: Millis,
+        sample: usize,
+    ) -> (usize, Vec<CustomerId>) {
+        let mut live = Live {
+            name: String::new(),
+            version: 0,
+            slots: vec![HashMap::new(); definition.slots.len()],
+            definition: definition.clone(),
+        };
+        if !live.slots.is_empty() {
+            for message in history {
+                if message.kind == MessageType::Track
+                    && let Some(customer) = self.owner_of(message)
+                {
+                    live.observe(&customer, message);
+                }
+            }
+        }
+        let health = self.segment_book.health();
+        let members: Vec<CustomerId> = self
+            .customers_vec()
+            .par_iter()
+            .filter(|c| {
+                let slots = live.subject_slots(&c.id);
+                let subject = Subject {
+                    state: c,
+                    names: self.names(),
+                    health,
+                    slots: &slots,
+                };
+                holds(&live.definition.condition, &subject, now)
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        let count = members.len();
+        (count, members.into_iter().take(sample).collect())
+    }
+
+    /// Whether the customer is in the segment by its definition at `now`, evaluated from
+    /// the state (what the property test compares the incremental membership with).
+    pub fn evaluate_segment(&self, id: SegmentId, customer: &CustomerState, now: Millis) -> Option<bool> {
+        let live = self.segment_book.live.get(&id)?;
+        let health = self.segment_book.health();
+        let slots = live.subject_slots(&customer.id);
+        let subject = Subject {
+            state: customer,
+            names: self.names(),
+            health,
+            slots: &slots,
+        };
+        Some(holds(&live.definition.condition, &subject, now))
+    }
+
+    /// Counts an event for the filtered leaves that want it (called by `apply`).
+    pub(crate) fn observe_for_segments(&mut self, customer: &CustomerId, message: &Message) {
+        if message.kind != MessageType::Track {
+            return;
+        }
+        for live in self.segment_book.live.values_mut() {
+            if !live.slots.is_empty() {
+                live.observe(customer, message);
+            }
+        }
+    }
+
+    /// Moves what segments counted for `loser` to `winner` (called by a merge).
+    pub(crate) fn merge_for_segments(&mut self, loser: &CustomerId, winner: &CustomerId) {
+        for live in self.segment_book.live.values_mut() {
+            for slot in &mut live.slots {
+                if let Some(days) = slot.remove(loser) {
+                    let target = slot.entry(winner.clone()).or_default();
+                    for (day, count) in days {
+                        add_day(target, day, count);
+                    }
+                }
+            }
+        }
+        let timer = self.segment_book.timer_of.get(loser).copied();
+        if timer.is_some() {
+            self.segment_book.set_timer(loser, None);
+        }
+    }
+
+    /// Re-evaluates every segment for these customers (those an event just touched) at
+    /// `now`, resets their timers, and returns the membership messages to append.
+    pub fn segment_changes(
+        &mut self,
+        customers: &[CustomerId],
+        now: Millis,
+    ) -> Vec<(CustomerId, Message)> {
+        if self.segment_book.live.is_empty() {
+            return Vec::new();
+        }
+        let mut messages = Vec::new();
+        let mut done = std::collections::HashSet::new();
+        for id in customers {
+            let Some(state) = self.find(id.as_str()) else {
+                continue;
+            };
+            let id = state.id.clone();
+            if !done.insert(id.clone()) {
+                continue;
+            }
+            self.settle(&id, now, now, "event", &mut messages);
+        }
+        messages
+    }
+
+    /// Fires every timer due by `now`, each at its own instant and in time order (a timer
+    /// that fires may set the next one, due by `now` too). After a rebuild, first
+    /// evaluates every customer at `now`.
+    pub fn due_segment_changes(&mut self, now: Millis) -> Vec<(CustomerId, Message)> {
+        let mut messages = Vec::new();
+        if self.segment_book.reconcile {
+            self.segment_book.reconcile = false;
+            self.segment_book.timers.clear();
+            self.segment_book.timer_of.clear();
+            let live: Vec<SegmentId> = self.segment_book.live.keys().copied().collect();
+            // Memberships of segments that no longer exist are dropped.
+            for c in self.customers_mut() {
+                c.segments.retain(|(s, _)| live.binary_search(s).is_ok());
+            }
+            if !live.is_empty() {
+                let ids: Vec<CustomerId> = self.customers().map(|c| c.id.clone()).collect();
+                for id in ids {
+                    self.settle(&id, now, now, "start", &mut messages);
+                }
+            }
+            return messages;
+        }
+        while let Some((at, customer)) = self.segment_book.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.segment_book.set_timer(&customer, None);
+            if self.find(customer.as_str()).is_some_and(|c| c.id == customer) {
+                self.settle(&customer, at, now, "timer", &mut messages);
+            }
+        }
+        messages
+    }
+
+    /// Evaluates every segment for one customer at `at`; appends the messages for what
+    /// changed (applied), and sets the customer's next timer.
+    fn settle(
+        &mut self,
+        customer: &CustomerId,
+        at: Millis,
+        now: Millis,
+        cause: &str,
+        messages: &mut Vec<(CustomerId, Message)>,
+    ) {
+        let Some(verdict) = self.verdict(customer, at) else {
+            return;
+        };
+        for (segment, member) in verdict.changes {
+            if let Some(m) = self.membership_message(customer, segment, member, at, now, cause) {
+                self.apply(&m);
+                messages.push((customer.clone(), m));
+            }
+        }
+        self.segment_book.set_timer(customer, verdict.next);
+    }
+
+    fn verdict(&self, customer: &CustomerId, at: Millis) -> Option<Verdict> {
+        let state = self.find(customer.as_str())?;
+        let health = self.segment_book.health();
+        let mut changes = Vec::new();
+        let mut next: Option<Millis> = None;
+        for (id, live) in &self.segment_book.live {
+            let slots = live.subject_slots(&state.id);
+            let subject = Subject {
+                state,
+                names: self.names(),
+                health,
+                slots: &slots,
+            };
+            let member = holds(&live.definition.condition, &subject, at);
+            let was = state.segments.binary_search_by_key(id, |(s, _)| *s).is_ok();
+            if member != was {
+                changes.push((*id, member));
+            }
+            let n = next_change(&live.definition.condition, &subject, at);
+            debug_assert!(n.is_none_or(|n| n > at), "a timer must lie ahead");
+            if let Some(n) = n.filter(|n| *n > at) {
+                next = Some(next.map_or(n, |m| m.min(n)));
+            }
+        }
+        Some(Verdict { changes, next })
+    }
+
+    /// A `Segment Entered` / `Segment Exited` message for the customer, stamped `at`.
+    fn membership_message(
+        &self,
+        customer: &CustomerId,
+        segment: SegmentId,
+        entered: bool,
+        at: Millis,
+        now: Millis,
+        cause: &str,
+    ) -> Option<Message> {
+        let state = self.find(customer.as_str())?;
+        let live = self.segment_book.live.get(&segment)?;
+        let mut body = json!({
+            "type": "track",
+            "event": if entered { "Segment Entered" } else { "Segment Exited" },
+            "messageId": format!(
+                "tenure:{segment}.v{}:{}:{}:{at}",
+                live.version,
+                state.id,
+                if entered { "in" } else { "out" }
+            ),
+            "timestamp": format_instant(at),
+            "properties": {
+                "segment_id": segment.to_string(),
+                "segment_name": live.name,
+                "cause": cause,
+            },
+        });
+        match (&state.user_id, state.identities.iter().find_map(|k| k.strip_prefix("a:"))) {
+            (Some(user), _) => body["userId"] = Value::from(user.as_str()),
+            (None, Some(anon)) => body["anonymousId"] = Value::from(anon),
+            (None, None) => return None,
+        }
+        Message::parse(
+            body,
+            None,
+            Envelope {
+                received_at: now,
+                batch_sent_at: None,
+            },
+        )
+        .ok()
+    }
+}

@@ -1,0 +1,336 @@
+//! Evaluating a condition for one customer at one instant, and the next instant at which
+//! its answer can change without a new event (the segment's timer).
+//!
+//! Both read the customer's state as of the instant: facts stamped later (a late clock, a
+//! scheduled cancellation) are not yet true, and become true at their own instant, which
+//! is therefore a candidate for the timer. Behaviour windows are whole UTC days, so an
+//! occurrence leaves a window at the midnight that starts day `day + D`.
+
+use serde_json::Value;
+
+use crate::customer::{CustomerState, DayCount, NameId};
+use crate::engine::{NameTable, customer_status};
+use crate::health::{Grade, HealthModel};
+use crate::segments::definition::{Computed, Condition, Window, When, passes};
+use crate::time::{MILLIS_PER_DAY, Millis, day_of};
+
+/// What a condition is evaluated over.
+pub struct Subject<'a> {
+    pub state: &'a CustomerState,
+    pub names: &'a NameTable,
+    pub health: &'a HealthModel,
+    /// For each slot of the definition: the customer's matching occurrences per UTC day,
+    /// sorted by day.
+    pub slots: &'a [&'a [(i32, u32)]],
+}
+
+fn midnight(day: i32) -> Millis {
+    i64::from(day) * MILLIS_PER_DAY
+}
+
+/// Occurrences of one event per day: either from the state's activity (an event name) or
+/// from a slot (a filtered leaf).
+enum Days<'a> {
+    Activity(&'a [DayCount], Option<NameId>),
+    Slot(&'a [(i32, u32)]),
+}
+
+impl Days<'_> {
+    fn of<'a>(subject: &Subject<'a>, event: &str, slot: Option<usize>) -> Days<'a> {
+        match slot {
+            Some(i) => Days::Slot(subject.slots.get(i).copied().unwrap_or(&[])),
+            None => Days::Activity(&subject.state.activity, subject.names.get(event)),
+        }
+    }
+
+    /// `(day, count)` for the days `from..=to`, in day order.
+    fn range(&self, from: i32, to: i32) -> Box<dyn Iterator<Item = (i32, u32)> + '_> {
+        match *self {
+            Days::Activity(_, None) => Box::new(std::iter::empty()),
+            Days::Activity(activity, Some(name)) => {
+                let start = activity.partition_point(|d| d.day < from);
+                Box::new(
+                    activity[start..]
+                        .iter()
+                        .take_while(move |d| d.day <= to)
+                        .filter(move |d| d.name == name)
+                        .map(|d| (d.day, d.count)),
+                )
+            }
+            Days::Slot(days) => {
+                let start = days.partition_point(|(d, _)| *d < from);
+                Box::new(days[start..].iter().copied().take_while(move |(d, _)| *d <= to))
+            }
+        }
+    }
+
+    fn count(&self, from: i32, to: i32) -> u64 {
+        self.range(from, to).map(|(_, c)| u64::from(c)).sum()
+    }
+
+    fn first(&self, to: i32) -> Option<i32> {
+        self.range(i32::MIN, to).next().map(|(d, _)| d)
+    }
+
+    fn last(&self, to: i32) -> Option<i32> {
+        self.range(i32::MIN, to).last().map(|(d, _)| d)
+    }
+
+    /// The first day after `today` with an occurrence: it enters every window at its
+    /// midnight.
+    fn next_after(&self, today: i32) -> Option<Millis> {
+        self.range(today + 1, i32::MAX).next().map(|(d, _)| midnight(d))
+    }
+}
+
+/// Whether the condition holds for the subject at `now`.
+pub fn holds(condition: &Condition, s: &Subject<'_>, now: Millis) -> bool {
+    let today = day_of(now);
+    match condition {
+        Condition::All(cs) => cs.iter().all(|c| holds(c, s, now)),
+        Condition::Any(cs) => cs.iter().any(|c| holds(c, s, now)),
+        Condition::Not(c) => !holds(c, s, now),
+        Condition::Trait { key, test } => passes(test, s.state.traits.get(key)),
+        Condition::Computed { value, test } => computed_passes(*value, test, s, now),
+        Condition::Performed {
+            event,
+            count,
+            window,
+            slot,
+            ..
+        } => {
+            let days = Days::of(s, event, *slot);
+            let n = match window {
+                Window::Ever => days.count(i32::MIN, today),
+                Window::LastDays(d) => days.count(today - *d as i32 + 1, today),
+            };
+            count.holds(n)
+        }
+        Condition::FirstPerformed { event, when } => Days::of(s, event, None)
+            .first(today)
+            .is_some_and(|day| when_holds(*when, day, today)),
+        Condition::LastPerformed { event, when } => Days::of(s, event, None)
+            .last(today)
+            .is_some_and(|day| when_holds(*when, day, today)),
+        Condition::Sequence {
+            first,
+            then,
+            within_days,
+        } => {
+            let a = Days::of(s, first, None);
+            let b = Days::of(s, then, None);
+            // For each day with `then`, is there a `first` on it or up to T days before?
+            let firsts: Vec<i32> = a.range(i32::MIN, today).map(|(d, _)| d).collect();
+            b.range(i32::MIN, today).any(|(day, _)| {
+                let i = firsts.partition_point(|f| *f < day - *within_days as i32);
+                firsts.get(i).is_some_and(|f| *f <= day)
+            })
+        }
+    }
+}
+
+fn when_holds(when: When, day: i32, today: i32) -> bool {
+    match when {
+        When::Before(d) => day < d,
+        When::Since(d) => day >= d,
+        When::WithinDays(n) => day > today - n as i32,
+    }
+}
+
+fn computed_passes(value: Computed, test: &crate::segments::Test, s: &Subject<'_>, now: Millis) -> bool {
+    let state = s.state;
+    let one = |v: Option<Value>| passes(test, v.as_ref());
+    match value {
+        Computed::Health => one(s.health.grade(state, s.names, now).0.map(|x| {
+            Value::from((x * 10.0).round() / 10.0)
+        })),
+        Computed::Grade => one(s.health.grade(state, s.names, now).1.map(|g| {
+            Value::from(match g {
+                Grade::Red => "red",
+                Grade::Yellow => "yellow",
+                Grade::Green => "green",
+            })
+        })),
+        Computed::Nps => one(latest_nps(state, now).map(Value::from)),
+        Computed::NpsCategory => one(latest_nps(state, now).map(|n| {
+            Value::from(match n {
+                9.. => "promoter",
+                7 | 8 => "passive",
+                _ => "detractor",
+            })
+        })),
+        Computed::TenureDays => one(Some(Value::from(
+            (now - state.first_seen).div_euclid(MILLIS_PER_DAY),
+        ))),
+        Computed::Plan => {
+            let plans: Vec<Value> = state
+                .subscriptions_at(now)
+                .into_iter()
+                .filter(|v| v.status.is_paying() || v.status == crate::customer::SubscriptionStatus::Trialing)
+                .filter_map(|v| v.plan.map(Value::from))
+                .collect();
+            // A customer on two plans is "on" each of them; `ne` holds when none matches.
+            match test.op {
+                crate::segments::Op::Ne => !plans
+                    .iter()
+                    .any(|p| !passes(test, Some(p))),
+                crate::segments::Op::NotExists => plans.is_empty(),
+                _ if plans.is_empty() => passes(test, None),
+                _ => plans.iter().any(|p| passes(test, Some(p))),
+            }
+        }
+        Computed::Mrr => {
+            let mrr = state
+                .main_currency
+                .and_then(|c| state.mrr_at(now).get(&c).copied())
+                .unwrap_or(0);
+            one(Some(Value::from(mrr)))
+        }
+        Computed::Status => {
+            let status = customer_status(&state.subscriptions_at(now), state);
+            one(serde_json::to_value(status).ok())
+        }
+        Computed::Orders => one(Some(Value::from(
+            state.orders.iter().take_while(|o| o.at <= now).count(),
+        ))),
+    }
+}
+
+fn latest_nps(state: &CustomerState, now: Millis) -> Option<u8> {
+    state
+        .survey_answers
+        .iter()
+        .rev()
+        .filter(|a| a.at <= now && a.scale == 10)
+        .find_map(|a| a.score)
+}
+
+/// The earliest instant after `now` at which `holds` may answer differently, if no event
+/// arrives before it. `None`: only a new event can change it.
+pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Option<Millis> {
+    let today = day_of(now);
+    let min = |a: Option<Millis>, b: Option<Millis>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match condition {
+        Condition::All(cs) | Condition::Any(cs) => cs
+            .iter()
+            .map(|c| next_change(c, s, now))
+            .fold(None, min),
+        Condition::Not(c) => next_change(c, s, now),
+        Condition::Trait { .. } => None,
+        Condition::Computed { value, .. } => computed_next_change(*value, s.state, now),
+        Condition::Performed {
+            event,
+            window,
+            slot,
+            ..
+        } => {
+            let days = Days::of(s, event, *slot);
+            let entering = days.next_after(today);
+            match window {
+                Window::Ever => entering,
+                Window::LastDays(d) => {
+                    // The oldest day in the window leaves it first; whether the count then
+                    // crosses the threshold is decided when the timer fires.
+                    let leaving = days
+                        .range(today - *d as i32 + 1, today)
+                        .next()
+                        .map(|(day, _)| midnight(day + *d as i32));
+                    min(entering, leaving)
+                }
+            }
+        }
+        Condition::FirstPerformed { event, when } | Condition::LastPerformed { event, when } => {
+            let days = Days::of(s, event, None);
+            let is_first = matches!(condition, Condition::FirstPerformed { .. });
+            let day = if is_first {
+                days.first(today)
+            } else {
+                days.last(today)
+            };
+            // A first occurrence never changes once it is in the past; a later last does.
+            let entering = if is_first && day.is_some() {
+                None
+            } else {
+                days.next_after(today)
+            };
+            let expiring = match (when, day) {
+                // Only while it holds: an older day has already left the window.
+                (When::WithinDays(n), Some(day)) if day > today - *n as i32 => {
+                    Some(midnight(day + *n as i32))
+                }
+                _ => None,
+            };
+            min(entering, expiring)
+        }
+        Condition::Sequence { first, then, .. } => min(
+            Days::of(s, first, None).next_after(today),
+            Days::of(s, then, None).next_after(today),
+        ),
+    }
+}
+
+fn computed_next_change(value: Computed, state: &CustomerState, now: Millis) -> Option<Millis> {
+    let next_midnight = midnight(day_of(now) + 1);
+    let min = |a: Option<Millis>, b: Option<Millis>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match value {
+        // Health reads day windows, recency in days and every dated fact.
+        Computed::Health | Computed::Grade => {
+            min(Some(next_midnight), next_dated_fact(state, now))
+        }
+        Computed::Nps | Computed::NpsCategory => state
+            .survey_answers
+            .iter()
+            .map(|a| a.at)
+            .filter(|at| *at > now)
+            .min(),
+        Computed::TenureDays => {
+            let elapsed = (now - state.first_seen).div_euclid(MILLIS_PER_DAY);
+            Some(state.first_seen + (elapsed + 1) * MILLIS_PER_DAY)
+        }
+        Computed::Plan | Computed::Mrr | Computed::Status => next_subscription_change(state, now),
+        Computed::Orders => state.orders.iter().map(|o| o.at).find(|at| *at > now),
+    }
+}
+
+/// The first instant after `now` at which a subscription's status or MRR changes (a fact
+/// stamped later, a trial or period end, a scheduled cancellation).
+fn next_subscription_change(state: &CustomerState, now: Millis) -> Option<Millis> {
+    let policy = crate::customer::BillingPolicy::default();
+    state
+        .subscriptions
+        .iter()
+        .filter_map(|s| {
+            let phases = s.phases(&policy);
+            let i = phases.partition_point(|p| p.from <= now);
+            phases.get(i).map(|p| p.from)
+        })
+        .min()
+}
+
+/// The first instant after `now` of any fact health reads that is not a day boundary.
+fn next_dated_fact(state: &CustomerState, now: Millis) -> Option<Millis> {
+    let later = |at: Millis| (at > now).then_some(at);
+    let tickets = state
+        .tickets
+        .iter()
+        .flat_map(|t| [t.opened_at, t.resolved_at])
+        .flatten()
+        .filter_map(later);
+    let answers = state.survey_answers.iter().filter_map(|a| later(a.at));
+    let overrides = state
+        .health_overrides
+        .iter()
+        .flat_map(|o| [o.at, o.expires_at])
+        .filter_map(later);
+    tickets
+        .chain(answers)
+        .chain(overrides)
+        .chain(next_subscription_change(state, now))
+        .min()
+}

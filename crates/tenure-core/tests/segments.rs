@@ -1,0 +1,336 @@
+//! Segments: hand-worked memberships and timers, and the property that incremental
+//! membership (events + timers) always equals an evaluation from scratch at the same instant.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use tenure_core::random::Rng;
+use tenure_core::segments::{Definition, SegmentId};
+use tenure_core::time::{MILLIS_PER_DAY, Millis, format_instant, parse_instant};
+use tenure_core::{CustomerId, Engine, Envelope, Message, WorkspaceId};
+
+fn at(text: &str) -> Millis {
+    parse_instant(text).unwrap()
+}
+
+fn message(value: Value, now: Millis) -> Message {
+    Message::parse(
+        value,
+        None,
+        Envelope {
+            received_at: now,
+            batch_sent_at: None,
+        },
+    )
+    .unwrap()
+}
+
+fn track(user: &str, when: Millis, event: &str, properties: Value) -> Value {
+    json!({"type": "track", "userId": user, "event": event,
+           "timestamp": format_instant(when), "properties": properties})
+}
+
+fn engine() -> Engine {
+    Engine::new(WorkspaceId::parse("ws_segments").unwrap())
+}
+
+/// What the server's writer does with one incoming message: fire due timers, fold the
+/// message, re-evaluate its customer. Returns the membership messages.
+fn ingest(engine: &mut Engine, m: &Message, now: Millis) -> Vec<(CustomerId, Message)> {
+    let mut out = engine.due_segment_changes(now);
+    let applied = engine.apply(m);
+    out.extend(engine.segment_changes(&[applied.customer], now));
+    out
+}
+
+fn names(changes: &[(CustomerId, Message)]) -> Vec<(String, String)> {
+    changes
+        .iter()
+        .map(|(_, m)| {
+            (
+                m.name.clone().unwrap(),
+                format_instant(m.timestamp)[..16].to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn member(engine: &Engine, user: &str, segment: SegmentId) -> bool {
+    let c = engine.find(user).unwrap();
+    c.segments.iter().any(|(s, _)| *s == segment)
+}
+
+#[test]
+fn a_window_edge_fires_at_its_exact_midnight() {
+    let mut e = engine();
+    let s = SegmentId(1);
+    let def = Definition::parse(&json!({"performed": "Report Exported", "at_least": 2, "within_days": 3})).unwrap();
+    let t0 = at("2026-03-01T12:00:00Z");
+    assert!(e.define_segment(s, "exporters", def, [], t0).is_empty());
+    let m1 = message(track("u1", at("2026-03-01T09:00:00Z"), "Report Exported", json!({})), t0);
+    assert!(ingest(&mut e, &m1, t0).is_empty(), "one export is not two");
+    let t1 = at("2026-03-02T08:00:00Z");
+    let m2 = message(track("u1", at("2026-03-02T07:30:00Z"), "Report Exported", json!({})), t1);
+    assert_eq!(names(&ingest(&mut e, &m2, t1)), vec![("Segment Entered".into(), "2026-03-02T08:00".into())]);
+    // The 1 March export leaves the 3-day window (1–3 March) at midnight starting 4 March.
+    assert_eq!(e.next_segment_timer(), Some(at("2026-03-04T00:00:00Z")));
+    assert!(e.due_segment_changes(at("2026-03-03T23:59:59.999Z")).is_empty());
+    let exits = e.due_segment_changes(at("2026-03-10T00:00:00Z"));
+    assert_eq!(names(&exits), vec![("Segment Exited".into(), "2026-03-04T00:00".into())], "stamped with the edge, not the clock");
+    assert!(!member(&e, "u1", s));
+    assert_eq!(exits[0].1.received_at, at("2026-03-10T00:00:00Z"));
+}
+
+#[test]
+fn an_inactivity_segment_fills_when_time_passes_and_empties_on_an_event() {
+    let mut e = engine();
+    let s = SegmentId(2);
+    let t0 = at("2026-05-10T10:00:00Z");
+    let login = message(track("u2", at("2026-05-10T09:00:00Z"), "Logged In", json!({})), t0);
+    e.apply(&login);
+    let def = Definition::parse(&json!({"all": [
+        {"performed": "Logged In"},
+        {"not_performed": "Logged In", "within_days": 7}
+    ]}))
+    .unwrap();
+    assert!(e.define_segment(s, "dormant", def, [], t0).is_empty());
+    // Last login on 10 May: days 10–16 May hold it; on 17 May it is out of the window.
+    assert_eq!(e.next_segment_timer(), Some(at("2026-05-17T00:00:00Z")));
+    let entered = e.due_segment_changes(at("2026-05-20T00:00:00Z"));
+    assert_eq!(names(&entered), vec![("Segment Entered".into(), "2026-05-17T00:00".into())]);
+    let t1 = at("2026-05-21T15:00:00Z");
+    let again = message(track("u2", t1, "Logged In", json!({})), t1);
+    assert_eq!(names(&ingest(&mut e, &again, t1)), vec![("Segment Exited".into(), "2026-05-21T15:00".into())]);
+    // Membership events are not the customer's activity.
+    let c = e.find("u2").unwrap();
+    assert_eq!(c.last_seen, t1);
+    assert_eq!(c.active_days.len(), 2);
+}
+
+#[test]
+fn property_filters_are_counted_from_the_history_when_a_segment_is_defined() {
+    let mut e = engine();
+    let now = at("2026-04-30T12:00:00Z");
+    let mut log = vec![];
+    for (user, format, day) in [("a", "pdf", "2026-04-29"), ("b", "csv", "2026-04-29"), ("c", "pdf", "2026-04-01")] {
+        log.push(message(track(user, at(&format!("{day}T10:00:00Z")), "Report Exported", json!({"format": format})), now));
+    }
+    for m in &log {
+        e.apply(m);
+    }
+    let def = Definition::parse(&json!({"performed": "Report Exported", "where": [{"property": "format", "op": "eq", "value": "pdf"}], "within_days": 7})).unwrap();
+    let (count, sample) = e.preview_segment(&def, &log, now, 10);
+    assert_eq!(count, 1);
+    assert_eq!(sample, vec![e.find("a").unwrap().id.clone()]);
+    let entered = e.define_segment(SegmentId(3), "pdf exporters", def, &log, now);
+    assert_eq!(entered.len(), 1);
+    assert!(member(&e, "a", SegmentId(3)) && !member(&e, "b", SegmentId(3)));
+    // A new matching event for b is counted as it arrives.
+    let m = message(track("b", now, "Report Exported", json!({"format": "pdf"})), now);
+    assert_eq!(ingest(&mut e, &m, now).len(), 1);
+    assert!(member(&e, "b", SegmentId(3)));
+    assert_eq!(e.segments()[0].members, 2);
+}
+
+#[test]
+fn a_merge_carries_counted_occurrences_to_the_surviving_customer() {
+    let mut e = engine();
+    let now = at("2026-04-30T12:00:00Z");
+    let def = Definition::parse(&json!({"performed": "Clicked", "where": [{"property": "x", "op": "exists"}], "at_least": 2})).unwrap();
+    e.define_segment(SegmentId(1), "clickers", def, [], now);
+    let anon = message(json!({"type": "track", "anonymousId": "anon-1", "event": "Clicked", "properties": {"x": 1}, "timestamp": format_instant(now)}), now);
+    ingest(&mut e, &anon, now);
+    let known = message(track("u9", now, "Clicked", json!({"x": 2})), now);
+    ingest(&mut e, &known, now);
+    assert!(!member(&e, "u9", SegmentId(1)));
+    let alias = message(json!({"type": "alias", "userId": "u9", "previousId": "anon-1", "timestamp": format_instant(now)}), now);
+    let changes = ingest(&mut e, &alias, now);
+    assert_eq!(names(&changes).len(), 1);
+    assert!(member(&e, "u9", SegmentId(1)));
+}
+
+#[test]
+fn a_rebuild_reconciles_once_with_the_clock() {
+    let mut e = engine();
+    let t0 = at("2026-01-05T10:00:00Z");
+    let def = || Definition::parse(&json!({"performed": "Ping", "within_days": 1})).unwrap();
+    e.define_segment(SegmentId(1), "pinged today", def(), [], t0);
+    let mut log = vec![];
+    let ping = message(track("u1", t0, "Ping", json!({})), t0);
+    log.push(ping.clone());
+    log.extend(ingest(&mut e, &ping, t0).into_iter().map(|(_, m)| m));
+    // The server stops; a rebuild folds the log with the definition loaded.
+    let mut fresh = engine();
+    fresh.load_segment(SegmentId(1), "pinged today", 1, def());
+    for m in &log {
+        fresh.apply(m);
+    }
+    assert!(member(&fresh, "u1", SegmentId(1)), "membership is the fold of the log");
+    assert_eq!(fresh.next_segment_timer(), Some(Millis::MIN), "reconcile at the first tick");
+    let later = at("2026-01-09T00:00:00Z");
+    let caught_up = fresh.due_segment_changes(later);
+    assert_eq!(names(&caught_up), vec![("Segment Exited".into(), "2026-01-09T00:00".into())]);
+    assert_eq!(fresh.next_segment_timer(), None);
+}
+
+/// The definitions the property test runs: every kind of condition, windows of 1–5 days.
+fn definitions(day0: i32) -> Vec<Value> {
+    let date = |d: i32| format_instant(i64::from(day0 + d) * MILLIS_PER_DAY)[..10].to_owned();
+    vec![
+        json!({"performed": "A", "at_least": 2, "within_days": 3}),
+        json!({"all": [{"not_performed": "B", "within_days": 2}, {"trait": "tier", "op": "eq", "value": "pro"}]}),
+        json!({"performed": "A", "where": [{"property": "p", "op": "eq", "value": "x"}], "within_days": 2}),
+        json!({"any": [{"first_performed": "C", "within_days": 4}, {"last_performed": "B", "before": date(6)}]}),
+        json!({"sequence": ["A", "B"], "within_days": 1}),
+        json!({"all": [{"computed": "tenure_days", "op": "gte", "value": 3}, {"not": {"computed": "status", "op": "eq", "value": "active"}}]}),
+        json!({"computed": "grade", "op": "eq", "value": "red"}),
+        json!({"any": [{"computed": "orders", "op": "gte", "value": 2}, {"computed": "mrr", "op": "gt", "value": 0}]}),
+        json!({"not": {"performed": "A", "within_days": 1}}),
+        json!({"performed": "B", "exactly": 1, "where": [{"property": "p", "op": "ne", "value": "y"}]}),
+        json!({"all": [{"computed": "plan", "op": "eq", "value": "team"}, {"last_performed": "C", "since": date(2)}]}),
+    ]
+}
+
+/// A random message about a random customer, stamped around `now` (late by up to 9 days,
+/// or early by up to 6 hours).
+fn random_message(rng: &mut Rng, now: Millis, serial: u64) -> Value {
+    let users = ["u1", "u2", "u3", "u4", "u5"];
+    let user = users[rng.below(users.len() as u64) as usize];
+    let when = if rng.chance(0.8) {
+        now - (rng.uniform() * rng.uniform() * 9.0 * MILLIS_PER_DAY as f64) as i64
+    } else {
+        now + (rng.uniform() * 0.25 * MILLIS_PER_DAY as f64) as i64
+    };
+    let ts = format_instant(when);
+    let anon = format!("anon-{}", rng.below(3));
+    match rng.below(12) {
+        0 => json!({"type": "identify", "userId": user, "traits": {"tier": if rng.chance(0.5) {"pro"} else {"free"}}, "timestamp": ts}),
+        1 => json!({"type": "track", "userId": user, "event": "Order Completed", "timestamp": ts,
+                    "properties": {"order_id": format!("o{serial}"), "revenue": 10, "currency": "USD"}}),
+        2 => json!({"type": "track", "userId": user, "event": "Subscription Started", "timestamp": ts,
+                    "properties": {"subscription_id": format!("s-{user}"), "plan": if rng.chance(0.5) {"team"} else {"solo"},
+                                   "interval": "week", "amount": 30, "currency": "USD"}}),
+        3 => json!({"type": "track", "userId": user, "event": "Subscription Cancelled", "timestamp": ts,
+                    "properties": {"subscription_id": format!("s-{user}")}}),
+        4 => json!({"type": "track", "anonymousId": anon, "event": "A", "timestamp": ts, "properties": {"p": "x"}}),
+        5 => json!({"type": "alias", "userId": user, "previousId": anon, "timestamp": ts}),
+        6 => json!({"type": "track", "userId": user, "event": "Ticket Opened", "timestamp": ts, "properties": {"ticket_id": format!("t{serial}")}}),
+        _ => {
+            let event = ["A", "B", "C"][rng.below(3) as usize];
+            let p = ["x", "y"][rng.below(2) as usize];
+            json!({"type": "track", "userId": user, "event": event, "timestamp": ts, "properties": {"p": p}})
+        }
+    }
+}
+
+/// Incremental membership equals evaluation from scratch: the same log folded into a
+/// fresh engine, the definitions backfilled, every customer evaluated at the same instant.
+fn check(incremental: &Engine, log: &[Message], defined: &[(SegmentId, Value)], now: Millis, context: &str) {
+    let mut scratch = engine();
+    for m in log {
+        scratch.apply(m);
+    }
+    for (id, def) in defined {
+        scratch.define_segment(*id, "s", Definition::parse(def).unwrap(), log, now);
+    }
+    let inc: Vec<&CustomerId> = incremental.customers().map(|c| &c.id).collect();
+    let fresh: Vec<&CustomerId> = scratch.customers().map(|c| &c.id).collect();
+    assert_eq!(inc, fresh, "{context}: the same customers");
+    for c in incremental.customers() {
+        let fresh_state = scratch.find(c.id.as_str()).unwrap();
+        for (id, def) in defined {
+            let expected = scratch.evaluate_segment(*id, fresh_state, now).unwrap();
+            let actual = c.segments.iter().any(|(s, _)| s == id);
+            assert_eq!(
+                actual, expected,
+                "{context}: customer {} in {id} ({def}) at {}",
+                c.id,
+                format_instant(now)
+            );
+        }
+    }
+}
+
+/// Runs random streams against a set of definitions; returns (membership changes, of which
+/// fired by timers).
+fn run_streams(all: &[Value], seeds: std::ops::Range<u64>, start: Millis) -> (usize, usize) {
+    let mut changes_seen = 0usize;
+    let mut timer_changes = 0usize;
+    for seed in seeds {
+        let mut rng = Rng::new(seed);
+        let mut e = engine();
+        let mut now = start;
+        let mut log: Vec<Message> = Vec::new();
+        let mut defined: Vec<(SegmentId, Value)> = Vec::new();
+        // Most definitions exist from the start; the last ones are added mid-stream and
+        // backfilled from the log.
+        let early = all.len().saturating_sub(2).max(all.len().min(1));
+        let late_step = if all.len() == 1 { seed % 2 * 80 } else { 80 };
+        for (i, def) in all.iter().take(early).enumerate() {
+            if late_step > 0 && all.len() == 1 {
+                break;
+            }
+            let id = SegmentId(i as u32 + 1);
+            e.define_segment(id, "s", Definition::parse(def).unwrap(), &log, now);
+            defined.push((id, def.clone()));
+        }
+        let mut membership_log: Vec<(CustomerId, Message)> = Vec::new();
+        for step in 0..160u64 {
+            if step == late_step && step > 0 {
+                for (i, def) in all.iter().enumerate() {
+                    let id = SegmentId(i as u32 + 1);
+                    if defined.iter().any(|(d, _)| *d == id) {
+                        continue;
+                    }
+                    membership_log.extend(e.define_segment(id, "s", Definition::parse(def).unwrap(), &log, now));
+                    defined.push((id, def.clone()));
+                }
+            }
+            if rng.chance(0.35) {
+                // Time passes: minutes to days, sometimes landing exactly on a midnight.
+                let step_ms = if rng.chance(0.2) {
+                    (now / MILLIS_PER_DAY + 1) * MILLIS_PER_DAY - now
+                } else {
+                    (rng.exponential(0.6) * MILLIS_PER_DAY as f64) as i64 + 1
+                };
+                now += step_ms;
+                let fired = e.due_segment_changes(now);
+                timer_changes += fired.len();
+                membership_log.extend(fired);
+            } else {
+                let m = message(random_message(&mut rng, now, seed * 1000 + step), now);
+                log.push(m.clone());
+                membership_log.extend(ingest(&mut e, &m, now));
+            }
+            if step % 20 == 19 {
+                check(&e, &log, &defined, now, &format!("seed {seed} step {step}"));
+            }
+        }
+        now += 3 * MILLIS_PER_DAY;
+        membership_log.extend(e.due_segment_changes(now));
+        check(&e, &log, &defined, now, &format!("seed {seed} end"));
+        for (_, m) in &membership_log {
+            assert!(m.timestamp <= m.received_at, "a change is never stamped after it was found");
+        }
+        changes_seen += membership_log.len();
+    }
+    (changes_seen, timer_changes)
+}
+
+#[test]
+fn incremental_membership_always_equals_evaluation_from_scratch() {
+    let start = at("2026-02-01T00:00:00Z");
+    let all = definitions((start / MILLIS_PER_DAY) as i32);
+    let (changes, timers) = run_streams(&all, 0..40, start);
+    assert!(changes > 1000, "the streams exercise memberships: {changes}");
+    assert!(timers > 200, "and timers: {timers}");
+}
+
+/// Each definition alone, so that no other definition's timer re-evaluates its customers
+/// and hides a missing one (health and tenure wake every customer at each midnight).
+#[test]
+fn each_definition_alone_keeps_its_own_timers() {
+    let start = at("2026-02-01T00:00:00Z");
+    for def in definitions((start / MILLIS_PER_DAY) as i32) {
+        run_streams(std::slice::from_ref(&def), 100..112, start);
+    }
+}
