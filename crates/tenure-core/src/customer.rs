@@ -671,7 +671,10 @@ impl CustomerState {
                 self.health_overrides.insert(i, o);
             }
             Semantic::SegmentMembership { segment, entered } => {
-                match (self.segments.binary_search_by_key(&segment, |(s, _)| *s), entered) {
+                match (
+                    self.segments.binary_search_by_key(&segment, |(s, _)| *s),
+                    entered,
+                ) {
                     (Err(i), true) => self.segments.insert(i, (segment, at)),
                     (Ok(i), false) => {
                         self.segments.remove(i);

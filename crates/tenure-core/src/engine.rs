@@ -498,7 +498,10 @@ impl CustomerStatus {
     }
 }
 
-pub(crate) fn customer_status(subscriptions: &[SubscriptionView], state: &CustomerState) -> CustomerStatus {
+pub(crate) fn customer_status(
+    subscriptions: &[SubscriptionView],
+    state: &CustomerState,
+) -> CustomerStatus {
     use SubscriptionStatus as S;
     let has = |s: S| subscriptions.iter().any(|v| v.status == s);
     if subscriptions.iter().any(|v| v.status.is_paying()) {

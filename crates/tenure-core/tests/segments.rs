@@ -63,19 +63,48 @@ fn member(engine: &Engine, user: &str, segment: SegmentId) -> bool {
 fn a_window_edge_fires_at_its_exact_midnight() {
     let mut e = engine();
     let s = SegmentId(1);
-    let def = Definition::parse(&json!({"performed": "Report Exported", "at_least": 2, "within_days": 3})).unwrap();
+    let def = Definition::parse(
+        &json!({"performed": "Report Exported", "at_least": 2, "within_days": 3}),
+    )
+    .unwrap();
     let t0 = at("2026-03-01T12:00:00Z");
     assert!(e.define_segment(s, "exporters", def, [], t0).is_empty());
-    let m1 = message(track("u1", at("2026-03-01T09:00:00Z"), "Report Exported", json!({})), t0);
+    let m1 = message(
+        track(
+            "u1",
+            at("2026-03-01T09:00:00Z"),
+            "Report Exported",
+            json!({}),
+        ),
+        t0,
+    );
     assert!(ingest(&mut e, &m1, t0).is_empty(), "one export is not two");
     let t1 = at("2026-03-02T08:00:00Z");
-    let m2 = message(track("u1", at("2026-03-02T07:30:00Z"), "Report Exported", json!({})), t1);
-    assert_eq!(names(&ingest(&mut e, &m2, t1)), vec![("Segment Entered".into(), "2026-03-02T08:00".into())]);
+    let m2 = message(
+        track(
+            "u1",
+            at("2026-03-02T07:30:00Z"),
+            "Report Exported",
+            json!({}),
+        ),
+        t1,
+    );
+    assert_eq!(
+        names(&ingest(&mut e, &m2, t1)),
+        vec![("Segment Entered".into(), "2026-03-02T08:00".into())]
+    );
     // The 1 March export leaves the 3-day window (1–3 March) at midnight starting 4 March.
     assert_eq!(e.next_segment_timer(), Some(at("2026-03-04T00:00:00Z")));
-    assert!(e.due_segment_changes(at("2026-03-03T23:59:59.999Z")).is_empty());
+    assert!(
+        e.due_segment_changes(at("2026-03-03T23:59:59.999Z"))
+            .is_empty()
+    );
     let exits = e.due_segment_changes(at("2026-03-10T00:00:00Z"));
-    assert_eq!(names(&exits), vec![("Segment Exited".into(), "2026-03-04T00:00".into())], "stamped with the edge, not the clock");
+    assert_eq!(
+        names(&exits),
+        vec![("Segment Exited".into(), "2026-03-04T00:00".into())],
+        "stamped with the edge, not the clock"
+    );
     assert!(!member(&e, "u1", s));
     assert_eq!(exits[0].1.received_at, at("2026-03-10T00:00:00Z"));
 }
@@ -85,7 +114,10 @@ fn an_inactivity_segment_fills_when_time_passes_and_empties_on_an_event() {
     let mut e = engine();
     let s = SegmentId(2);
     let t0 = at("2026-05-10T10:00:00Z");
-    let login = message(track("u2", at("2026-05-10T09:00:00Z"), "Logged In", json!({})), t0);
+    let login = message(
+        track("u2", at("2026-05-10T09:00:00Z"), "Logged In", json!({})),
+        t0,
+    );
     e.apply(&login);
     let def = Definition::parse(&json!({"all": [
         {"performed": "Logged In"},
@@ -96,10 +128,16 @@ fn an_inactivity_segment_fills_when_time_passes_and_empties_on_an_event() {
     // Last login on 10 May: days 10–16 May hold it; on 17 May it is out of the window.
     assert_eq!(e.next_segment_timer(), Some(at("2026-05-17T00:00:00Z")));
     let entered = e.due_segment_changes(at("2026-05-20T00:00:00Z"));
-    assert_eq!(names(&entered), vec![("Segment Entered".into(), "2026-05-17T00:00".into())]);
+    assert_eq!(
+        names(&entered),
+        vec![("Segment Entered".into(), "2026-05-17T00:00".into())]
+    );
     let t1 = at("2026-05-21T15:00:00Z");
     let again = message(track("u2", t1, "Logged In", json!({})), t1);
-    assert_eq!(names(&ingest(&mut e, &again, t1)), vec![("Segment Exited".into(), "2026-05-21T15:00".into())]);
+    assert_eq!(
+        names(&ingest(&mut e, &again, t1)),
+        vec![("Segment Exited".into(), "2026-05-21T15:00".into())]
+    );
     // Membership events are not the customer's activity.
     let c = e.find("u2").unwrap();
     assert_eq!(c.last_seen, t1);
@@ -111,8 +149,20 @@ fn property_filters_are_counted_from_the_history_when_a_segment_is_defined() {
     let mut e = engine();
     let now = at("2026-04-30T12:00:00Z");
     let mut log = vec![];
-    for (user, format, day) in [("a", "pdf", "2026-04-29"), ("b", "csv", "2026-04-29"), ("c", "pdf", "2026-04-01")] {
-        log.push(message(track(user, at(&format!("{day}T10:00:00Z")), "Report Exported", json!({"format": format})), now));
+    for (user, format, day) in [
+        ("a", "pdf", "2026-04-29"),
+        ("b", "csv", "2026-04-29"),
+        ("c", "pdf", "2026-04-01"),
+    ] {
+        log.push(message(
+            track(
+                user,
+                at(&format!("{day}T10:00:00Z")),
+                "Report Exported",
+                json!({"format": format}),
+            ),
+            now,
+        ));
     }
     for m in &log {
         e.apply(m);
@@ -125,7 +175,10 @@ fn property_filters_are_counted_from_the_history_when_a_segment_is_defined() {
     assert_eq!(entered.len(), 1);
     assert!(member(&e, "a", SegmentId(3)) && !member(&e, "b", SegmentId(3)));
     // A new matching event for b is counted as it arrives.
-    let m = message(track("b", now, "Report Exported", json!({"format": "pdf"})), now);
+    let m = message(
+        track("b", now, "Report Exported", json!({"format": "pdf"})),
+        now,
+    );
     assert_eq!(ingest(&mut e, &m, now).len(), 1);
     assert!(member(&e, "b", SegmentId(3)));
     assert_eq!(e.segments()[0].members, 2);
@@ -137,12 +190,18 @@ fn a_merge_carries_counted_occurrences_to_the_surviving_customer() {
     let now = at("2026-04-30T12:00:00Z");
     let def = Definition::parse(&json!({"performed": "Clicked", "where": [{"property": "x", "op": "exists"}], "at_least": 2})).unwrap();
     e.define_segment(SegmentId(1), "clickers", def, [], now);
-    let anon = message(json!({"type": "track", "anonymousId": "anon-1", "event": "Clicked", "properties": {"x": 1}, "timestamp": format_instant(now)}), now);
+    let anon = message(
+        json!({"type": "track", "anonymousId": "anon-1", "event": "Clicked", "properties": {"x": 1}, "timestamp": format_instant(now)}),
+        now,
+    );
     ingest(&mut e, &anon, now);
     let known = message(track("u9", now, "Clicked", json!({"x": 2})), now);
     ingest(&mut e, &known, now);
     assert!(!member(&e, "u9", SegmentId(1)));
-    let alias = message(json!({"type": "alias", "userId": "u9", "previousId": "anon-1", "timestamp": format_instant(now)}), now);
+    let alias = message(
+        json!({"type": "alias", "userId": "u9", "previousId": "anon-1", "timestamp": format_instant(now)}),
+        now,
+    );
     let changes = ingest(&mut e, &alias, now);
     assert_eq!(names(&changes).len(), 1);
     assert!(member(&e, "u9", SegmentId(1)));
@@ -164,11 +223,21 @@ fn a_rebuild_reconciles_once_with_the_clock() {
     for m in &log {
         fresh.apply(m);
     }
-    assert!(member(&fresh, "u1", SegmentId(1)), "membership is the fold of the log");
-    assert_eq!(fresh.next_segment_timer(), Some(Millis::MIN), "reconcile at the first tick");
+    assert!(
+        member(&fresh, "u1", SegmentId(1)),
+        "membership is the fold of the log"
+    );
+    assert_eq!(
+        fresh.next_segment_timer(),
+        Some(Millis::MIN),
+        "reconcile at the first tick"
+    );
     let later = at("2026-01-09T00:00:00Z");
     let caught_up = fresh.due_segment_changes(later);
-    assert_eq!(names(&caught_up), vec![("Segment Exited".into(), "2026-01-09T00:00".into())]);
+    assert_eq!(
+        names(&caught_up),
+        vec![("Segment Exited".into(), "2026-01-09T00:00".into())]
+    );
     assert_eq!(fresh.next_segment_timer(), None);
 }
 
@@ -203,17 +272,27 @@ fn random_message(rng: &mut Rng, now: Millis, serial: u64) -> Value {
     let ts = format_instant(when);
     let anon = format!("anon-{}", rng.below(3));
     match rng.below(12) {
-        0 => json!({"type": "identify", "userId": user, "traits": {"tier": if rng.chance(0.5) {"pro"} else {"free"}}, "timestamp": ts}),
+        0 => {
+            json!({"type": "identify", "userId": user, "traits": {"tier": if rng.chance(0.5) {"pro"} else {"free"}}, "timestamp": ts})
+        }
         1 => json!({"type": "track", "userId": user, "event": "Order Completed", "timestamp": ts,
                     "properties": {"order_id": format!("o{serial}"), "revenue": 10, "currency": "USD"}}),
-        2 => json!({"type": "track", "userId": user, "event": "Subscription Started", "timestamp": ts,
+        2 => {
+            json!({"type": "track", "userId": user, "event": "Subscription Started", "timestamp": ts,
                     "properties": {"subscription_id": format!("s-{user}"), "plan": if rng.chance(0.5) {"team"} else {"solo"},
-                                   "interval": "week", "amount": 30, "currency": "USD"}}),
-        3 => json!({"type": "track", "userId": user, "event": "Subscription Cancelled", "timestamp": ts,
-                    "properties": {"subscription_id": format!("s-{user}")}}),
-        4 => json!({"type": "track", "anonymousId": anon, "event": "A", "timestamp": ts, "properties": {"p": "x"}}),
+                                   "interval": "week", "amount": 30, "currency": "USD"}})
+        }
+        3 => {
+            json!({"type": "track", "userId": user, "event": "Subscription Cancelled", "timestamp": ts,
+                    "properties": {"subscription_id": format!("s-{user}")}})
+        }
+        4 => {
+            json!({"type": "track", "anonymousId": anon, "event": "A", "timestamp": ts, "properties": {"p": "x"}})
+        }
         5 => json!({"type": "alias", "userId": user, "previousId": anon, "timestamp": ts}),
-        6 => json!({"type": "track", "userId": user, "event": "Ticket Opened", "timestamp": ts, "properties": {"ticket_id": format!("t{serial}")}}),
+        6 => {
+            json!({"type": "track", "userId": user, "event": "Ticket Opened", "timestamp": ts, "properties": {"ticket_id": format!("t{serial}")}})
+        }
         _ => {
             let event = ["A", "B", "C"][rng.below(3) as usize];
             let p = ["x", "y"][rng.below(2) as usize];
@@ -224,7 +303,13 @@ fn random_message(rng: &mut Rng, now: Millis, serial: u64) -> Value {
 
 /// Incremental membership equals evaluation from scratch: the same log folded into a
 /// fresh engine, the definitions backfilled, every customer evaluated at the same instant.
-fn check(incremental: &Engine, log: &[Message], defined: &[(SegmentId, Value)], now: Millis, context: &str) {
+fn check(
+    incremental: &Engine,
+    log: &[Message],
+    defined: &[(SegmentId, Value)],
+    now: Millis,
+    context: &str,
+) {
     let mut scratch = engine();
     for m in log {
         scratch.apply(m);
@@ -241,7 +326,8 @@ fn check(incremental: &Engine, log: &[Message], defined: &[(SegmentId, Value)], 
             let expected = scratch.evaluate_segment(*id, fresh_state, now).unwrap();
             let actual = c.segments.iter().any(|(s, _)| s == id);
             assert_eq!(
-                actual, expected,
+                actual,
+                expected,
                 "{context}: customer {} in {id} ({def}) at {}",
                 c.id,
                 format_instant(now)
@@ -281,7 +367,13 @@ fn run_streams(all: &[Value], seeds: std::ops::Range<u64>, start: Millis) -> (us
                     if defined.iter().any(|(d, _)| *d == id) {
                         continue;
                     }
-                    membership_log.extend(e.define_segment(id, "s", Definition::parse(def).unwrap(), &log, now));
+                    membership_log.extend(e.define_segment(
+                        id,
+                        "s",
+                        Definition::parse(def).unwrap(),
+                        &log,
+                        now,
+                    ));
                     defined.push((id, def.clone()));
                 }
             }
@@ -309,7 +401,10 @@ fn run_streams(all: &[Value], seeds: std::ops::Range<u64>, start: Millis) -> (us
         membership_log.extend(e.due_segment_changes(now));
         check(&e, &log, &defined, now, &format!("seed {seed} end"));
         for (_, m) in &membership_log {
-            assert!(m.timestamp <= m.received_at, "a change is never stamped after it was found");
+            assert!(
+                m.timestamp <= m.received_at,
+                "a change is never stamped after it was found"
+            );
         }
         changes_seen += membership_log.len();
     }
@@ -321,7 +416,10 @@ fn incremental_membership_always_equals_evaluation_from_scratch() {
     let start = at("2026-02-01T00:00:00Z");
     let all = definitions((start / MILLIS_PER_DAY) as i32);
     let (changes, timers) = run_streams(&all, 0..40, start);
-    assert!(changes > 1000, "the streams exercise memberships: {changes}");
+    assert!(
+        changes > 1000,
+        "the streams exercise memberships: {changes}"
+    );
     assert!(timers > 200, "and timers: {timers}");
 }
 

@@ -16,6 +16,8 @@ pub enum Code {
     InvalidEvents,
     CustomerNotFound,
     MetricNotFound,
+    SegmentNotFound,
+    InvalidSegment,
     InvalidParameter,
     Unavailable,
     Internal,
@@ -45,6 +47,16 @@ impl Code {
                 StatusCode::NOT_FOUND,
             ),
             Code::MetricNotFound => ("metric_not_found", "invalid_request", StatusCode::NOT_FOUND),
+            Code::SegmentNotFound => (
+                "segment_not_found",
+                "invalid_request",
+                StatusCode::NOT_FOUND,
+            ),
+            Code::InvalidSegment => (
+                "invalid_segment",
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
             Code::InvalidParameter => (
                 "invalid_parameter",
                 "invalid_request",

@@ -57,8 +57,17 @@ pub struct Core {
 }
 
 impl Core {
-    /// Opens (and migrates) the database, folds every workspace's log, starts the writer.
+    /// Opens (and migrates) the database, folds every workspace's log, starts the writer,
+    /// on the wall clock.
     pub fn open(database: &DatabaseUrl) -> Result<Core, tenure_store::StoreError> {
+        Self::open_with_clock(database, Arc::new(SystemClock))
+    }
+
+    /// The same, with the clock segment timers and membership events are stamped by.
+    pub fn open_with_clock(
+        database: &DatabaseUrl,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Core, tenure_store::StoreError> {
         let store = Store::open(database.clone())?;
         let engines = Engines::new(store.clone());
         let loaded = engines.load_all()?;
@@ -67,7 +76,7 @@ impl Core {
             database = database.backend_name(),
             "engines loaded"
         );
-        let (ingestor, writer) = Ingestor::start(&store, engines.clone())?;
+        let (ingestor, writer) = Ingestor::start(&store, engines.clone(), clock)?;
         Ok(Core {
             store,
             engines,
@@ -94,7 +103,9 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let database = settings.database.clone();
-        let core = tokio::task::spawn_blocking(move || Core::open(&database)).await??;
+        let clock = settings.clock.clone();
+        let core =
+            tokio::task::spawn_blocking(move || Core::open_with_clock(&database, clock)).await??;
         Self::from_core(core, settings).await
     }
 
@@ -120,6 +131,7 @@ impl Application {
             .merge(routes::ingest::router())
             .merge(routes::customers::router())
             .merge(routes::metrics::router())
+            .merge(routes::segments::router())
             .with_state(state);
         let listener = TcpListener::bind(settings.listen).await?;
         let port = listener.local_addr()?.port();

@@ -19,6 +19,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
+use tenure_core::segments::{Definition, SegmentId};
+use tenure_core::time::{Clock, Millis};
 use tenure_core::{CustomerId, Engine, Message, MessageType, WorkspaceId};
 use tenure_store::{Append, Backend, CustomerRow, NewEvent, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
@@ -47,6 +49,48 @@ struct WriteRequest {
     workspace: WorkspaceId,
     messages: Vec<Message>,
     reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>>,
+}
+
+/// A change to a workspace's segment definitions (docs/segments.md).
+#[derive(Debug, Clone)]
+pub enum SegmentOp {
+    /// Create (`id: None`) or replace a definition; `source` is its JSON text as stored.
+    Save {
+        id: Option<u32>,
+        name: String,
+        definition: Definition,
+        source: String,
+    },
+    Delete {
+        id: u32,
+    },
+}
+
+/// What a [`SegmentOp`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentDone {
+    /// Saved and backfilled: how many customers entered and left it.
+    Saved {
+        id: u32,
+        entered: usize,
+        exited: usize,
+    },
+    Deleted,
+    NotFound,
+}
+
+struct SegmentRequest {
+    workspace: WorkspaceId,
+    op: SegmentOp,
+    reply: oneshot::Sender<Result<SegmentDone, WriteError>>,
+}
+
+/// What the writer thread does, one at a time.
+enum Job {
+    Append(WriteRequest),
+    Segment(SegmentRequest),
+    /// Fire the segment timers that are due.
+    Tick,
 }
 
 /// The engines of all workspaces, loaded lazily from the log.
@@ -80,6 +124,22 @@ impl Engines {
             .clone())
     }
 
+    /// The engines loaded so far.
+    fn loaded(&self) -> Vec<(WorkspaceId, Arc<RwLock<Engine>>)> {
+        self.map
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The earliest segment timer of any loaded engine.
+    fn next_timer(&self) -> Option<Millis> {
+        self.loaded()
+            .iter()
+            .filter_map(|(_, e)| e.read().ok().and_then(|e| e.next_segment_timer()))
+            .min()
+    }
+
     /// Loads every workspace's engine (at start, so the first request is not slow).
     pub fn load_all(&self) -> Result<usize, StoreError> {
         let workspaces = self.store.with(|conn| conn.workspaces())?;
@@ -93,11 +153,38 @@ impl Engines {
 /// Messages handed from the reading thread to the folding thread at a time.
 const REBUILD_CHUNK: usize = 4096;
 
-/// Folds a workspace's whole log into a fresh engine.
+/// The workspace's stored segment definitions, parsed. A definition that no longer parses
+/// (the language changed) is skipped with an error in the log, not fatal.
+pub fn stored_segments(
+    conn: &mut dyn Backend,
+    workspace: &WorkspaceId,
+) -> Result<Vec<(tenure_store::SegmentRow, Definition)>, StoreError> {
+    Ok(conn
+        .segments(workspace)?
+        .into_iter()
+        .filter_map(|row| {
+            let parsed = serde_json::from_str(&row.definition)
+                .map_err(|e| e.to_string())
+                .and_then(|v| Definition::parse(&v));
+            match parsed {
+                Ok(d) => Some((row, d)),
+                Err(e) => {
+                    tracing::error!(workspace = %workspace, segment = row.id, "stored segment definition cannot be read: {e}");
+                    None
+                }
+            }
+        })
+        .collect())
+}
+
+/// Folds a workspace's whole log into a fresh engine, with its segment definitions loaded
+/// first (so filtered leaves count every logged event); the first tick then reconciles
+/// memberships with the clock.
 ///
 /// Two threads: one reads and decodes rows, the other folds them, so a rebuild uses both
 /// cores (reading + decoding and folding each take about half the time).
 pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine, StoreError> {
+    let segments = stored_segments(conn, workspace)?;
     let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<(i64, Message)>>(8);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -118,6 +205,9 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
             read
         });
         let mut engine = Engine::new(workspace.clone());
+        for (row, definition) in segments {
+            engine.load_segment(SegmentId(row.id), &row.name, row.version, definition);
+        }
         for chunk in incoming {
             for (seq, message) in &chunk {
                 engine.apply(message);
@@ -134,37 +224,145 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
 /// The handle through which everything appends to the log.
 #[derive(Clone)]
 pub struct Ingestor {
-    sender: mpsc::Sender<WriteRequest>,
+    sender: mpsc::Sender<Job>,
 }
 
+/// Longest the timer thread sleeps without looking at the timers again (only matters if
+/// the clock jumps; a new earlier timer wakes it at once).
+const MAX_TIMER_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Ingestor {
-    /// Starts the writer thread on its own connection.
+    /// Starts the writer thread on its own connection, and the timer thread that wakes it
+    /// when a segment timer is due.
     pub fn start(
         store: &Store,
         engines: Engines,
+        clock: Arc<dyn Clock>,
     ) -> Result<(Ingestor, std::thread::JoinHandle<()>), StoreError> {
         let mut conn = store.connect()?;
-        let (sender, mut receiver) = mpsc::channel::<WriteRequest>(1024);
+        let (sender, mut receiver) = mpsc::channel::<Job>(1024);
+        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        let writer_clock = clock.clone();
+        let writer_engines = engines.clone();
         let handle = std::thread::Builder::new()
             .name("tenure-writer".into())
             .spawn(move || {
-                while let Some(first) = receiver.blocking_recv() {
-                    let mut group = vec![first];
-                    let mut events = group[0].messages.len();
-                    while events < MAX_GROUP_EVENTS {
-                        match receiver.try_recv() {
-                            Ok(next) => {
-                                events += next.messages.len();
-                                group.push(next);
+                let (engines, clock) = (writer_engines, writer_clock);
+                let mut pending: Option<Job> = None;
+                loop {
+                    let job = match pending.take() {
+                        Some(job) => job,
+                        None => match receiver.blocking_recv() {
+                            Some(job) => job,
+                            None => break,
+                        },
+                    };
+                    match job {
+                        Job::Append(first) => {
+                            let mut group = vec![first];
+                            let mut events = group[0].messages.len();
+                            while events < MAX_GROUP_EVENTS {
+                                match receiver.try_recv() {
+                                    Ok(Job::Append(next)) => {
+                                        events += next.messages.len();
+                                        group.push(next);
+                                    }
+                                    Ok(other) => {
+                                        pending = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
                             }
-                            Err(_) => break,
+                            write_group(conn.as_mut(), &engines, group, clock.now());
                         }
+                        Job::Segment(request) => {
+                            let result =
+                                segment_job(conn.as_mut(), &engines, &request, clock.now());
+                            let _ = request
+                                .reply
+                                .send(result.map_err(|e| WriteError(e.to_string())));
+                        }
+                        Job::Tick => tick(conn.as_mut(), &engines, clock.now()),
                     }
-                    write_group(conn.as_mut(), &engines, group);
+                    // Timers may have moved: let the timer thread look again.
+                    let _ = wake.send(());
                 }
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        let ticks = sender.downgrade();
+        std::thread::Builder::new()
+            .name("tenure-timers".into())
+            .spawn(move || {
+                loop {
+                    let now = clock.now();
+                    let sleep = match engines.next_timer() {
+                        Some(at) if at <= now => {
+                            let Some(sender) = ticks.upgrade() else {
+                                return;
+                            };
+                            if sender.blocking_send(Job::Tick).is_err() {
+                                return;
+                            }
+                            // Wait for the writer to have fired it before looking again.
+                            match woken.recv() {
+                                Ok(()) => continue,
+                                Err(_) => return,
+                            }
+                        }
+                        Some(at) => {
+                            std::time::Duration::from_millis((at - now) as u64).min(MAX_TIMER_SLEEP)
+                        }
+                        None => MAX_TIMER_SLEEP,
+                    };
+                    match woken.recv_timeout(sleep) {
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    while woken.try_recv().is_ok() {}
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the timer thread: {e}")))?;
         Ok((Ingestor { sender }, handle))
+    }
+
+    /// Saves or deletes a segment definition; answers once its backfill is committed.
+    pub async fn segment(
+        &self,
+        workspace: WorkspaceId,
+        op: SegmentOp,
+    ) -> Result<SegmentDone, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job::Segment(SegmentRequest {
+                workspace,
+                op,
+                reply,
+            }))
+            .await
+            .map_err(|_| WriteError("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+    }
+
+    /// The same, from a thread that is not async (the CLI).
+    pub fn segment_blocking(
+        &self,
+        workspace: WorkspaceId,
+        op: SegmentOp,
+    ) -> Result<SegmentDone, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .blocking_send(Job::Segment(SegmentRequest {
+                workspace,
+                op,
+                reply,
+            }))
+            .map_err(|_| WriteError("the writer has stopped".into()))?;
+        answer
+            .blocking_recv()
+            .map_err(|_| WriteError("the writer stopped before answering".into()))?
     }
 
     /// Appends messages to a workspace's log; answers once they are committed.
@@ -175,11 +373,11 @@ impl Ingestor {
     ) -> Result<Vec<Outcome>, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(WriteRequest {
+            .send(Job::Append(WriteRequest {
                 workspace,
                 messages,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| WriteError("the writer has stopped".into()))?;
         answer
@@ -195,11 +393,11 @@ impl Ingestor {
     ) -> Result<Vec<Outcome>, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.sender
-            .blocking_send(WriteRequest {
+            .blocking_send(Job::Append(WriteRequest {
                 workspace,
                 messages,
                 reply,
-            })
+            }))
             .map_err(|_| WriteError("the writer has stopped".into()))?;
         answer
             .blocking_recv()
@@ -213,7 +411,7 @@ struct Planned {
     customers: Vec<Option<CustomerId>>,
 }
 
-fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteRequest>) {
+fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteRequest>, now: Millis) {
     let workspaces: Vec<WorkspaceId> = {
         let mut seen = HashSet::new();
         group
@@ -224,7 +422,7 @@ fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteReques
     };
     let started = std::time::Instant::now();
     let events: usize = group.iter().map(|r| r.messages.len()).sum();
-    let result = write_group_inner(conn, engines, &group, &workspaces);
+    let result = write_group_inner(conn, engines, &group, &workspaces, now);
     tracing::debug!(
         requests = group.len(),
         events,
@@ -256,6 +454,7 @@ fn write_group_inner(
     engines: &Engines,
     group: &[WriteRequest],
     workspaces: &[WorkspaceId],
+    now: Millis,
 ) -> Result<Vec<Vec<Outcome>>, StoreError> {
     let locks: Vec<(WorkspaceId, Arc<RwLock<Engine>>)> = workspaces
         .iter()
@@ -290,6 +489,16 @@ fn write_group_inner(
         "duplicate check"
     );
     let phase = std::time::Instant::now();
+
+    // Segment timers due by now fire first, at their own instants, so that what the new
+    // events change is judged against memberships that are up to date.
+    let mut derived: HashMap<&WorkspaceId, Vec<(CustomerId, Message)>> = HashMap::new();
+    for (ws, engine) in guards.iter_mut() {
+        let due = engine.due_segment_changes(now);
+        if !due.is_empty() {
+            derived.insert(*ws, due);
+        }
+    }
 
     // Fold the new messages, in request order.
     let mut planned = Vec::with_capacity(group.len());
@@ -331,6 +540,19 @@ fn write_group_inner(
         planned.push(Planned { customers });
     }
 
+    // Every customer an event touched is re-evaluated against every segment at `now`.
+    for (ws, engine) in guards.iter_mut() {
+        let customers: Vec<CustomerId> = group
+            .iter()
+            .zip(&planned)
+            .filter(|(r, _)| &r.workspace == *ws)
+            .flat_map(|(_, p)| p.customers.iter().flatten().cloned())
+            .collect();
+        let changes = engine.segment_changes(&customers, now);
+        if !changes.is_empty() {
+            derived.entry(*ws).or_default().extend(changes);
+        }
+    }
     tracing::debug!(fold_ms = phase.elapsed().as_secs_f64() * 1000.0, "fold");
     let mut appends: Vec<Append<'_>> = workspaces
         .iter()
@@ -354,6 +576,12 @@ fn write_group_inner(
             if let Some(customer) = customer {
                 append.events.push(NewEvent { message, customer });
             }
+        }
+    }
+    // Membership changes go after the events that caused them (their own order kept).
+    for append in &mut appends {
+        for (customer, message) in derived.get(append.workspace).into_iter().flatten() {
+            append.events.push(NewEvent { message, customer });
         }
     }
 
@@ -416,12 +644,151 @@ fn write_group_inner(
         }
         outcomes.push(out);
     }
+    // What is left are the membership events' numbers.
+    for (ws, engine) in guards.iter_mut() {
+        if let Some(rest) = seqs.get_mut(ws)
+            && let Some(last) = rest.flatten().max()
+        {
+            engine.advance_to(last);
+        }
+    }
     for (ws, engine) in guards.iter_mut() {
         if raced.contains(*ws) {
             **engine = rebuild(conn, ws)?;
         }
     }
     Ok(outcomes)
+}
+
+/// Appends membership events the engine has already applied; on failure folds the log
+/// again, so that the engine never holds an event the database does not.
+fn append_derived(
+    conn: &mut dyn Backend,
+    ws: &WorkspaceId,
+    engine: &mut Engine,
+    derived: &[(CustomerId, Message)],
+) -> Result<(), StoreError> {
+    if derived.is_empty() {
+        return Ok(());
+    }
+    let append = Append {
+        workspace: ws,
+        events: derived
+            .iter()
+            .map(|(customer, message)| NewEvent { message, customer })
+            .collect(),
+        customers: Vec::new(),
+    };
+    match conn.append(std::slice::from_ref(&append)) {
+        Ok(seqs) => {
+            if let Some(last) = seqs.into_iter().flatten().flatten().max() {
+                engine.advance_to(last);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            match rebuild(conn, ws) {
+                Ok(fresh) => *engine = fresh,
+                Err(re) => {
+                    tracing::error!(workspace = %ws, "rebuilding the engine after a failed append failed too: {re}")
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Fires every due segment timer of every loaded workspace.
+fn tick(conn: &mut dyn Backend, engines: &Engines, now: Millis) {
+    for (ws, lock) in engines.loaded() {
+        let Ok(mut engine) = lock.write() else {
+            continue;
+        };
+        let due = engine.due_segment_changes(now);
+        if let Err(e) = append_derived(conn, &ws, &mut engine, &due) {
+            tracing::error!(workspace = %ws, "segment changes could not be stored (they are recomputed from the log): {e}");
+        }
+    }
+}
+
+/// Logged events a definition's filtered leaves count (none without filters).
+pub(crate) fn segment_history(
+    conn: &mut dyn Backend,
+    ws: &WorkspaceId,
+    definition: &Definition,
+) -> Result<Vec<Message>, StoreError> {
+    let events: HashSet<&str> = definition.slots.iter().map(|(e, _)| e.as_str()).collect();
+    let mut history = Vec::new();
+    if events.is_empty() {
+        return Ok(history);
+    }
+    conn.scan_log(ws, 0, &mut |_, columns| {
+        if columns.kind == "track"
+            && columns.name.as_deref().is_some_and(|n| events.contains(n))
+            && let Ok(m) = Message::from_log_columns(columns)
+        {
+            history.push(m);
+        }
+    })?;
+    Ok(history)
+}
+
+fn segment_job(
+    conn: &mut dyn Backend,
+    engines: &Engines,
+    request: &SegmentRequest,
+    now: Millis,
+) -> Result<SegmentDone, StoreError> {
+    let ws = &request.workspace;
+    let lock = engines.get(ws)?;
+    match &request.op {
+        SegmentOp::Delete { id } => {
+            if !conn.delete_segment(ws, *id, now)? {
+                return Ok(SegmentDone::NotFound);
+            }
+            let mut engine = lock
+                .write()
+                .map_err(|_| StoreError::Corrupt("engine lock poisoned".into()))?;
+            engine.remove_segment(SegmentId(*id));
+            Ok(SegmentDone::Deleted)
+        }
+        SegmentOp::Save {
+            id,
+            name,
+            definition,
+            source,
+        } => {
+            let id = match id {
+                Some(id) => {
+                    if !conn.update_segment(ws, *id, name, source, now)? {
+                        return Ok(SegmentDone::NotFound);
+                    }
+                    *id
+                }
+                None => conn.create_segment(ws, name, source, now)?,
+            };
+            let history = segment_history(conn, ws, definition)?;
+            let mut engine = lock
+                .write()
+                .map_err(|_| StoreError::Corrupt("engine lock poisoned".into()))?;
+            // Timers due first, so the backfill starts from memberships that are current.
+            let mut derived = engine.due_segment_changes(now);
+            let changes =
+                engine.define_segment(SegmentId(id), name, definition.clone(), &history, now);
+            let entered = changes
+                .iter()
+                .filter(|(_, m)| m.name.as_deref() == Some("Segment Entered"))
+                .count();
+            let exited = changes.len() - entered;
+            derived.extend(changes);
+            append_derived(conn, ws, &mut engine, &derived)?;
+            Ok(SegmentDone::Saved {
+                id,
+                entered,
+                exited,
+            })
+        }
+    }
 }
 
 fn customer_rows(

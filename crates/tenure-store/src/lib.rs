@@ -205,6 +205,38 @@ pub trait Backend: Send {
     /// transaction.
     fn put_spend(&mut self, workspace: &WorkspaceId, spend: &[Spend]) -> Result<()>;
     fn spend(&mut self, workspace: &WorkspaceId) -> Result<Vec<Spend>>;
+    /// The workspace's segment definitions that are not deleted, by id.
+    fn segments(&mut self, workspace: &WorkspaceId) -> Result<Vec<SegmentRow>>;
+    /// Stores a new definition under the next id (ids are never reused); returns the id.
+    fn create_segment(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<u32>;
+    /// Replaces a definition; `false` if there is no such (undeleted) segment.
+    fn update_segment(
+        &mut self,
+        workspace: &WorkspaceId,
+        id: u32,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<bool>;
+    /// Marks a segment deleted; `false` if there is no such (undeleted) segment.
+    fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool>;
+}
+
+/// A stored segment definition (`definition` is its JSON text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRow {
+    pub id: u32,
+    pub name: String,
+    pub definition: String,
+    pub version: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// Opens a connection to the database.

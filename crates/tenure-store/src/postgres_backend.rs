@@ -10,7 +10,8 @@ use crate::sqlite_backend::key_from_row;
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, Result, StoreError, StoredEvent, Workspace,
+    ApiKey, Append, Appended, Backend, CustomerRow, Result, SegmentRow, StoreError, StoredEvent,
+    Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -72,8 +73,24 @@ CREATE TABLE spend (
 );
 "#,
     ),
+    (
+        3,
+        "segment definitions",
+        r#"
+CREATE TABLE segments (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted_at BIGINT,
+    PRIMARY KEY (workspace_id, id)
+);
+"#,
+    ),
 ];
-
 pub struct PostgresBackend {
     /// Always `Some` until dropped.
     client: Option<Client>,
@@ -377,6 +394,81 @@ impl Backend for PostgresBackend {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn segments(&mut self, workspace: &WorkspaceId) -> Result<Vec<SegmentRow>> {
+        self.conn()?
+            .query(
+                "SELECT id, name, definition, version, created_at, updated_at FROM segments
+                 WHERE workspace_id = $1 AND deleted_at IS NULL ORDER BY id",
+                &[&workspace.as_str()],
+            )?
+            .into_iter()
+            .map(|r| {
+                Ok(SegmentRow {
+                    id: u32::try_from(r.get::<_, i64>(0))
+                        .map_err(|_| StoreError::Corrupt("segment id out of range".into()))?,
+                    name: r.get(1),
+                    definition: r.get(2),
+                    version: u32::try_from(r.get::<_, i64>(3)).unwrap_or(u32::MAX),
+                    created_at: r.get(4),
+                    updated_at: r.get(5),
+                })
+            })
+            .collect()
+    }
+
+    fn create_segment(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<u32> {
+        let mut tx = self.conn()?.transaction()?;
+        // Serialises id assignment per workspace across processes.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('tenure.segments.' || $1))",
+            &[&workspace.as_str()],
+        )?;
+        let id: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(id), 0) + 1 FROM segments WHERE workspace_id = $1",
+                &[&workspace.as_str()],
+            )?
+            .get(0);
+        tx.execute(
+            "INSERT INTO segments (workspace_id, id, name, definition, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 1, $5, $5)",
+            &[&workspace.as_str(), &id, &name, &definition, &at],
+        )?;
+        tx.commit()?;
+        u32::try_from(id).map_err(|_| StoreError::Corrupt("segment id out of range".into()))
+    }
+
+    fn update_segment(
+        &mut self,
+        workspace: &WorkspaceId,
+        id: u32,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let n = self.conn()?.execute(
+            "UPDATE segments SET name = $3, definition = $4, version = version + 1, updated_at = $5
+             WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NULL",
+            &[&workspace.as_str(), &i64::from(id), &name, &definition, &at],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool> {
+        let n = self.conn()?.execute(
+            "UPDATE segments SET deleted_at = $3
+             WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NULL",
+            &[&workspace.as_str(), &i64::from(id), &at],
+        )?;
+        Ok(n == 1)
     }
 
     fn spend(&mut self, workspace: &WorkspaceId) -> Result<Vec<Spend>> {

@@ -10,8 +10,8 @@ use tenure_core::{CustomerId, KeyId, LogColumns, WorkspaceId};
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, KeyKind, Result, StoreError, StoredEvent,
-    Workspace,
+    ApiKey, Append, Appended, Backend, CustomerRow, KeyKind, Result, SegmentRow, StoreError,
+    StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -73,8 +73,24 @@ CREATE TABLE spend (
 );
 "#,
     ),
+    (
+        3,
+        "segment definitions",
+        r#"
+CREATE TABLE segments (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    deleted_at INTEGER,
+    PRIMARY KEY (workspace_id, id)
+);
+"#,
+    ),
 ];
-
 pub struct SqliteBackend {
     conn: Connection,
 }
@@ -349,6 +365,73 @@ impl Backend for SqliteBackend {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn segments(&mut self, workspace: &WorkspaceId) -> Result<Vec<SegmentRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, definition, version, created_at, updated_at FROM segments
+             WHERE workspace_id = ?1 AND deleted_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([workspace.as_str()], |r| {
+            Ok(SegmentRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                definition: r.get(2)?,
+                version: r.get(3)?,
+                created_at: r.get(4)?,
+                updated_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn create_segment(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<u32> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id: u32 = tx.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM segments WHERE workspace_id = ?1",
+            [workspace.as_str()],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO segments (workspace_id, id, name, definition, version, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
+            params![workspace.as_str(), id, name, definition, at],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn update_segment(
+        &mut self,
+        workspace: &WorkspaceId,
+        id: u32,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE segments SET name = ?3, definition = ?4, version = version + 1, updated_at = ?5
+             WHERE workspace_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+            params![workspace.as_str(), id, name, definition, at],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE segments SET deleted_at = ?3
+             WHERE workspace_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+            params![workspace.as_str(), id, at],
+        )?;
+        Ok(n == 1)
     }
 
     fn spend(&mut self, workspace: &WorkspaceId) -> Result<Vec<Spend>> {

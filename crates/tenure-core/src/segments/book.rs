@@ -11,9 +11,9 @@ use crate::engine::Engine;
 use crate::health::HealthModel;
 use crate::ids::CustomerId;
 use crate::message::{Envelope, Message, MessageType};
+use crate::segments::SegmentId;
 use crate::segments::definition::{Definition, passes};
 use crate::segments::eval::{Subject, holds, next_change};
-use crate::segments::SegmentId;
 use crate::time::{Millis, day_of, format_instant};
 
 /// A defined segment as the engine runs it.
@@ -176,7 +176,13 @@ impl Engine {
     /// Installs a definition without evaluating anyone (a rebuild loads the definitions
     /// before folding the log, so that filtered leaves see every event; the first tick
     /// then reconciles every customer).
-    pub fn load_segment(&mut self, id: SegmentId, name: &str, version: u32, definition: Definition) {
+    pub fn load_segment(
+        &mut self,
+        id: SegmentId,
+        name: &str,
+        version: u32,
+        definition: Definition,
+    ) {
         let slots = vec![HashMap::new(); definition.slots.len()];
         self.segment_book.live.insert(
             id,
@@ -236,14 +242,16 @@ impl Engine {
                 };
                 let member = holds(&live.definition.condition, &subject, now);
                 let was = c.segments.binary_search_by_key(&id, |(s, _)| *s).is_ok();
-                let next = next_change(&live.definition.condition, &subject, now).filter(|n| *n > now);
+                let next =
+                    next_change(&live.definition.condition, &subject, now).filter(|n| *n > now);
                 (c.id.clone(), was, member, next)
             })
             .collect();
         let mut messages = Vec::new();
         for (customer, was, member, next) in verdicts {
             if was != member
-                && let Some(m) = self.membership_message(&customer, id, member, now, now, "definition")
+                && let Some(m) =
+                    self.membership_message(&customer, id, member, now, now, "definition")
             {
                 self.apply(&m);
                 messages.push((customer.clone(), m));
@@ -317,7 +325,12 @@ impl Engine {
 
     /// Whether the customer is in the segment by its definition at `now`, evaluated from
     /// the state (what the property test compares the incremental membership with).
-    pub fn evaluate_segment(&self, id: SegmentId, customer: &CustomerState, now: Millis) -> Option<bool> {
+    pub fn evaluate_segment(
+        &self,
+        id: SegmentId,
+        customer: &CustomerState,
+        now: Millis,
+    ) -> Option<bool> {
         let live = self.segment_book.live.get(&id)?;
         let health = self.segment_book.health();
         let slots = live.subject_slots(&customer.id);
@@ -412,7 +425,10 @@ impl Engine {
                 break;
             }
             self.segment_book.set_timer(&customer, None);
-            if self.find(customer.as_str()).is_some_and(|c| c.id == customer) {
+            if self
+                .find(customer.as_str())
+                .is_some_and(|c| c.id == customer)
+            {
                 self.settle(&customer, at, now, "timer", &mut messages);
             }
         }
@@ -496,7 +512,10 @@ impl Engine {
                 "cause": cause,
             },
         });
-        match (&state.user_id, state.identities.iter().find_map(|k| k.strip_prefix("a:"))) {
+        match (
+            &state.user_id,
+            state.identities.iter().find_map(|k| k.strip_prefix("a:")),
+        ) {
             (Some(user), _) => body["userId"] = Value::from(user.as_str()),
             (None, Some(anon)) => body["anonymousId"] = Value::from(anon),
             (None, None) => return None,

@@ -642,18 +642,37 @@ mod tests {
     #[test]
     fn errors_name_the_path_of_the_bad_node() {
         assert_eq!(
-            error(json!({"all": [{"trait": "plan", "op": "eq", "value": "pro"}, {"performed": "Login", "within_days": 0}]})),
+            error(
+                json!({"all": [{"trait": "plan", "op": "eq", "value": "pro"}, {"performed": "Login", "within_days": 0}]})
+            ),
             "definition.all[1].within_days: must be at least 1"
         );
         assert!(error(json!({"any": []})).contains("definition.any: must hold at least one"));
-        assert!(error(json!({"trait": "x", "op": "like", "value": 1})).contains("definition.op: unknown operator `like`"));
-        assert!(error(json!({"computed": "risk", "op": "gt", "value": 0.5})).contains("cannot be used in segments yet"));
+        assert!(
+            error(json!({"trait": "x", "op": "like", "value": 1}))
+                .contains("definition.op: unknown operator `like`")
+        );
+        assert!(
+            error(json!({"computed": "risk", "op": "gt", "value": 0.5}))
+                .contains("cannot be used in segments yet")
+        );
         assert!(error(json!({"performed": "Segment Entered"})).contains("segments cannot use it"));
-        assert!(error(json!({"performed": "A", "at_least": 1, "exactly": 2})).contains("not several"));
+        assert!(
+            error(json!({"performed": "A", "at_least": 1, "exactly": 2})).contains("not several")
+        );
         assert!(error(json!({"first_performed": "A", "before": "June"})).contains("is not a date"));
-        assert!(error(json!({"not": {"trait": "a", "op": "exists"}, "all": []})).contains("exactly one of"));
-        assert!(error(json!({"performed": "A", "where": [{"property": "p", "op": "in", "value": 3}]})).contains("definition.where[0].value: `in` needs an array"));
-        assert!(error(json!({"performed": "A", "whithin_days": 3})).contains("definition.whithin_days: not a field"));
+        assert!(
+            error(json!({"not": {"trait": "a", "op": "exists"}, "all": []}))
+                .contains("exactly one of")
+        );
+        assert!(
+            error(json!({"performed": "A", "where": [{"property": "p", "op": "in", "value": 3}]}))
+                .contains("definition.where[0].value: `in` needs an array")
+        );
+        assert!(
+            error(json!({"performed": "A", "whithin_days": 3}))
+                .contains("definition.whithin_days: not a field")
+        );
     }
 
     #[test]
@@ -676,10 +695,19 @@ mod tests {
         assert!(passes(&t(Op::Ne, json!("pro")), None));
         assert!(!passes(&t(Op::Eq, json!("pro")), None));
         assert!(passes(&t(Op::Gte, json!(10)), Some(&json!("12"))));
-        assert!(passes(&t(Op::Lt, json!("2026-02-01")), Some(&json!("2026-01-15"))));
+        assert!(passes(
+            &t(Op::Lt, json!("2026-02-01")),
+            Some(&json!("2026-01-15"))
+        ));
         assert!(passes(&t(Op::In, json!(["a", "b"])), Some(&json!("b"))));
-        assert!(passes(&t(Op::Contains, json!("corp")), Some(&json!("acme corp"))));
-        assert!(passes(&t(Op::Contains, json!("x")), Some(&json!(["x", "y"]))));
+        assert!(passes(
+            &t(Op::Contains, json!("corp")),
+            Some(&json!("acme corp"))
+        ));
+        assert!(passes(
+            &t(Op::Contains, json!("x")),
+            Some(&json!(["x", "y"]))
+        ));
         assert!(passes(&t(Op::NotExists, Value::Null), Some(&Value::Null)));
     }
 }

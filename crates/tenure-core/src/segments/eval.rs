@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::customer::{CustomerState, DayCount, NameId};
 use crate::engine::{NameTable, customer_status};
 use crate::health::{Grade, HealthModel};
-use crate::segments::definition::{Computed, Condition, Window, When, passes};
+use crate::segments::definition::{Computed, Condition, When, Window, passes};
 use crate::time::{MILLIS_PER_DAY, Millis, day_of};
 
 /// What a condition is evaluated over.
@@ -59,7 +59,12 @@ impl Days<'_> {
             }
             Days::Slot(days) => {
                 let start = days.partition_point(|(d, _)| *d < from);
-                Box::new(days[start..].iter().copied().take_while(move |(d, _)| *d <= to))
+                Box::new(
+                    days[start..]
+                        .iter()
+                        .copied()
+                        .take_while(move |(d, _)| *d <= to),
+                )
             }
         }
     }
@@ -79,7 +84,9 @@ impl Days<'_> {
     /// The first day after `today` with an occurrence: it enters every window at its
     /// midnight.
     fn next_after(&self, today: i32) -> Option<Millis> {
-        self.range(today + 1, i32::MAX).next().map(|(d, _)| midnight(d))
+        self.range(today + 1, i32::MAX)
+            .next()
+            .map(|(d, _)| midnight(d))
     }
 }
 
@@ -137,13 +144,20 @@ fn when_holds(when: When, day: i32, today: i32) -> bool {
     }
 }
 
-fn computed_passes(value: Computed, test: &crate::segments::Test, s: &Subject<'_>, now: Millis) -> bool {
+fn computed_passes(
+    value: Computed,
+    test: &crate::segments::Test,
+    s: &Subject<'_>,
+    now: Millis,
+) -> bool {
     let state = s.state;
     let one = |v: Option<Value>| passes(test, v.as_ref());
     match value {
-        Computed::Health => one(s.health.grade(state, s.names, now).0.map(|x| {
-            Value::from((x * 10.0).round() / 10.0)
-        })),
+        Computed::Health => one(s
+            .health
+            .grade(state, s.names, now)
+            .0
+            .map(|x| Value::from((x * 10.0).round() / 10.0))),
         Computed::Grade => one(s.health.grade(state, s.names, now).1.map(|g| {
             Value::from(match g {
                 Grade::Red => "red",
@@ -166,14 +180,15 @@ fn computed_passes(value: Computed, test: &crate::segments::Test, s: &Subject<'_
             let plans: Vec<Value> = state
                 .subscriptions_at(now)
                 .into_iter()
-                .filter(|v| v.status.is_paying() || v.status == crate::customer::SubscriptionStatus::Trialing)
+                .filter(|v| {
+                    v.status.is_paying()
+                        || v.status == crate::customer::SubscriptionStatus::Trialing
+                })
                 .filter_map(|v| v.plan.map(Value::from))
                 .collect();
             // A customer on two plans is "on" each of them; `ne` holds when none matches.
             match test.op {
-                crate::segments::Op::Ne => !plans
-                    .iter()
-                    .any(|p| !passes(test, Some(p))),
+                crate::segments::Op::Ne => !plans.iter().any(|p| !passes(test, Some(p))),
                 crate::segments::Op::NotExists => plans.is_empty(),
                 _ if plans.is_empty() => passes(test, None),
                 _ => plans.iter().any(|p| passes(test, Some(p))),
@@ -214,10 +229,9 @@ pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Optio
         (a, b) => a.or(b),
     };
     match condition {
-        Condition::All(cs) | Condition::Any(cs) => cs
-            .iter()
-            .map(|c| next_change(c, s, now))
-            .fold(None, min),
+        Condition::All(cs) | Condition::Any(cs) => {
+            cs.iter().map(|c| next_change(c, s, now)).fold(None, min)
+        }
         Condition::Not(c) => next_change(c, s, now),
         Condition::Trait { .. } => None,
         Condition::Computed { value, .. } => computed_next_change(*value, s.state, now),
@@ -280,9 +294,7 @@ fn computed_next_change(value: Computed, state: &CustomerState, now: Millis) -> 
     };
     match value {
         // Health reads day windows, recency in days and every dated fact.
-        Computed::Health | Computed::Grade => {
-            min(Some(next_midnight), next_dated_fact(state, now))
-        }
+        Computed::Health | Computed::Grade => min(Some(next_midnight), next_dated_fact(state, now)),
         Computed::Nps | Computed::NpsCategory => state
             .survey_answers
             .iter()

@@ -22,7 +22,7 @@ pub mod definition;
 pub mod eval;
 
 pub use book::{SegmentBook, SegmentInfo};
-pub use definition::{Computed, Condition, Count, Definition, Op, Test, Window, When};
+pub use definition::{Computed, Condition, Count, Definition, Op, Test, When, Window};
 
 use std::fmt;
 

@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn read_json(
+pub(crate) fn read_json(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
     limit: usize,
 ) -> Result<Value, ApiError> {

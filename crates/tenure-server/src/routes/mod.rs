@@ -5,3 +5,4 @@ pub mod health;
 pub mod health_scores;
 pub mod ingest;
 pub mod metrics;
+pub mod segments;

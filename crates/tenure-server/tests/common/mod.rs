@@ -144,6 +144,30 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> u16 {
+        let response = self
+            .client
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    }
+
     pub async fn event_count(&self) -> u64 {
         let store = self.store.clone();
         let ws = self.workspace.clone();
