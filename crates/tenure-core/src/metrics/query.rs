@@ -41,6 +41,9 @@ pub struct Filter {
     pub cohort_label: Option<String>,
     /// `(trait, value)`: the trait's value, as text, equals `value`.
     pub trait_equals: Option<(String, String)>,
+    /// Members of this segment now (docs/segments.md): a segment is a set of customers at
+    /// the instant of the report, and their whole history is counted.
+    pub segment: Option<crate::segments::SegmentId>,
 }
 
 impl Filter {
@@ -66,6 +69,13 @@ impl Filter {
         }
         if let Some(plan) = &self.plan
             && c.latest_plan() != Some(plan.as_str())
+        {
+            return false;
+        }
+        if let Some(segment) = self.segment
+            && c.segments
+                .binary_search_by_key(&segment, |(s, _)| *s)
+                .is_err()
         {
             return false;
         }
@@ -152,11 +162,12 @@ pub struct Query {
 }
 
 /// Every parameter name a query accepts.
-pub const PARAMETERS: [&str; 23] = [
+pub const PARAMETERS: [&str; 24] = [
     "grain",
     "from",
     "to",
     "channel",
+    "segment",
     "plan",
     "cohort",
     "trait",
@@ -235,6 +246,10 @@ impl Query {
                     None => bad(format!("`{value}` is not a date (YYYY-MM-DD) or instant")),
                 },
                 "channel" => q.filter.channel = Some(value.to_ascii_lowercase()),
+                "segment" => match crate::segments::SegmentId::parse(value) {
+                    Some(id) => q.filter.segment = Some(id),
+                    None => bad(format!("`{value}` is not a segment id (seg_ and a number)")),
+                },
                 "plan" => q.filter.plan = Some(value.to_owned()),
                 "cohort" => cohort = Some(value.to_owned()),
                 "trait" => match value.split_once(':') {

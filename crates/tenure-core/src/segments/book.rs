@@ -142,6 +142,11 @@ impl Engine {
             .collect()
     }
 
+    /// The name of a live segment.
+    pub fn segment_name(&self, id: SegmentId) -> Option<&str> {
+        self.segment_book.live.get(&id).map(|l| l.name.as_str())
+    }
+
     /// One page of a segment's members, in customer id order, after the cursor.
     pub fn segment_members(
         &self,

@@ -161,6 +161,14 @@ async fn build(
         let engine = engine
             .read()
             .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
+        if let Some(segment) = query.filter.segment
+            && engine.segment_name(segment).is_none()
+        {
+            return Err(ApiError::new(
+                Code::SegmentNotFound,
+                format!("query parameter `segment`: no segment {segment} in this workspace"),
+            ));
+        }
         Ok(Report::build(&engine, &query, &spend, &tables))
     })
     .await

@@ -388,14 +388,10 @@ async fn customer_segments(
                 format!("no customer `{id}` in this workspace (give a cus_… id or a userId)"),
             )
         })?;
-        let infos = engine.segments();
         let data: Vec<Value> = customer
             .segments
             .iter()
-            .map(|(s, at)| {
-                let name = infos.iter().find(|i| i.id == *s).map(|i| i.name.clone());
-                json!({"id": s, "name": name, "entered_at": format_instant(*at)})
-            })
+            .map(|(s, at)| json!({"id": s, "name": engine.segment_name(*s), "entered_at": format_instant(*at)}))
             .collect();
         Ok(json!({"customer": customer.id, "data": data}))
     })
