@@ -712,7 +712,7 @@ fn tick(conn: &mut dyn Backend, engines: &Engines, now: Millis) {
 }
 
 /// Logged events a definition's filtered leaves count (none without filters).
-pub(crate) fn segment_history(
+pub fn segment_history(
     conn: &mut dyn Backend,
     ws: &WorkspaceId,
     definition: &Definition,

@@ -155,6 +155,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         .read()
         .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?
         .customer_count();
+    let segments = define_demo_segments(&core, &workspace.id)?;
     let (_, admin_key) =
         tenure_server::admin::create_key(&core.store, &workspace.id, KeyKind::Admin, now)?;
     let (_, write_key) =
@@ -164,7 +165,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
     if args.no_serve {
         println!(
             "{}",
-            json!({"workspace": workspace.id, "customers": customers, "events": stored, "seconds": elapsed.as_secs_f64(),
+            json!({"workspace": workspace.id, "customers": customers, "events": stored, "segments": segments, "seconds": elapsed.as_secs_f64(),
                    "admin_key": admin_key, "write_key": write_key, "database": format!("{database:?}")})
         );
         core.close();
@@ -195,6 +196,8 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/metrics/subscriptions'\n");
         println!("Who is at risk, and why:\n  tenure health        (or: cargo run --release -p tenure -- health)");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/health-scores?limit=10'\n");
+        println!("Segments ({segments} defined, members kept exact as events arrive and time passes):\n  tenure segments list");
+        println!("  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/segments\n");
         println!(
             "Send an event (Segment format):\n  curl -s -u '{write_key}:' {base}/v1/track -H 'Content-Type: application/json' \\\n    -d '{{\"userId\": \"user_000001\", \"event\": \"Report Viewed\"}}'\n"
         );
@@ -202,4 +205,31 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         app.run_until_stopped().await?;
         anyhow::Ok(())
     })
+}
+
+/// The segments the demo ships with (`demo_segments.json`), saved and backfilled like any
+/// other definition. Returns how many.
+fn define_demo_segments(
+    core: &Core,
+    workspace: &tenure_core::WorkspaceId,
+) -> anyhow::Result<usize> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(include_str!("demo_segments.json"))?;
+    for item in &items {
+        let name = item["name"].as_str().unwrap_or_default().to_owned();
+        let source = &item["definition"];
+        let definition = tenure_core::segments::Definition::parse(source)
+            .map_err(|e| anyhow::anyhow!("demo segment `{name}`: {e}"))?;
+        core.ingestor
+            .segment_blocking(
+                workspace.clone(),
+                tenure_server::writer::SegmentOp::Save {
+                    id: None,
+                    name,
+                    definition,
+                    source: source.to_string(),
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(items.len())
 }

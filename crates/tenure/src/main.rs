@@ -8,6 +8,7 @@ mod export;
 mod health;
 mod import;
 mod report;
+mod segments;
 mod spend;
 
 use std::io::Write;
@@ -78,6 +79,9 @@ enum Command {
     Report(Box<report::ReportArgs>),
     /// Customer health: current customers by grade and the at-risk list with reasons.
     Health(health::HealthArgs),
+    /// Segments: list, show, preview, apply (create / update from a file) and delete.
+    #[command(subcommand)]
+    Segments(segments::SegmentsCommand),
     /// Write a workspace's event log as JSONL (Segment messages).
     Export(export::ExportArgs),
     /// Marketing spend per channel and month, for CAC.
@@ -242,6 +246,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Health(args) => {
             let database = reading_database(&config, cli.global.database.as_deref(), database);
             health::run(&database, args, &clock)?
+        }
+        Command::Segments(command) => {
+            let database = reading_database(&config, cli.global.database.as_deref(), database);
+            segments::run(&database, command, &clock)?
         }
         Command::Spend(command) => spend::run(&database, command)?,
         Command::Export(args) => export::run(&database, args)?,

@@ -594,3 +594,61 @@ fn spend_imports_validate_every_row_and_feed_cac() {
         );
     }
 }
+
+#[test]
+fn segments_are_listed_applied_previewed_and_deleted_on_the_demo() {
+    let dir = std::env::temp_dir().join(db::unique("tenure_segments"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = small_demo(&dir);
+    assert_eq!(demo["segments"], 7);
+    let segments = |args: &[&str]| in_dir(&dir, "segments", args);
+    let (ok, text, err) = segments(&["list", "--json"]);
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 7, "{list}");
+
+    // A bad file names the item and the path of the bad node; nothing is saved.
+    let file = dir.join("segments.json");
+    std::fs::write(&file, r#"[{"name": "ok", "definition": {"computed": "orders", "op": "gte", "value": 0}},
+                              {"name": "bad", "definition": {"any": [{"performed": "Report Viewed", "at_most": -1}]}}]"#).unwrap();
+    let (ok, _, err) = segments(&["apply", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("segments.json[1]: definition.any[0].at_most"),
+        "{err}"
+    );
+
+    // Apply, then the saved membership equals a preview of the same definition.
+    let definition = r#"{"all": [{"performed": "Report Viewed", "at_least": 3}, {"computed": "nps_category", "op": "ne", "value": "detractor"}]}"#;
+    std::fs::write(
+        &file,
+        format!(r#"{{"name": "Readers", "definition": {definition}}}"#),
+    )
+    .unwrap();
+    let (ok, text, err) = segments(&["apply", file.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let applied: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(applied[0]["id"], "seg_8");
+    assert_eq!(applied[0]["created"], true);
+    let (ok, text, err) = segments(&["preview", file.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let preview: Value = serde_json::from_str(&text).unwrap();
+    let (ok, text, err) = segments(&["show", "seg_8", "--json", "--members", "3"]);
+    assert!(ok, "{err}");
+    let shown: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(shown["members"], preview["count"]);
+    assert!(preview["count"].as_u64().unwrap() > 0, "{preview}");
+    assert_eq!(applied[0]["entered"], preview["count"]);
+    assert_eq!(shown["first_members"].as_array().unwrap().len(), 3);
+    // Applying again updates it in place.
+    let (ok, text, _) = segments(&["apply", file.to_str().unwrap(), "--json"]);
+    assert!(ok);
+    let again: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(again[0]["created"], false);
+    assert_eq!(again[0]["entered"], 0);
+
+    let (ok, _, err) = segments(&["delete", "seg_8"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = segments(&["delete", "seg_8"]);
+    assert!(!ok && err.contains("no segment seg_8"), "{err}");
+}
