@@ -343,6 +343,11 @@ impl Engine {
         self.customers.values()
     }
 
+    /// A live customer by its id (no merge following, no parsing: the hot paths).
+    pub(crate) fn customer(&self, id: &CustomerId) -> Option<&CustomerState> {
+        self.customers.get(id)
+    }
+
     /// Every customer, for data-parallel work.
     pub(crate) fn customers_vec(&self) -> Vec<&CustomerState> {
         self.customers.values().collect()

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::ids::Fnv128;
 use crate::semantic::Semantic;
-use crate::time::{MILLIS_PER_DAY, Millis, parse_instant};
+use crate::time::{MILLIS_PER_DAY, Millis, format_instant, parse_instant};
 
 /// Largest accepted message, serialized (Segment's limit).
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
@@ -408,6 +408,68 @@ impl Message {
             campaign_source,
             body: Body::Parsed { map: body, raw },
         })
+    }
+
+    /// A `track` message Tenure itself records about a customer (a segment entered…),
+    /// built without the validation an incoming message needs: the caller guarantees the
+    /// id, the name and one identity. Stored exactly as an incoming one would be.
+    pub fn tenure_track(
+        message_id: String,
+        identity: &crate::ids::Identity,
+        event: &str,
+        timestamp: Millis,
+        received_at: Millis,
+        properties: Map<String, Value>,
+    ) -> Message {
+        Self::tenure_track_stamped(
+            message_id,
+            identity,
+            event,
+            (timestamp, &format_instant(timestamp)),
+            received_at,
+            properties,
+        )
+    }
+
+    /// The same, with the timestamp already formatted (many messages stamped alike).
+    pub fn tenure_track_stamped(
+        message_id: String,
+        identity: &crate::ids::Identity,
+        event: &str,
+        (timestamp, stamp): (Millis, &str),
+        received_at: Millis,
+        properties: Map<String, Value>,
+    ) -> Message {
+        let (user_id, anonymous_id) = match identity {
+            crate::ids::Identity::User(u) => (Some(u.clone()), None),
+            crate::ids::Identity::Anonymous(a) => (None, Some(a.clone())),
+        };
+        let mut body = Map::new();
+        body.insert("type".into(), Value::from("track"));
+        body.insert("event".into(), Value::from(event));
+        body.insert("messageId".into(), Value::from(message_id.as_str()));
+        body.insert("timestamp".into(), Value::from(stamp));
+        match identity {
+            crate::ids::Identity::User(u) => body.insert("userId".into(), Value::from(u.as_str())),
+            crate::ids::Identity::Anonymous(a) => {
+                body.insert("anonymousId".into(), Value::from(a.as_str()))
+            }
+        };
+        body.insert("properties".into(), Value::Object(properties));
+        let raw = serde_json::to_string(&body).unwrap_or_default();
+        Message {
+            message_id,
+            kind: MessageType::Track,
+            user_id,
+            anonymous_id,
+            previous_id: None,
+            group_id: None,
+            name: Some(event.to_owned()),
+            timestamp,
+            received_at,
+            campaign_source: None,
+            body: Body::Parsed { map: body, raw },
+        }
     }
 
     /// Rebuilds a message from the log, where it was validated when it was appended.

@@ -98,6 +98,102 @@ fn customer(i: usize, start: Millis, end: Millis) -> Vec<Value> {
     m
 }
 
+/// The 20 definitions the segment figures use (`benches/segments.json`): every kind of
+/// condition, with and without a property filter (the 13th), over the events this
+/// generator and the demo business send.
+fn twenty_segments() -> Vec<Value> {
+    serde_json::from_str(include_str!("segments.json")).unwrap()
+}
+
+/// Segments on the whole engine: the backfill of each of 20 definitions (the one with a
+/// property filter counts from the log's orders, re-derived here), then event → membership
+/// latency with all 20 live: fold one event and re-evaluate its customer against every
+/// segment, as the writer does, p50 / p99 / max over 20,000 events.
+fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
+    use tenure_core::segments::{Definition, SegmentId};
+    let defs = twenty_segments();
+    let customers = engine.customer_count();
+    // The orders the filtered definition counts, as the server reads them from the log.
+    let history: Vec<Message> = (0..customers)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            customer(i, add_months(end, -24), end)
+                .into_iter()
+                .filter(|m| m["event"] == "Order Completed")
+                .map(|v| Message::parse(v, None, envelope).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Each definition: the evaluation alone (who is in, every customer, as a preview
+    // does), then the whole backfill (evaluation, one membership event built and folded
+    // per member, timers set).
+    let (mut evaluations, mut backfills) = (Vec::new(), Vec::new());
+    let mut members = 0usize;
+    for (i, def) in defs.iter().enumerate() {
+        let definition = Definition::parse(def).unwrap();
+        let history = if definition.slots.is_empty() {
+            &[][..]
+        } else {
+            &history[..]
+        };
+        let t = Instant::now();
+        let (count, _) = engine.preview_segment(&definition, history, end, 10);
+        evaluations.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let changes =
+            engine.define_segment(SegmentId(i as u32 + 1), "bench", definition, history, end);
+        backfills.push(t.elapsed().as_secs_f64());
+        assert_eq!(
+            changes.len(),
+            count,
+            "the backfill enters exactly the previewed customers"
+        );
+        if std::env::var("BENCH_VERBOSE").is_ok() {
+            println!(
+                "  {def}: {count} members, evaluation {:.3} s, backfill {:.3} s",
+                evaluations[i], backfills[i]
+            );
+        }
+        members += count;
+    }
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    println!(
+        "segments: 20 definitions over {customers} customers ({members} memberships): evaluating a definition for every customer median {:.3} s, max {:.3} s; the whole backfill (plus one membership event per member, and timers) median {:.3} s, max {:.3} s (the filtered one counts {} logged orders: {:.3} s)",
+        median(evaluations.clone()),
+        max(&evaluations),
+        median(backfills.clone()),
+        max(&backfills),
+        history.len(),
+        backfills[12]
+    );
+    let mut rng = Rng::new(5);
+    let mut latencies = Vec::with_capacity(20_000);
+    let mut changed = 0usize;
+    for k in 0..20_000u64 {
+        let user = format!("u{}", rng.below(customers as u64));
+        let event = EVENTS[rng.below(4) as usize];
+        let at = end + k as Millis;
+        let m = Message::parse(
+            json!({"type": "track", "userId": user, "event": event, "timestamp": format_instant(at)}),
+            None,
+            Envelope { received_at: at, batch_sent_at: None },
+        )
+        .unwrap();
+        let t = Instant::now();
+        let applied = engine.apply(&m);
+        changed += engine.segment_changes(&[applied.customer], at).len();
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "segments: event → membership with 20 live segments, 20,000 events: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({changed} membership changes)",
+        pct(0.5),
+        pct(0.99),
+        latencies[latencies.len() - 1]
+    );
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -231,6 +327,8 @@ fn main() {
         overview.red,
         median(runs)
     );
+    drop(refs);
+    segments(&mut engine, end, envelope);
     let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -4,13 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rayon::prelude::*;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use crate::customer::CustomerState;
 use crate::engine::Engine;
 use crate::health::HealthModel;
-use crate::ids::CustomerId;
-use crate::message::{Envelope, Message, MessageType};
+use crate::ids::{CustomerId, Identity};
+use crate::message::{Message, MessageType};
 use crate::segments::SegmentId;
 use crate::segments::definition::{Definition, passes};
 use crate::segments::eval::{Subject, holds, next_change};
@@ -232,43 +232,48 @@ impl Engine {
         }
         self.segment_book.live.insert(id, live);
         let live = &self.segment_book.live[&id];
-        let health = self.segment_book.health();
+        let book = &self.segment_book;
         let names = self.names();
-        let verdicts: Vec<(CustomerId, bool, bool, Option<Millis>)> = self
+        // In parallel: who changes, and whose timer must move earlier. Most customers need
+        // neither, and cost no allocation.
+        let actions: Vec<(CustomerId, bool, Option<Millis>)> = self
             .customers_vec()
             .par_iter()
-            .map(|c| {
+            .filter_map(|c| {
                 let slots = live.subject_slots(&c.id);
                 let subject = Subject {
                     state: c,
                     names,
-                    health,
+                    health: book.health(),
                     slots: &slots,
                 };
                 let member = holds(&live.definition.condition, &subject, now);
                 let was = c.segments.binary_search_by_key(&id, |(s, _)| *s).is_ok();
-                let next =
-                    next_change(&live.definition.condition, &subject, now).filter(|n| *n > now);
-                (c.id.clone(), was, member, next)
+                // A stale, earlier timer costs one needless evaluation; a missing one would
+                // be wrong: keep the earlier of the two.
+                let next = next_change(&live.definition.condition, &subject, now)
+                    .filter(|n| *n > now)
+                    .filter(|n| book.timer_of.get(&c.id).is_none_or(|t| n < t));
+                (was != member || next.is_some()).then(|| (c.id.clone(), was != member, next))
             })
             .collect();
         let mut messages = Vec::new();
-        for (customer, was, member, next) in verdicts {
-            if was != member
-                && let Some(m) =
-                    self.membership_message(&customer, id, member, now, now, "definition")
-            {
-                self.apply(&m);
-                messages.push((customer.clone(), m));
+        let stamp = format_instant(now);
+        for (customer, changed, next) in actions {
+            if changed {
+                let member = !self
+                    .customer(&customer)
+                    .is_some_and(|c| c.segments.binary_search_by_key(&id, |(s, _)| *s).is_ok());
+                if let Some(m) =
+                    self.membership_message(&customer, id, member, (now, &stamp), now, "definition")
+                {
+                    self.apply(&m);
+                    messages.push((customer.clone(), m));
+                }
             }
-            // A stale, earlier timer costs one needless evaluation; a missing one would be
-            // wrong. Keep the earlier of the two.
-            let current = self.segment_book.timer_of.get(&customer).copied();
-            let at = match (current, next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.segment_book.set_timer(&customer, at);
+            if next.is_some() {
+                self.segment_book.set_timer(&customer, next);
+            }
         }
         messages
     }
@@ -453,8 +458,11 @@ impl Engine {
         let Some(verdict) = self.verdict(customer, at) else {
             return;
         };
+        let stamp = format_instant(at);
         for (segment, member) in verdict.changes {
-            if let Some(m) = self.membership_message(customer, segment, member, at, now, cause) {
+            if let Some(m) =
+                self.membership_message(customer, segment, member, (at, &stamp), now, cause)
+            {
                 self.apply(&m);
                 messages.push((customer.clone(), m));
             }
@@ -489,50 +497,48 @@ impl Engine {
         Some(Verdict { changes, next })
     }
 
-    /// A `Segment Entered` / `Segment Exited` message for the customer, stamped `at`.
+    /// A `Segment Entered` / `Segment Exited` message for the customer, stamped `at`
+    /// (`stamp`: `at` formatted).
     fn membership_message(
         &self,
         customer: &CustomerId,
         segment: SegmentId,
         entered: bool,
-        at: Millis,
+        (at, stamp): (Millis, &str),
         now: Millis,
         cause: &str,
     ) -> Option<Message> {
-        let state = self.find(customer.as_str())?;
+        let state = self.customer(customer)?;
         let live = self.segment_book.live.get(&segment)?;
-        let mut body = json!({
-            "type": "track",
-            "event": if entered { "Segment Entered" } else { "Segment Exited" },
-            "messageId": format!(
-                "tenure:{segment}.v{}:{}:{}:{at}",
-                live.version,
-                state.id,
-                if entered { "in" } else { "out" }
-            ),
-            "timestamp": format_instant(at),
-            "properties": {
-                "segment_id": segment.to_string(),
-                "segment_name": live.name,
-                "cause": cause,
-            },
-        });
-        match (
+        let identity = match (
             &state.user_id,
             state.identities.iter().find_map(|k| k.strip_prefix("a:")),
         ) {
-            (Some(user), _) => body["userId"] = Value::from(user.as_str()),
-            (None, Some(anon)) => body["anonymousId"] = Value::from(anon),
+            (Some(user), _) => Identity::User(user.clone()),
+            (None, Some(anon)) => Identity::Anonymous(anon.to_owned()),
             (None, None) => return None,
-        }
-        Message::parse(
-            body,
-            None,
-            Envelope {
-                received_at: now,
-                batch_sent_at: None,
+        };
+        let message_id = format!(
+            "tenure:{segment}.v{}:{}:{}:{at}",
+            live.version,
+            state.id,
+            if entered { "in" } else { "out" }
+        );
+        let mut properties = Map::new();
+        properties.insert("segment_id".into(), Value::from(segment.to_string()));
+        properties.insert("segment_name".into(), Value::from(live.name.as_str()));
+        properties.insert("cause".into(), Value::from(cause));
+        Some(Message::tenure_track_stamped(
+            message_id,
+            &identity,
+            if entered {
+                "Segment Entered"
+            } else {
+                "Segment Exited"
             },
-        )
-        .ok()
+            (at, stamp),
+            now,
+            properties,
+        ))
     }
 }
