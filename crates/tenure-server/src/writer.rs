@@ -492,13 +492,16 @@ fn write_group_inner(
 
     // Segment timers due by now fire first, at their own instants, so that what the new
     // events change is judged against memberships that are up to date.
-    let mut derived: HashMap<&WorkspaceId, Vec<(CustomerId, Message)>> = HashMap::new();
+    // They go first in the log too: a rebuild must fold them before any merge the new
+    // events cause, as the engine just did.
+    let mut due: HashMap<&WorkspaceId, Vec<(CustomerId, Message)>> = HashMap::new();
     for (ws, engine) in guards.iter_mut() {
-        let due = engine.due_segment_changes(now);
-        if !due.is_empty() {
-            derived.insert(*ws, due);
+        let fired = engine.due_segment_changes(now);
+        if !fired.is_empty() {
+            due.insert(*ws, fired);
         }
     }
+    let mut derived: HashMap<&WorkspaceId, Vec<(CustomerId, Message)>> = HashMap::new();
 
     // Fold the new messages, in request order.
     let mut planned = Vec::with_capacity(group.len());
@@ -565,6 +568,11 @@ fn write_group_inner(
             }
         })
         .collect();
+    for append in &mut appends {
+        for (customer, message) in due.get(append.workspace).into_iter().flatten() {
+            append.events.push(NewEvent { message, customer });
+        }
+    }
     for (request, plan) in group.iter().zip(&planned) {
         let Some(append) = appends
             .iter_mut()
@@ -613,6 +621,15 @@ fn write_group_inner(
         .zip(committed)
         .map(|(ws, s)| (ws, s.into_iter()))
         .collect();
+    // The fired timers' events come first: their numbers are no request's.
+    for (ws, engine) in guards.iter_mut() {
+        let fired = due.get(*ws).map_or(0, Vec::len);
+        if let Some(rest) = seqs.get_mut(*ws)
+            && let Some(last) = rest.by_ref().take(fired).flatten().max()
+        {
+            engine.advance_to(last);
+        }
+    }
     let mut raced = HashSet::new();
     let mut outcomes = Vec::with_capacity(group.len());
     for (request, plan) in group.iter().zip(planned) {
@@ -644,7 +661,7 @@ fn write_group_inner(
         }
         outcomes.push(out);
     }
-    // What is left are the membership events' numbers.
+    // What is left are the numbers of the membership events the new events caused.
     for (ws, engine) in guards.iter_mut() {
         if let Some(rest) = seqs.get_mut(ws)
             && let Some(last) = rest.flatten().max()

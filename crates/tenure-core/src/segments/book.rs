@@ -234,9 +234,10 @@ impl Engine {
         let live = &self.segment_book.live[&id];
         let book = &self.segment_book;
         let names = self.names();
-        // In parallel: who changes, and whose timer must move earlier. Most customers need
-        // neither, and cost no allocation.
-        let actions: Vec<(CustomerId, bool, Option<Millis>)> = self
+        // In parallel: who changes (with the message that says so), and whose timer must
+        // move earlier. Most customers need neither, and cost no allocation.
+        let stamp = format_instant(now);
+        let actions: Vec<(CustomerId, Option<Message>, Option<Millis>)> = self
             .customers_vec()
             .par_iter()
             .filter_map(|c| {
@@ -254,22 +255,19 @@ impl Engine {
                 let next = next_change(&live.definition.condition, &subject, now)
                     .filter(|n| *n > now)
                     .filter(|n| book.timer_of.get(&c.id).is_none_or(|t| n < t));
-                (was != member || next.is_some()).then(|| (c.id.clone(), was != member, next))
+                let message = (was != member)
+                    .then(|| {
+                        self.membership_message(&c.id, id, member, (now, &stamp), now, "definition")
+                    })
+                    .flatten();
+                (message.is_some() || next.is_some()).then(|| (c.id.clone(), message, next))
             })
             .collect();
         let mut messages = Vec::new();
-        let stamp = format_instant(now);
-        for (customer, changed, next) in actions {
-            if changed {
-                let member = !self
-                    .customer(&customer)
-                    .is_some_and(|c| c.segments.binary_search_by_key(&id, |(s, _)| *s).is_ok());
-                if let Some(m) =
-                    self.membership_message(&customer, id, member, (now, &stamp), now, "definition")
-                {
-                    self.apply(&m);
-                    messages.push((customer.clone(), m));
-                }
+        for (customer, message, next) in actions {
+            if let Some(m) = message {
+                self.apply(&m);
+                messages.push((customer.clone(), m));
             }
             if next.is_some() {
                 self.segment_book.set_timer(&customer, next);
