@@ -402,6 +402,19 @@ impl Engine {
             .collect()
     }
 
+    /// The segments the customer is in, with their names.
+    pub fn memberships(&self, state: &CustomerState) -> Vec<SegmentMembership> {
+        state
+            .segments
+            .iter()
+            .map(|(id, at)| SegmentMembership {
+                id: *id,
+                name: self.segment_name(*id).map(str::to_owned),
+                entered_at: format_instant(*at),
+            })
+            .collect()
+    }
+
     /// The customer as the profile API shows it, evaluated at `now`.
     pub fn profile(&self, state: &CustomerState, now: Millis) -> CustomerProfile {
         let subscriptions = state.subscriptions_at(now);
@@ -472,6 +485,7 @@ impl Engine {
             tickets: state.tickets.clone(),
             open_tickets: state.open_tickets(),
             groups: state.groups.clone(),
+            segments: self.memberships(state),
         }
     }
 }
@@ -609,4 +623,14 @@ pub struct CustomerProfile {
     pub tickets: Vec<Ticket>,
     pub open_tickets: usize,
     pub groups: Vec<String>,
+    /// The segments the customer is in now.
+    pub segments: Vec<SegmentMembership>,
+}
+
+/// One segment a customer is in.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentMembership {
+    pub id: crate::segments::SegmentId,
+    pub name: Option<String>,
+    pub entered_at: String,
 }

@@ -256,6 +256,8 @@ fn definitions(day0: i32) -> Vec<Value> {
         json!({"not": {"performed": "A", "within_days": 1}}),
         json!({"performed": "B", "exactly": 1, "where": [{"property": "p", "op": "ne", "value": "y"}]}),
         json!({"all": [{"computed": "plan", "op": "eq", "value": "team"}, {"last_performed": "C", "since": date(2)}]}),
+        json!({"health_band": "red", "for_days": 2}),
+        json!({"health_drop": 10, "within_days": 3}),
     ]
 }
 
@@ -459,4 +461,66 @@ fn each_definition_alone_keeps_its_own_timers() {
             start,
         );
     }
+}
+
+/// A customer who stops using the product turns red; the alert segment (red for 3 days)
+/// takes them in at the first midnight when the grade has been red at that instant and at
+/// the same time on the two days before, and not on a day's dip.
+#[test]
+fn a_health_alert_waits_for_the_band_to_hold() {
+    let mut e = engine();
+    let start = at("2026-01-01T00:00:00Z");
+    for d in 0..40 {
+        for event in ["Report Viewed", "Dashboard Viewed", "Project Created"] {
+            let when = start + d * MILLIS_PER_DAY + 3_600_000;
+            e.apply(&message(track("fading", when, event, json!({})), when));
+        }
+    }
+    let quiet = start + 40 * MILLIS_PER_DAY;
+    let alert = Definition::parse(&json!({"health_band": "red", "for_days": 3})).unwrap();
+    let drop = Definition::parse(&json!({"health_drop": 30, "within_days": 7})).unwrap();
+    e.define_segment(SegmentId(1), "red for 3 days", alert, [], quiet);
+    e.define_segment(SegmentId(2), "dropped 30 in a week", drop, [], quiet);
+    let model = tenure_core::health::HealthModel::saas_default();
+    let c = e.find("fading").unwrap().clone();
+    let red = |t: Millis| model.grade(&c, e.names(), t).1 == Some(tenure_core::health::Grade::Red);
+    let score = |t: Millis| model.grade(&c, e.names(), t).0.unwrap();
+    // The expected instants, from the health model itself, day by day.
+    let days: Vec<Millis> = (0..120).map(|d| quiet + d * MILLIS_PER_DAY).collect();
+    let expected_alert = days
+        .iter()
+        .copied()
+        .find(|t| (0..3).all(|k| red(t - k * MILLIS_PER_DAY)))
+        .unwrap();
+    let expected_drop = days
+        .iter()
+        .copied()
+        .find(|t| score(t - 7 * MILLIS_PER_DAY) - score(*t) >= 30.0)
+        .unwrap();
+    assert!(expected_alert > quiet && expected_drop > quiet);
+    let changes = e.due_segment_changes(quiet + 200 * MILLIS_PER_DAY);
+    let entered = |s: &str| {
+        changes
+            .iter()
+            .find(|(_, m)| {
+                m.name.as_deref() == Some("Segment Entered")
+                    && m.properties().unwrap()["segment_name"] == s
+            })
+            .map(|(_, m)| m.timestamp)
+    };
+    assert_eq!(
+        entered("red for 3 days"),
+        Some(expected_alert),
+        "{}",
+        format_instant(expected_alert)
+    );
+    assert_eq!(
+        entered("dropped 30 in a week"),
+        Some(expected_drop),
+        "{}",
+        format_instant(expected_drop)
+    );
+    // Once the score stops falling the drop alert ends; red holds.
+    assert!(member(&e, "fading", SegmentId(1)));
+    assert!(!member(&e, "fading", SegmentId(2)));
 }

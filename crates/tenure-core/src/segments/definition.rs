@@ -159,6 +159,18 @@ pub enum Condition {
         event: String,
         when: When,
     },
+    /// The health grade has been `grade` at this instant and at the same time of day on
+    /// each of the `for_days - 1` days before (hysteresis: a customer who dips into red
+    /// for one day does not raise an alert).
+    HealthBand {
+        grade: crate::health::Grade,
+        for_days: u32,
+    },
+    /// The health score is at least `points` lower than `within_days` days earlier.
+    HealthDrop {
+        points: f64,
+        within_days: u32,
+    },
     /// Performed `first`, then `then` on the same day or up to `within_days` days later.
     Sequence {
         first: String,
@@ -217,7 +229,10 @@ fn collect_events<'a>(c: &'a Condition, out: &mut Vec<&'a str>) {
             out.push(first);
             out.push(then);
         }
-        Condition::Trait { .. } | Condition::Computed { .. } => {}
+        Condition::Trait { .. }
+        | Condition::Computed { .. }
+        | Condition::HealthBand { .. }
+        | Condition::HealthDrop { .. } => {}
     }
 }
 
@@ -225,7 +240,7 @@ fn collect_events<'a>(c: &'a Condition, out: &mut Vec<&'a str>) {
 const MAX_DEPTH: usize = 32;
 
 const CONDITION_KEYS: &str = "all, any, not, trait, computed, performed, not_performed, \
-                              first_performed, last_performed or sequence";
+                              first_performed, last_performed, sequence, health_band or health_drop";
 
 fn parse_condition(
     value: &Value,
@@ -252,6 +267,8 @@ fn parse_condition(
         "first_performed",
         "last_performed",
         "sequence",
+        "health_band",
+        "health_drop",
     ]
     .into_iter()
     .filter(|k| map.contains_key(*k))
@@ -452,6 +469,38 @@ fn parse_condition(
             Ok(Condition::Sequence {
                 first,
                 then,
+                within_days,
+            })
+        }
+        "health_band" => {
+            only(map, at, &["health_band", "for_days"])?;
+            let grade = match map["health_band"].as_str() {
+                Some("red") => crate::health::Grade::Red,
+                Some("yellow") => crate::health::Grade::Yellow,
+                Some("green") => crate::health::Grade::Green,
+                _ => return Err(format!("{here}: must be red, yellow or green")),
+            };
+            let for_days = match map.get("for_days") {
+                Some(v) => positive(v, &format!("{at}.for_days"))?,
+                None => 1,
+            };
+            if for_days > 90 {
+                return Err(format!("{at}.for_days: at most 90"));
+            }
+            Ok(Condition::HealthBand { grade, for_days })
+        }
+        "health_drop" => {
+            only(map, at, &["health_drop", "within_days"])?;
+            let points = map["health_drop"]
+                .as_f64()
+                .filter(|p| *p > 0.0 && *p <= 100.0)
+                .ok_or_else(|| format!("{here}: points, a number above 0 and at most 100"))?;
+            let within_days = match map.get("within_days") {
+                Some(v) => positive(v, &format!("{at}.within_days"))?,
+                None => return Err(format!("{at}: `health_drop` needs within_days")),
+            };
+            Ok(Condition::HealthDrop {
+                points,
                 within_days,
             })
         }

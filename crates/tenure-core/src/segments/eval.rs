@@ -113,6 +113,23 @@ pub fn holds(condition: &Condition, s: &Subject<'_>, now: Millis) -> bool {
             };
             count.holds(n)
         }
+        Condition::HealthBand { grade, for_days } => (0..i64::from(*for_days))
+            .all(|k| s.health.grade(s.state, s.names, now - k * MILLIS_PER_DAY).1 == Some(*grade)),
+        Condition::HealthDrop {
+            points,
+            within_days,
+        } => {
+            let now_score = s.health.grade(s.state, s.names, now).0;
+            let before = s
+                .health
+                .grade(
+                    s.state,
+                    s.names,
+                    now - i64::from(*within_days) * MILLIS_PER_DAY,
+                )
+                .0;
+            matches!((now_score, before), (Some(n), Some(b)) if b - n >= *points)
+        }
         Condition::FirstPerformed { event, when } => Days::of(s, event, None)
             .first(today)
             .is_some_and(|day| when_holds(*when, day, today)),
@@ -235,6 +252,13 @@ pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Optio
         Condition::Not(c) => next_change(c, s, now),
         Condition::Trait { .. } => None,
         Condition::Computed { value, .. } => computed_next_change(*value, s.state, now),
+        // Scores are read at `now` and at whole days before it: all of them cross midnight
+        // together, and a dated fact at `t` reaches the score k days back at `t + k` days.
+        Condition::HealthBand { for_days, .. } => health_next_change(s.state, now, *for_days - 1),
+        Condition::HealthDrop { within_days, .. } => (0..=*within_days)
+            .step_by(*within_days as usize)
+            .map(|k| health_next_change(s.state, now, k))
+            .fold(None, min),
         Condition::Performed {
             event,
             window,
@@ -308,6 +332,18 @@ fn computed_next_change(value: Computed, state: &CustomerState, now: Millis) -> 
         Computed::Plan | Computed::Mrr | Computed::Status => next_subscription_change(state, now),
         Computed::Orders => state.orders.iter().map(|o| o.at).find(|at| *at > now),
     }
+}
+
+/// When a health score read at `now - k days` for any `k` in `0..=back` can next change.
+fn health_next_change(state: &CustomerState, now: Millis, back: u32) -> Option<Millis> {
+    let next_midnight = midnight(day_of(now) + 1);
+    (0..=i64::from(back))
+        .filter_map(|k| {
+            let shift = k * MILLIS_PER_DAY;
+            next_dated_fact(state, now - shift).map(|t| t + shift)
+        })
+        .chain(Some(next_midnight))
+        .min()
 }
 
 /// The first instant after `now` at which a subscription's status or MRR changes (a fact

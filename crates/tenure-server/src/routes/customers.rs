@@ -187,11 +187,7 @@ async fn show(
         serde_json::to_value(customer.health_overrides.iter().rev().collect::<Vec<_>>())
             .unwrap_or(Value::Null);
     body["health"] = health;
-    body["segments"] = customer
-        .segments
-        .iter()
-        .map(|(s, at)| json!({"id": s, "name": engine.segment_name(*s), "entered_at": format_instant(*at)}))
-        .collect();
+
     body["predictions"] = json!({
         "orders": serde_json::to_value(orders).unwrap_or(Value::Null),
         "subscription": serde_json::to_value(subscription).unwrap_or(Value::Null),

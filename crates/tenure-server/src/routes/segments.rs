@@ -388,11 +388,7 @@ async fn customer_segments(
                 format!("no customer `{id}` in this workspace (give a cus_… id or a userId)"),
             )
         })?;
-        let data: Vec<Value> = customer
-            .segments
-            .iter()
-            .map(|(s, at)| json!({"id": s, "name": engine.segment_name(*s), "entered_at": format_instant(*at)}))
-            .collect();
+        let data = engine.memberships(customer);
         Ok(json!({"customer": customer.id, "data": data}))
     })
     .await?;
