@@ -326,24 +326,49 @@ impl Ingestor {
         Ok((Ingestor { sender }, handle))
     }
 
+    /// Sends a job to the writer and waits for its answer.
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> Job,
+    ) -> Result<T, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(job(reply))
+            .await
+            .map_err(|_| WriteError("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+    }
+
+    /// The same, from a thread that is not async.
+    fn ask_blocking<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> Job,
+    ) -> Result<T, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .blocking_send(job(reply))
+            .map_err(|_| WriteError("the writer has stopped".into()))?;
+        answer
+            .blocking_recv()
+            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+    }
+
     /// Saves or deletes a segment definition; answers once its backfill is committed.
     pub async fn segment(
         &self,
         workspace: WorkspaceId,
         op: SegmentOp,
     ) -> Result<SegmentDone, WriteError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Job::Segment(SegmentRequest {
+        self.ask(|reply| {
+            Job::Segment(SegmentRequest {
                 workspace,
                 op,
                 reply,
-            }))
-            .await
-            .map_err(|_| WriteError("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+            })
+        })
+        .await
     }
 
     /// The same, from a thread that is not async (the CLI).
@@ -352,17 +377,13 @@ impl Ingestor {
         workspace: WorkspaceId,
         op: SegmentOp,
     ) -> Result<SegmentDone, WriteError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .blocking_send(Job::Segment(SegmentRequest {
+        self.ask_blocking(|reply| {
+            Job::Segment(SegmentRequest {
                 workspace,
                 op,
                 reply,
-            }))
-            .map_err(|_| WriteError("the writer has stopped".into()))?;
-        answer
-            .blocking_recv()
-            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+            })
+        })
     }
 
     /// Appends messages to a workspace's log; answers once they are committed.
@@ -371,18 +392,14 @@ impl Ingestor {
         workspace: WorkspaceId,
         messages: Vec<Message>,
     ) -> Result<Vec<Outcome>, WriteError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Job::Append(WriteRequest {
+        self.ask(|reply| {
+            Job::Append(WriteRequest {
                 workspace,
                 messages,
                 reply,
-            }))
-            .await
-            .map_err(|_| WriteError("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+            })
+        })
+        .await
     }
 
     /// The same, from a thread that is not async (the CLI's import and the demo loader).
@@ -391,17 +408,13 @@ impl Ingestor {
         workspace: WorkspaceId,
         messages: Vec<Message>,
     ) -> Result<Vec<Outcome>, WriteError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .blocking_send(Job::Append(WriteRequest {
+        self.ask_blocking(|reply| {
+            Job::Append(WriteRequest {
                 workspace,
                 messages,
                 reply,
-            }))
-            .map_err(|_| WriteError("the writer has stopped".into()))?;
-        answer
-            .blocking_recv()
-            .map_err(|_| WriteError("the writer stopped before answering".into()))?
+            })
+        })
     }
 }
 

@@ -764,7 +764,7 @@ async fn profiles_carry_a_health_score_with_its_breakdown() {
             body["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("limit `0`")
+                .contains("`limit`: `0`")
         );
         let (status, _) = app.get("/v1/health-scores", &app.write_key).await;
         assert_eq!(status, 403);

@@ -433,14 +433,7 @@ fn main() {
         let (_, key) = tenure_server::admin::create_key(&store, &ws.id, KeyKind::Write, 0).unwrap();
         drop(store);
         let run = runtime.block_on(async {
-            let settings = Settings {
-                database: url.clone(),
-                listen: "127.0.0.1:0".parse().unwrap(),
-                clock: Arc::new(SystemClock),
-            };
-            let app = Application::build(settings).await.unwrap();
-            let base = format!("http://127.0.0.1:{}", app.port());
-            let server = tokio::spawn(app.run_until_stopped());
+            let (base, server) = start_app(&url).await;
             let run = http_ingest(&base, &key, bodies.clone(), concurrency).await;
             server.abort();
             run
@@ -480,6 +473,18 @@ fn main() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The real application on port 0 (wall clock): its base URL and the serving task.
+async fn start_app(url: &DatabaseUrl) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let settings = Settings {
+        database: url.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        clock: Arc::new(SystemClock),
+    };
+    let app = Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    (base, tokio::spawn(app.run_until_stopped()))
+}
+
 /// Section 4 (see the top of the file).
 async fn segments_end_to_end(url: &DatabaseUrl, full: bool) {
     let rate = env_usize("BENCH_SEGMENT_RATE", 5_000);
@@ -489,14 +494,7 @@ async fn segments_end_to_end(url: &DatabaseUrl, full: bool) {
     let (_, admin) = tenure_server::admin::create_key(&store, &ws.id, KeyKind::Admin, 0).unwrap();
     let (_, write) = tenure_server::admin::create_key(&store, &ws.id, KeyKind::Write, 0).unwrap();
     drop(store);
-    let settings = Settings {
-        database: url.clone(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        clock: Arc::new(SystemClock),
-    };
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let server = tokio::spawn(app.run_until_stopped());
+    let (base, server) = start_app(url).await;
     let client = reqwest::Client::new();
     let mut definitions: Vec<Value> = serde_json::from_str(include_str!("segments.json")).unwrap();
     definitions.truncate(19);

@@ -30,19 +30,7 @@ async fn overview(
 ) -> Result<axum::Json<Value>, ApiError> {
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
-    let limit = match params.limit.as_deref() {
-        None => 20,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::InvalidParameter,
-                    format!("limit `{text}` must be a whole number from 1 to 1000"),
-                )
-            })?,
-    };
+    let limit = crate::routes::limit_param(params.limit.as_deref(), 20, 1000)?;
     let now = state.clock.now();
     let ws = caller.workspace.clone();
     let engines = state.engines.clone();

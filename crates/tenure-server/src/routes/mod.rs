@@ -6,3 +6,28 @@ pub mod health_scores;
 pub mod ingest;
 pub mod metrics;
 pub mod segments;
+
+use crate::error::{ApiError, Code};
+
+/// A `limit` query parameter: `default` when absent, else a whole number from 1 to `max`.
+pub(crate) fn limit_param(
+    text: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match text {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::InvalidParameter,
+                    format!(
+                        "query parameter `limit`: `{text}` must be a whole number from 1 to {max}"
+                    ),
+                )
+            }),
+    }
+}

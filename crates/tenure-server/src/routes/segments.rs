@@ -317,21 +317,7 @@ async fn members(
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
     let id = parse_id(&id)?;
-    let limit = match params.limit.as_deref() {
-        None => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::InvalidParameter,
-                    format!(
-                        "query parameter `limit`: `{text}` must be a whole number from 1 to 1000"
-                    ),
-                )
-            })?,
-    };
+    let limit = crate::routes::limit_param(params.limit.as_deref(), 50, 1000)?;
     let after = params
         .after
         .as_deref()

@@ -132,40 +132,37 @@ impl TestApp {
         }
     }
 
-    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        let response = self
+    /// A request with the admin-style bearer key and an optional JSON body: status and
+    /// the JSON answer (`Null` when there is none).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
             .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, key, None).await
     }
 
     pub async fn put(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
-            .put(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send(reqwest::Method::PUT, path, key, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str, key: &str) -> u16 {
-        let response = self
-            .client
-            .delete(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        response.status().as_u16()
+        self.send(reqwest::Method::DELETE, path, key, None).await.0
     }
 
     pub async fn event_count(&self) -> u64 {
