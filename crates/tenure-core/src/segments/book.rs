@@ -421,9 +421,15 @@ impl Engine {
                 c.segments.retain(|(s, _)| live.binary_search(s).is_ok());
             }
             if !live.is_empty() {
-                let ids: Vec<CustomerId> = self.customers().map(|c| c.id.clone()).collect();
-                for id in ids {
-                    self.settle(&id, now, now, "start", &mut messages);
+                // Every customer at once: the verdicts in parallel (read only), then their
+                // messages folded and the timers set, in customer order.
+                let verdicts: Vec<(CustomerId, Verdict)> = self
+                    .customers_vec()
+                    .par_iter()
+                    .map(|c| (c.id.clone(), self.verdict_of(c, now)))
+                    .collect();
+                for (id, verdict) in verdicts {
+                    self.commit(&id, verdict, now, now, "start", &mut messages);
                 }
             }
             return messages;
@@ -453,9 +459,23 @@ impl Engine {
         cause: &str,
         messages: &mut Vec<(CustomerId, Message)>,
     ) {
-        let Some(verdict) = self.verdict(customer, at) else {
+        let Some(verdict) = self.find(customer.as_str()).map(|c| self.verdict_of(c, at)) else {
             return;
         };
+        self.commit(customer, verdict, at, now, cause, messages);
+    }
+
+    /// Appends (and applies) the messages of a verdict reached at `at`, and sets the
+    /// customer's next timer.
+    fn commit(
+        &mut self,
+        customer: &CustomerId,
+        verdict: Verdict,
+        at: Millis,
+        now: Millis,
+        cause: &str,
+        messages: &mut Vec<(CustomerId, Message)>,
+    ) {
         let stamp = format_instant(at);
         for (segment, member) in verdict.changes {
             if let Some(m) =
@@ -468,8 +488,7 @@ impl Engine {
         self.segment_book.set_timer(customer, verdict.next);
     }
 
-    fn verdict(&self, customer: &CustomerId, at: Millis) -> Option<Verdict> {
-        let state = self.find(customer.as_str())?;
+    fn verdict_of(&self, state: &CustomerState, at: Millis) -> Verdict {
         let health = self.segment_book.health();
         let mut changes = Vec::new();
         let mut next: Option<Millis> = None;
@@ -492,7 +511,7 @@ impl Engine {
                 next = Some(next.map_or(n, |m| m.min(n)));
             }
         }
-        Some(Verdict { changes, next })
+        Verdict { changes, next }
     }
 
     /// A `Segment Entered` / `Segment Exited` message for the customer, stamped `at`
