@@ -213,23 +213,7 @@ fn define_demo_segments(
     core: &Core,
     workspace: &tenure_core::WorkspaceId,
 ) -> anyhow::Result<usize> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(include_str!("demo_segments.json"))?;
-    for item in &items {
-        let name = item["name"].as_str().unwrap_or_default().to_owned();
-        let source = &item["definition"];
-        let definition = tenure_core::segments::Definition::parse(source)
-            .map_err(|e| anyhow::anyhow!("demo segment `{name}`: {e}"))?;
-        core.ingestor
-            .segment_blocking(
-                workspace.clone(),
-                tenure_server::writer::SegmentOp::Save {
-                    id: None,
-                    name,
-                    definition,
-                    source: source.to_string(),
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(items.len())
+    let items = serde_json::from_str(include_str!("demo_segments.json"))?;
+    let parsed = crate::segments::parse_items(items, "demo_segments.json")?;
+    Ok(crate::segments::save(core, workspace, parsed)?.len())
 }

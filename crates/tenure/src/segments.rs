@@ -73,6 +73,72 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
+/// One `{"name", "definition"}` or an array of them, each checked; `origin` names the
+/// source in errors (`segments.json[1]: definition.any[0]…`).
+pub fn parse_items(
+    value: Value,
+    origin: &str,
+) -> anyhow::Result<Vec<(String, Definition, String)>> {
+    let items = match value {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    let mut parsed = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{origin}[{i}]");
+        let name = item
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .with_context(|| format!("{at}: needs a \"name\""))?;
+        let source = item
+            .get("definition")
+            .with_context(|| format!("{at}: needs a \"definition\" (docs/segments.md)"))?;
+        let definition = Definition::parse(source).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        parsed.push((name.to_owned(), definition, source.to_string()));
+    }
+    Ok(parsed)
+}
+
+/// Saves checked definitions through the writer (a segment with the same name is updated),
+/// each backfilled; what each one did.
+pub fn save(
+    core: &Core,
+    ws: &WorkspaceId,
+    parsed: Vec<(String, Definition, String)>,
+) -> anyhow::Result<Vec<Value>> {
+    let existing = core.store.with(|c| c.segments(ws))?;
+    let mut results = Vec::new();
+    for (name, definition, source) in parsed {
+        let id = existing.iter().find(|r| r.name == name).map(|r| r.id);
+        let done = core
+            .ingestor
+            .segment_blocking(
+                ws.clone(),
+                SegmentOp::Save {
+                    id,
+                    name: name.clone(),
+                    definition,
+                    source,
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        if let SegmentDone::Saved {
+            id: saved,
+            entered,
+            exited,
+        } = done
+        {
+            results.push(
+                json!({"id": SegmentId(saved), "name": name, "created": id.is_none(),
+                                "entered": entered, "exited": exited}),
+            );
+        }
+    }
+    Ok(results)
+}
+
 fn parse_id(text: &str) -> anyhow::Result<SegmentId> {
     SegmentId::parse(text)
         .with_context(|| format!("`{text}` is not a segment id (seg_ and a number, e.g. seg_1)"))
@@ -200,58 +266,11 @@ pub fn run(
             }
         }
         SegmentsCommand::Apply { file, common } => {
-            let value = read_file(&file)?;
-            let items = match value {
-                Value::Array(items) => items,
-                one => vec![one],
-            };
             // Every item is checked before anything is saved.
-            let mut parsed = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let at = format!("{}[{i}]", file.display());
-                let name = item
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .with_context(|| format!("{at}: needs a \"name\""))?;
-                let source = item
-                    .get("definition")
-                    .with_context(|| format!("{at}: needs a \"definition\" (docs/segments.md)"))?;
-                let definition =
-                    Definition::parse(source).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
-                parsed.push((name.to_owned(), definition, source.to_string()));
-            }
+            let parsed = parse_items(read_file(&file)?, &file.display().to_string())?;
             let core = Core::open(database)?;
             let ws = crate::resolve_workspace(&core.store, common.workspace.as_deref())?;
-            let existing = core.store.with(|c| c.segments(&ws.id))?;
-            let mut results = Vec::new();
-            for (name, definition, source) in parsed {
-                let id = existing.iter().find(|r| r.name == name).map(|r| r.id);
-                let done = core
-                    .ingestor
-                    .segment_blocking(
-                        ws.id.clone(),
-                        SegmentOp::Save {
-                            id,
-                            name: name.clone(),
-                            definition,
-                            source,
-                        },
-                    )
-                    .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-                if let SegmentDone::Saved {
-                    id: saved,
-                    entered,
-                    exited,
-                } = done
-                {
-                    results.push(
-                        json!({"id": SegmentId(saved), "name": name, "created": id.is_none(),
-                                        "entered": entered, "exited": exited}),
-                    );
-                }
-            }
+            let results = save(&core, &ws.id, parsed)?;
             core.close();
             if common.json {
                 println!("{}", serde_json::to_string_pretty(&results)?);

@@ -28,6 +28,15 @@ struct Live {
 }
 
 impl Live {
+    fn new(name: &str, version: u32, definition: Definition) -> Self {
+        Self {
+            name: name.to_owned(),
+            version,
+            slots: vec![HashMap::new(); definition.slots.len()],
+            definition,
+        }
+    }
+
     fn subject_slots<'a>(&'a self, customer: &CustomerId) -> Vec<&'a [(i32, u32)]> {
         self.slots
             .iter()
@@ -188,16 +197,9 @@ impl Engine {
         version: u32,
         definition: Definition,
     ) {
-        let slots = vec![HashMap::new(); definition.slots.len()];
-        self.segment_book.live.insert(
-            id,
-            Live {
-                name: name.to_owned(),
-                version,
-                definition,
-                slots,
-            },
-        );
+        self.segment_book
+            .live
+            .insert(id, Live::new(name, version, definition));
         self.segment_book.reconcile = true;
     }
 
@@ -215,21 +217,7 @@ impl Engine {
         now: Millis,
     ) -> Vec<(CustomerId, Message)> {
         let version = self.segment_book.live.get(&id).map_or(1, |l| l.version + 1);
-        let mut live = Live {
-            name: name.to_owned(),
-            version,
-            slots: vec![HashMap::new(); definition.slots.len()],
-            definition,
-        };
-        if !live.slots.is_empty() {
-            for message in history {
-                if message.kind == MessageType::Track
-                    && let Some(customer) = self.owner_of(message)
-                {
-                    live.observe(&customer, message);
-                }
-            }
-        }
+        let live = self.live_with_history(name, version, definition, history);
         self.segment_book.live.insert(id, live);
         let live = &self.segment_book.live[&id];
         let book = &self.segment_book;
@@ -296,21 +284,7 @@ impl Engine {
         now: Millis,
         sample: usize,
     ) -> (usize, Vec<CustomerId>) {
-        let mut live = Live {
-            name: String::new(),
-            version: 0,
-            slots: vec![HashMap::new(); definition.slots.len()],
-            definition: definition.clone(),
-        };
-        if !live.slots.is_empty() {
-            for message in history {
-                if message.kind == MessageType::Track
-                    && let Some(customer) = self.owner_of(message)
-                {
-                    live.observe(&customer, message);
-                }
-            }
-        }
+        let live = self.live_with_history("", 0, definition.clone(), history);
         let health = self.segment_book.health();
         let members: Vec<CustomerId> = self
             .customers_vec()
@@ -375,10 +349,29 @@ impl Engine {
                 }
             }
         }
-        let timer = self.segment_book.timer_of.get(loser).copied();
-        if timer.is_some() {
-            self.segment_book.set_timer(loser, None);
+        self.segment_book.set_timer(loser, None);
+    }
+
+    /// A definition ready to run, its filtered leaves counted from `history` (logged
+    /// events, resolved to today's customers).
+    fn live_with_history<'m>(
+        &self,
+        name: &str,
+        version: u32,
+        definition: Definition,
+        history: impl IntoIterator<Item = &'m Message>,
+    ) -> Live {
+        let mut live = Live::new(name, version, definition);
+        if !live.slots.is_empty() {
+            for message in history {
+                if message.kind == MessageType::Track
+                    && let Some(customer) = self.owner_of(message)
+                {
+                    live.observe(&customer, message);
+                }
+            }
         }
+        live
     }
 
     /// Re-evaluates every segment for these customers (those an event just touched) at

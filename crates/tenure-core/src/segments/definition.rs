@@ -203,19 +203,6 @@ impl Definition {
         out.dedup();
         out
     }
-
-    /// Whether any condition reads a computed value (health, plan, …).
-    pub fn uses_computed(&self, which: Computed) -> bool {
-        fn walk(c: &Condition, which: Computed) -> bool {
-            match c {
-                Condition::All(cs) | Condition::Any(cs) => cs.iter().any(|c| walk(c, which)),
-                Condition::Not(c) => walk(c, which),
-                Condition::Computed { value, .. } => *value == which,
-                _ => false,
-            }
-        }
-        walk(&self.condition, which)
-    }
 }
 
 fn collect_events<'a>(c: &'a Condition, out: &mut Vec<&'a str>) {

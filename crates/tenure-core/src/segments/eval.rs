@@ -241,14 +241,11 @@ fn latest_nps(state: &CustomerState, now: Millis) -> Option<u8> {
 /// arrives before it. `None`: only a new event can change it.
 pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Option<Millis> {
     let today = day_of(now);
-    let min = |a: Option<Millis>, b: Option<Millis>| match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
     match condition {
-        Condition::All(cs) | Condition::Any(cs) => {
-            cs.iter().map(|c| next_change(c, s, now)).fold(None, min)
-        }
+        Condition::All(cs) | Condition::Any(cs) => cs
+            .iter()
+            .map(|c| next_change(c, s, now))
+            .fold(None, earliest),
         Condition::Not(c) => next_change(c, s, now),
         Condition::Trait { .. } => None,
         Condition::Computed { value, .. } => computed_next_change(*value, s.state, now),
@@ -258,7 +255,7 @@ pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Optio
         Condition::HealthDrop { within_days, .. } => (0..=*within_days)
             .step_by(*within_days as usize)
             .map(|k| health_next_change(s.state, now, k))
-            .fold(None, min),
+            .fold(None, earliest),
         Condition::Performed {
             event,
             window,
@@ -276,7 +273,7 @@ pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Optio
                         .range(today - *d as i32 + 1, today)
                         .next()
                         .map(|(day, _)| midnight(day + *d as i32));
-                    min(entering, leaving)
+                    earliest(entering, leaving)
                 }
             }
         }
@@ -301,24 +298,27 @@ pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Optio
                 }
                 _ => None,
             };
-            min(entering, expiring)
+            earliest(entering, expiring)
         }
-        Condition::Sequence { first, then, .. } => min(
+        Condition::Sequence { first, then, .. } => earliest(
             Days::of(s, first, None).next_after(today),
             Days::of(s, then, None).next_after(today),
         ),
     }
 }
 
-fn computed_next_change(value: Computed, state: &CustomerState, now: Millis) -> Option<Millis> {
-    let next_midnight = midnight(day_of(now) + 1);
-    let min = |a: Option<Millis>, b: Option<Millis>| match (a, b) {
+/// The earlier of two optional instants.
+fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    };
+    }
+}
+
+fn computed_next_change(value: Computed, state: &CustomerState, now: Millis) -> Option<Millis> {
     match value {
         // Health reads day windows, recency in days and every dated fact.
-        Computed::Health | Computed::Grade => min(Some(next_midnight), next_dated_fact(state, now)),
+        Computed::Health | Computed::Grade => health_next_change(state, now, 0),
         Computed::Nps | Computed::NpsCategory => state
             .survey_answers
             .iter()

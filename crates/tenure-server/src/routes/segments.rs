@@ -37,16 +37,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/customers/{id}/segments", get(customer_segments))
 }
 
-fn internal(what: &str) -> ApiError {
-    ApiError::new(Code::Internal, format!("{what} interrupted"))
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|_| internal("the request"))?
+        .map_err(|_| ApiError::new(Code::Internal, "the request was interrupted"))?
 }
 
 fn read_engine(lock: &RwLock<Engine>) -> Result<std::sync::RwLockReadGuard<'_, Engine>, ApiError> {
