@@ -13,13 +13,10 @@ use tenure_clv::pareto_nbd::ParetoNbd;
 use tenure_clv::sbg::ShiftedBetaGeometric;
 use tenure_clv::summary::{Transaction, summarize};
 
-fn shared(path: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/../../../shared/data/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+#[path = "../../../tests/support/reference_data.rs"]
+mod reference_data;
+
+use reference_data::read as shared;
 
 /// Median time of `runs` runs of `f`, and what the last run returned (a fit's parameters).
 fn median_ms(runs: usize, mut f: impl FnMut() -> Vec<f64>) -> (f64, Vec<f64>) {
@@ -56,6 +53,9 @@ fn resample(base: &[Rft], n: usize) -> Vec<Rft> {
 }
 
 fn main() {
+    if !reference_data::available("the fit benchmark") {
+        return;
+    }
     let rows: Vec<(Rft, f64)> = shared("cdnow/cdnow_customers_summary_with_transactions.csv")
         .lines()
         .skip(1)
