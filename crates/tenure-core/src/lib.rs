@@ -13,6 +13,7 @@ pub mod message;
 pub mod metrics;
 pub mod money;
 pub mod random;
+pub mod risk;
 pub mod seen;
 pub mod segments;
 pub mod semantic;

@@ -226,6 +226,13 @@ pub mod iso {
         s.serialize_str(&format_instant(*ms))
     }
 
+    /// Reads what `serialize` wrote (for stored documents such as a risk model's report).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        super::parse_instant(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an instant")))
+    }
+
     pub mod option {
         use serde::Serializer;
 

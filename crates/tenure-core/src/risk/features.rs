@@ -1,0 +1,177 @@
+//! What the churn-risk model sees of a customer: numbers computed from the state as of an
+//! instant, from facts stamped at or before it only (a feature of a past cut-off never reads
+//! what happened after it).
+
+use serde::{Deserialize, Serialize};
+
+use crate::customer::{CustomerState, SubscriptionStatus};
+use crate::engine::NameTable;
+use crate::health::Metric;
+use crate::time::{MILLIS_PER_DAY, Millis, day_of};
+
+/// The features every model has, in this order; then one column per plan and per channel of
+/// the [`FeatureSpec`]. `NaN` is "undefined" (never active, no NPS answer, no order).
+pub const BASE_FEATURES: [&str; 15] = [
+    "recency_days",
+    "events_30d",
+    "events_90d",
+    "active_days_30d",
+    "usage_trend_30d",
+    "breadth_30d",
+    "nps",
+    "open_tickets",
+    "billing_problems",
+    "tenure_days",
+    "mrr",
+    "subscriber",
+    "orders_365d",
+    "days_since_order",
+    "survey_answers",
+];
+
+/// Most plans and channels given their own column; rarer ones are in none.
+const MOST_CATEGORIES: usize = 8;
+
+/// The columns of a model beyond [`BASE_FEATURES`]: the plans and acquisition channels it
+/// learnt from (the most frequent in its training rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FeatureSpec {
+    pub plans: Vec<String>,
+    pub channels: Vec<String>,
+}
+
+impl FeatureSpec {
+    /// The plans and channels that are most frequent among `(customer, cut-off)` rows.
+    pub fn learn<'a>(rows: impl Iterator<Item = (&'a CustomerState, Millis)>) -> Self {
+        let mut plans: std::collections::HashMap<String, usize> = Default::default();
+        let mut channels: std::collections::HashMap<String, usize> = Default::default();
+        for (state, at) in rows {
+            if let Some(plan) = plan_at(state, at) {
+                *plans.entry(plan).or_default() += 1;
+            }
+            if let Some(channel) = channel_at(state, at) {
+                *channels.entry(channel.to_owned()).or_default() += 1;
+            }
+        }
+        let most = |counts: std::collections::HashMap<String, usize>| {
+            let mut counts: Vec<(String, usize)> = counts.into_iter().collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            counts.truncate(MOST_CATEGORIES);
+            let mut names: Vec<String> = counts.into_iter().map(|(n, _)| n).collect();
+            names.sort();
+            names
+        };
+        Self {
+            plans: most(plans),
+            channels: most(channels),
+        }
+    }
+
+    /// Every column's name, in order.
+    pub fn names(&self) -> Vec<String> {
+        BASE_FEATURES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(self.plans.iter().map(|p| format!("plan={p}")))
+            .chain(self.channels.iter().map(|c| format!("channel={c}")))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        BASE_FEATURES.len() + self.plans.len() + self.channels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Appends the customer's features as of `at` to `out`.
+    pub fn extract(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        at: Millis,
+        out: &mut Vec<f64>,
+    ) {
+        let today = day_of(at);
+        let value = |metric: Metric| metric.value(state, names, at).unwrap_or(f64::NAN);
+        let window = |days: u32| Metric::UsageFrequency {
+            events: Vec::new(),
+            window_days: days,
+        };
+        let from = today - 29;
+        let mut days: Vec<i32> = state
+            .activity
+            .iter()
+            .filter(|e| e.day >= from && e.day <= today)
+            .map(|e| e.day)
+            .collect();
+        days.dedup();
+        let views = state.subscriptions_at(at);
+        let mrr: i64 = views.iter().map(|v| v.mrr).sum();
+        let year_ago = at - 365 * MILLIS_PER_DAY;
+        let orders = state
+            .orders
+            .iter()
+            .filter(|o| o.at > year_ago && o.at <= at)
+            .count();
+        let last_order = state
+            .orders
+            .iter()
+            .filter(|o| o.at <= at)
+            .map(|o| o.at)
+            .max();
+        let first = state.first_seen.min(at);
+        out.extend([
+            value(Metric::Recency { events: Vec::new() }),
+            value(window(30)),
+            value(window(90)),
+            days.len() as f64,
+            value(Metric::UsageTrend {
+                events: Vec::new(),
+                window_days: 30,
+            }),
+            value(Metric::Breadth { window_days: 30 }),
+            value(Metric::Nps),
+            value(Metric::OpenTickets),
+            value(Metric::BillingProblems),
+            f64::from(today - day_of(first)),
+            mrr as f64 / 100.0,
+            if views.iter().any(|v| v.status.is_paying()) {
+                1.0
+            } else {
+                0.0
+            },
+            orders as f64,
+            last_order.map_or(f64::NAN, |o| f64::from(today - day_of(o))),
+            state.survey_answers.iter().filter(|a| a.at <= at).count() as f64,
+        ]);
+        let plan = plan_at(state, at);
+        out.extend(
+            self.plans
+                .iter()
+                .map(|p| f64::from(u8::from(plan.as_deref() == Some(p.as_str())))),
+        );
+        let channel = channel_at(state, at);
+        out.extend(
+            self.channels
+                .iter()
+                .map(|c| f64::from(u8::from(channel == Some(c.as_str())))),
+        );
+    }
+}
+
+/// The plan of the customer's paying subscription at `at` (the first, if several).
+fn plan_at(state: &CustomerState, at: Millis) -> Option<String> {
+    state
+        .subscriptions_at(at)
+        .into_iter()
+        .find(|v| v.status.is_paying() || v.status == SubscriptionStatus::Trialing)
+        .and_then(|v| v.plan)
+}
+
+/// The acquisition channel, if it was known at `at`.
+fn channel_at(state: &CustomerState, at: Millis) -> Option<&str> {
+    let known = state.acquisition.channel_at.is_none_or(|t| t <= at);
+    state.acquisition.channel.as_deref().filter(|_| known)
+}

@@ -1,0 +1,254 @@
+//! The churn-risk model: who is likely to leave within the horizon, and why (docs/risk.md).
+//!
+//! - [`features`]: what the model sees of a customer as of an instant;
+//! - [`training`]: rows at past cut-offs, both learners compared on a time-based split;
+//! - [`evaluation`]: AUC, calibration, lift and capture.
+//!
+//! A prediction is computed from the customer's state at the instant asked, like health: it
+//! is never stored, so it cannot be stale.
+
+pub mod evaluation;
+pub mod features;
+pub mod training;
+
+use forust_ml::{GradientBooster, Matrix, gradientbooster::ContributionsMethod};
+use serde::{Deserialize, Serialize};
+
+use crate::customer::CustomerState;
+use crate::engine::NameTable;
+use crate::time::Millis;
+use features::FeatureSpec;
+use training::{FeatureImportance, RiskReport, standing};
+
+/// The learners compared at every training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Learner {
+    GradientBoostedTrees,
+    LogisticRegression,
+}
+
+impl Learner {
+    pub fn label(self) -> &'static str {
+        match self {
+            Learner::GradientBoostedTrees => "gradient-boosted trees",
+            Learner::LogisticRegression => "logistic regression",
+        }
+    }
+}
+
+/// Logistic regression on standardised features (missing values at the mean, i.e. 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Logistic {
+    pub intercept: f64,
+    pub weights: Vec<f64>,
+    pub means: Vec<f64>,
+    pub scales: Vec<f64>,
+}
+
+impl Logistic {
+    fn standardise(&self, row: &[f64]) -> Vec<f64> {
+        row.iter()
+            .zip(self.means.iter().zip(&self.scales))
+            .map(|(v, (m, s))| if v.is_nan() { 0.0 } else { (v - m) / s })
+            .collect()
+    }
+
+    /// Each feature's term of the log-odds.
+    fn terms(&self, row: &[f64]) -> Vec<f64> {
+        self.standardise(row)
+            .iter()
+            .zip(&self.weights)
+            .map(|(z, w)| z * w)
+            .collect()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Fitted {
+    Trees(Box<GradientBooster>),
+    Logistic(Logistic),
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl Fitted {
+    /// Probabilities of churning for row-major rows of `cols` features.
+    pub(crate) fn probabilities(&self, x: &[f64], cols: usize) -> Vec<f64> {
+        let n = x.len() / cols;
+        match self {
+            Fitted::Trees(booster) => {
+                let mut data = vec![0.0; x.len()];
+                for i in 0..n {
+                    for j in 0..cols {
+                        data[j * n + i] = x[i * cols + j];
+                    }
+                }
+                booster
+                    .predict(&Matrix::new(&data, n, cols), true)
+                    .into_iter()
+                    .map(sigmoid)
+                    .collect()
+            }
+            Fitted::Logistic(l) => x
+                .chunks(cols)
+                .map(|row| sigmoid(l.intercept + l.terms(row).iter().sum::<f64>()))
+                .collect(),
+        }
+    }
+
+    /// Each feature's contribution to the log-odds of one row: Shapley values for the trees
+    /// (they add up to the prediction with the bias), weight × standardised value for the
+    /// logistic regression.
+    fn contributions(&self, row: &[f64]) -> Vec<f64> {
+        match self {
+            Fitted::Trees(booster) => {
+                let mut c = booster.predict_contributions(
+                    &Matrix::new(row, 1, row.len()),
+                    ContributionsMethod::Shapley,
+                    false,
+                );
+                c.truncate(row.len());
+                c
+            }
+            Fitted::Logistic(l) => l.terms(row),
+        }
+    }
+
+    /// Mean |contribution| per feature over (at most 5,000 of) the rows, largest first.
+    pub(crate) fn importance(
+        &self,
+        rows: &training::Rows,
+        names: &[String],
+    ) -> Vec<FeatureImportance> {
+        let step = rows.len().div_ceil(5_000).max(1);
+        let mut sums = vec![0.0; rows.cols];
+        let mut n = 0usize;
+        for i in (0..rows.len()).step_by(step) {
+            let row = &rows.x[i * rows.cols..(i + 1) * rows.cols];
+            for (s, c) in sums.iter_mut().zip(self.contributions(row)) {
+                *s += c.abs();
+            }
+            n += 1;
+        }
+        let mut out: Vec<FeatureImportance> = names
+            .iter()
+            .zip(sums)
+            .map(|(f, s)| FeatureImportance {
+                feature: f.clone(),
+                mean_abs_contribution: if n > 0 { s / n as f64 } else { 0.0 },
+            })
+            .collect();
+        out.sort_by(|a, b| b.mean_abs_contribution.total_cmp(&a.mean_abs_contribution));
+        out
+    }
+}
+
+/// A trained model with its evaluation report.
+#[derive(Serialize, Deserialize)]
+pub struct RiskModel {
+    pub horizon_days: u32,
+    #[serde(with = "crate::time::iso")]
+    pub trained_at: Millis,
+    pub features: FeatureSpec,
+    fitted: Fitted,
+    pub report: RiskReport,
+}
+
+impl std::fmt::Debug for RiskModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskModel")
+            .field("learner", &self.report.kept)
+            .field("horizon_days", &self.horizon_days)
+            .field("trained_at", &self.trained_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A customer's risk, as the profile shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskPrediction {
+    /// Probability of churning within `horizon_days`.
+    pub probability: f64,
+    pub horizon_days: u32,
+    pub learner: Learner,
+    #[serde(with = "crate::time::iso")]
+    pub model_trained_at: Millis,
+    /// What raises the risk most, most first (at most three; only features that raise it).
+    pub reasons: Vec<RiskReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskReason {
+    pub feature: String,
+    /// The feature's value (`null`: undefined, e.g. no NPS answer).
+    pub value: Option<f64>,
+    /// How much it adds to the log-odds of churning.
+    pub contribution: f64,
+}
+
+impl RiskModel {
+    /// The customer's risk at `now`; `None` for one who is not a current customer (or has
+    /// already cancelled: that outcome is known, not predicted).
+    pub fn predict(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        now: Millis,
+    ) -> Option<RiskPrediction> {
+        standing(state, now)?;
+        let mut row = Vec::with_capacity(self.features.len());
+        self.features.extract(state, names, now, &mut row);
+        let probability = self.fitted.probabilities(&row, row.len())[0];
+        Some(RiskPrediction {
+            probability,
+            horizon_days: self.horizon_days,
+            learner: self.report.kept,
+            model_trained_at: self.trained_at,
+            reasons: self.reasons(&row, 3),
+        })
+    }
+
+    /// Only the probability (no reasons): for ranking every customer.
+    pub fn probability(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        now: Millis,
+    ) -> Option<f64> {
+        standing(state, now)?;
+        let mut row = Vec::with_capacity(self.features.len());
+        self.features.extract(state, names, now, &mut row);
+        Some(self.fitted.probabilities(&row, row.len())[0])
+    }
+
+    fn reasons(&self, row: &[f64], most: usize) -> Vec<RiskReason> {
+        let names = self.features.names();
+        let mut reasons: Vec<RiskReason> = self
+            .fitted
+            .contributions(row)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| *c > 0.0)
+            .map(|(j, contribution)| RiskReason {
+                feature: names[j].clone(),
+                value: (!row[j].is_nan()).then_some(row[j]),
+                contribution,
+            })
+            .collect();
+        reasons.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        reasons.truncate(most);
+        reasons
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| format!("stored risk model: {e}"))
+    }
+}

@@ -1,0 +1,503 @@
+//! Training the churn-risk model on the workspace's own history (docs/risk.md).
+//!
+//! At several past cut-offs, every current customer is a row: features from the state as of
+//! the cut-off, label = churned within the next `horizon_days`. Subscribers churn when they
+//! no longer pay at the end of the horizon; customers who only order churn when they place
+//! no order in it. Cut-offs are the end of a UTC day, and a row reads no fact stamped after
+//! its cut-off.
+//!
+//! The sets are split by time: the holdout cut-off is the latest whose horizon has fully
+//! passed; the training cut-offs end their horizons at or before it (no label overlaps the
+//! holdout's features window), the latest of them being the validation set. Both learners
+//! are fitted on the training cut-offs before the validation one and compared on it; the
+//! better is kept, refitted on every training cut-off, and evaluated once on the holdout,
+//! next to the other learner and the recency-only baseline.
+
+use forust_ml::{GradientBooster, Matrix};
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::evaluation::{Evaluation, evaluate};
+use super::features::FeatureSpec;
+use super::{Fitted, Learner, Logistic, RiskModel};
+use crate::customer::{CustomerState, SubscriptionStatus};
+use crate::engine::NameTable;
+use crate::random::Rng;
+use crate::time::{MILLIS_PER_DAY, Millis, day_of, format_instant};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingOptions {
+    /// The horizon of the prediction: churned within this many days.
+    pub horizon_days: u32,
+    /// Training cut-offs (the latest is the validation set).
+    pub cutoffs: u32,
+    /// Days between training cut-offs.
+    pub spacing_days: u32,
+    /// Rows beyond this are sampled (the same share of every cut-off, by customer).
+    pub max_rows: usize,
+}
+
+impl Default for TrainingOptions {
+    fn default() -> Self {
+        Self {
+            horizon_days: 30,
+            cutoffs: 8,
+            spacing_days: 30,
+            max_rows: 400_000,
+        }
+    }
+}
+
+/// Fewer rows, churners or stayers than this in a set and training refuses: the evaluation
+/// would be noise.
+pub const MIN_ROWS: usize = 100;
+pub const MIN_CHURNED: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainingError {
+    #[error(
+        "not enough history to train the risk model: the {set} set ({cutoffs}) has {rows} current customers of whom {churned} churned within {horizon} days; at least {MIN_ROWS} rows and {MIN_CHURNED} churners and {MIN_CHURNED} who stayed are needed (more customers, or more months of events)"
+    )]
+    NotEnoughHistory {
+        set: &'static str,
+        cutoffs: String,
+        rows: usize,
+        churned: usize,
+        horizon: u32,
+    },
+    #[error("invalid training options: {0}")]
+    Options(String),
+    #[error("the {learner} learner failed: {message}")]
+    Learner {
+        learner: &'static str,
+        message: String,
+    },
+}
+
+/// What the report says of one set of cut-offs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetSummary {
+    pub cutoffs: Vec<String>,
+    pub rows: usize,
+    pub churned: usize,
+}
+
+/// One learner's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub learner: Learner,
+    pub settings: String,
+    /// AUC on the validation cut-off, fitted on the earlier training cut-offs.
+    pub validation_auc: f64,
+    /// Refitted on every training cut-off, evaluated on the holdout.
+    pub holdout: Evaluation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureImportance {
+    pub feature: String,
+    /// Mean |contribution| to the log-odds over the holdout rows.
+    pub mean_abs_contribution: f64,
+}
+
+/// The evaluation report, kept with the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskReport {
+    #[serde(with = "crate::time::iso")]
+    pub trained_at: Millis,
+    pub options: TrainingOptions,
+    pub kept: Learner,
+    pub why: String,
+    pub fit: SetSummary,
+    pub validation: SetSummary,
+    pub holdout: SetSummary,
+    pub candidates: Vec<Candidate>,
+    /// Days since the last activity as the score (never active = highest), on the holdout.
+    pub recency_baseline: Evaluation,
+    /// The kept model's holdout AUC minus the baseline's.
+    pub auc_gain_over_recency: f64,
+    pub importance: Vec<FeatureImportance>,
+}
+
+/// Whether the customer is a current customer at `at`, and of which kind:
+/// - a **subscriber** pays a subscription at `at`; one who has already cancelled (still paid
+///   up) is not current: that outcome is known, not predicted;
+/// - a **buyer** has never had a subscription by `at` and placed an order in the 365 days
+///   before it (a lapsed subscriber who still orders is a churned subscriber, not a buyer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Subscriber,
+    Buyer,
+}
+
+pub fn standing(state: &CustomerState, at: Millis) -> Option<Standing> {
+    let views = state.subscriptions_at(at);
+    let started: Vec<_> = views
+        .iter()
+        .filter(|v| v.status != SubscriptionStatus::Unknown)
+        .collect();
+    if !started.is_empty() {
+        let cancelling = started
+            .iter()
+            .any(|v| v.status == SubscriptionStatus::Cancelling);
+        let paying = started.iter().any(|v| v.status.is_paying() && v.mrr > 0);
+        return (paying && !cancelling).then_some(Standing::Subscriber);
+    }
+    let year_ago = at - 365 * MILLIS_PER_DAY;
+    state
+        .orders
+        .iter()
+        .any(|o| o.at > year_ago && o.at <= at)
+        .then_some(Standing::Buyer)
+}
+
+/// Whether a customer current at `at` churned by `at + horizon`: a subscriber has no
+/// subscription left that is trialing, paying or paused (a pause is contraction, not churn,
+/// PRODUCT.md); a buyer placed no order in the horizon.
+pub fn churned(state: &CustomerState, standing: Standing, at: Millis, horizon_days: u32) -> bool {
+    let end = at + i64::from(horizon_days) * MILLIS_PER_DAY;
+    match standing {
+        Standing::Subscriber => !state.subscriptions_at(end).iter().any(|v| {
+            v.status.is_paying()
+                || matches!(
+                    v.status,
+                    SubscriptionStatus::Paused | SubscriptionStatus::Trialing
+                )
+        }),
+        Standing::Buyer => !state.orders.iter().any(|o| o.at > at && o.at <= end),
+    }
+}
+
+/// The cut-off of day `day`: its first instant minus one, so the features read the days
+/// before it in full.
+fn cutoff(day: i32) -> Millis {
+    i64::from(day) * MILLIS_PER_DAY - 1
+}
+
+/// Rows of one or more cut-offs, row-major.
+#[derive(Clone)]
+pub(crate) struct Rows {
+    pub x: Vec<f64>,
+    pub y: Vec<bool>,
+    pub cols: usize,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    fn churned(&self) -> usize {
+        self.y.iter().filter(|c| **c).count()
+    }
+
+    fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.cols..(i + 1) * self.cols]
+    }
+
+    fn column_major(&self) -> Vec<f64> {
+        let n = self.len();
+        let mut out = vec![0.0; n * self.cols];
+        for i in 0..n {
+            for j in 0..self.cols {
+                out[j * n + i] = self.x[i * self.cols + j];
+            }
+        }
+        out
+    }
+
+    fn concat(parts: Vec<Rows>, cols: usize) -> Rows {
+        let mut all = Rows {
+            x: Vec::new(),
+            y: Vec::new(),
+            cols,
+        };
+        for p in parts {
+            all.x.extend(p.x);
+            all.y.extend(p.y);
+        }
+        all
+    }
+}
+
+/// Whether customer `index` is sampled in (`share` of 1 keeps all).
+fn sampled(index: usize, share: f64) -> bool {
+    share >= 1.0 || Rng::derive(0x005E_ED41, index as u64).uniform() < share
+}
+
+fn rows_at(
+    states: &[&CustomerState],
+    names: &NameTable,
+    spec: &FeatureSpec,
+    at: Millis,
+    horizon: u32,
+    share: f64,
+) -> Rows {
+    let cols = spec.len();
+    let parts: Vec<(Vec<f64>, bool)> = states
+        .par_iter()
+        .enumerate()
+        .filter(|(i, _)| sampled(*i, share))
+        .filter_map(|(_, state)| {
+            let standing = standing(state, at)?;
+            let mut x = Vec::with_capacity(cols);
+            spec.extract(state, names, at, &mut x);
+            Some((x, churned(state, standing, at, horizon)))
+        })
+        .collect();
+    let mut rows = Rows {
+        x: Vec::with_capacity(parts.len() * cols),
+        y: Vec::with_capacity(parts.len()),
+        cols,
+    };
+    for (x, y) in parts {
+        rows.x.extend(x);
+        rows.y.push(y);
+    }
+    rows
+}
+
+fn summary(days: &[i32], rows: &Rows) -> SetSummary {
+    SetSummary {
+        cutoffs: days
+            .iter()
+            .map(|d| format_instant(cutoff(*d))[..10].to_owned())
+            .collect(),
+        rows: rows.len(),
+        churned: rows.churned(),
+    }
+}
+
+fn enough(set: &'static str, s: &SetSummary, horizon: u32) -> Result<(), TrainingError> {
+    if s.rows < MIN_ROWS || s.churned < MIN_CHURNED || s.rows - s.churned < MIN_CHURNED {
+        return Err(TrainingError::NotEnoughHistory {
+            set,
+            cutoffs: s.cutoffs.join(", "),
+            rows: s.rows,
+            churned: s.churned,
+            horizon,
+        });
+    }
+    Ok(())
+}
+
+/// The settings of the trees (fixed: chosen on the demo business and CDNOW-like order data,
+/// docs/risk.md; shallow trees and a small learning rate so a few hundred rows do not
+/// over-fit).
+const TREES: usize = 200;
+const TREE_DEPTH: usize = 3;
+const LEARNING_RATE: f32 = 0.05;
+const MIN_LEAF_WEIGHT: f32 = 5.0;
+/// L2 penalty of the logistic regression, on standardised features.
+const LOGISTIC_ALPHA: f64 = 1.0;
+
+fn fit_trees(rows: &Rows) -> Result<Fitted, TrainingError> {
+    let data = rows.column_major();
+    let matrix = Matrix::new(&data, rows.len(), rows.cols);
+    let y: Vec<f64> = rows.y.iter().map(|c| f64::from(u8::from(*c))).collect();
+    let weights = vec![1.0; rows.len()];
+    let mut booster = GradientBooster::default()
+        .set_iterations(TREES)
+        .set_max_depth(TREE_DEPTH)
+        .set_learning_rate(LEARNING_RATE)
+        .set_min_leaf_weight(MIN_LEAF_WEIGHT)
+        .set_seed(7);
+    booster
+        .fit(&matrix, &y, &weights, None)
+        .map_err(|e| TrainingError::Learner {
+            learner: "gradient-boosted trees",
+            message: e.to_string(),
+        })?;
+    Ok(Fitted::Trees(Box::new(booster)))
+}
+
+fn fit_logistic(rows: &Rows) -> Result<Fitted, TrainingError> {
+    let n = rows.len();
+    let cols = rows.cols;
+    let mut means = vec![0.0; cols];
+    let mut scales = vec![1.0; cols];
+    for j in 0..cols {
+        let values: Vec<f64> = (0..n)
+            .map(|i| rows.x[i * cols + j])
+            .filter(|v| !v.is_nan())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+        means[j] = mean;
+        scales[j] = if var > 0.0 { var.sqrt() } else { 1.0 };
+    }
+    let standard = Logistic {
+        intercept: 0.0,
+        weights: vec![0.0; cols],
+        means,
+        scales,
+    };
+    let mut z = ndarray::Array2::<f64>::zeros((n, cols));
+    for i in 0..n {
+        for (j, v) in standard.standardise(rows.row(i)).into_iter().enumerate() {
+            z[[i, j]] = v;
+        }
+    }
+    let y = ndarray::Array1::from_iter(rows.y.iter().copied());
+    let fitted = LogisticRegression::default()
+        .alpha(LOGISTIC_ALPHA)
+        .max_iterations(300)
+        .fit(&Dataset::new(z, y))
+        .map_err(|e| TrainingError::Learner {
+            learner: "logistic regression",
+            message: e.to_string(),
+        })?;
+    // The fitted probability is of the label linfa calls positive; make it "churned".
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    Ok(Fitted::Logistic(Logistic {
+        intercept: sign * fitted.intercept(),
+        weights: fitted.params().iter().map(|w| sign * w).collect(),
+        ..standard
+    }))
+}
+
+fn fit(learner: Learner, rows: &Rows) -> Result<Fitted, TrainingError> {
+    match learner {
+        Learner::GradientBoostedTrees => fit_trees(rows),
+        Learner::LogisticRegression => fit_logistic(rows),
+    }
+}
+
+fn settings(learner: Learner) -> String {
+    match learner {
+        Learner::GradientBoostedTrees => format!(
+            "{TREES} trees of depth {TREE_DEPTH}, learning rate {LEARNING_RATE}, min leaf weight {MIN_LEAF_WEIGHT} (forust-ml)"
+        ),
+        Learner::LogisticRegression => format!(
+            "L2 penalty {LOGISTIC_ALPHA} on standardised features, missing values at the mean (linfa-logistic)"
+        ),
+    }
+}
+
+/// The recency-only baseline: days since the last activity (never active scores highest).
+fn recency_scores(rows: &Rows) -> Vec<f64> {
+    (0..rows.len())
+        .map(|i| {
+            let r = rows.row(i)[0];
+            if r.is_nan() { f64::INFINITY } else { r }
+        })
+        .collect()
+}
+
+/// Trains, compares and evaluates (see the module's documentation); `now` is the instant of
+/// training and the end of the data.
+pub fn train(
+    states: &[&CustomerState],
+    names: &NameTable,
+    now: Millis,
+    options: &TrainingOptions,
+) -> Result<RiskModel, TrainingError> {
+    if options.horizon_days == 0 || options.spacing_days == 0 || options.cutoffs < 2 {
+        return Err(TrainingError::Options(
+            "horizon_days and spacing_days must be at least 1, cutoffs at least 2".into(),
+        ));
+    }
+    let horizon = options.horizon_days;
+    let holdout_day = day_of(now) - horizon as i32;
+    let training_days: Vec<i32> = (0..options.cutoffs as i32)
+        .map(|k| holdout_day - horizon as i32 - k * options.spacing_days as i32)
+        .collect();
+    // Rows per cut-off, to sample the same share of customers everywhere.
+    let eligible: usize = std::iter::once(holdout_day)
+        .chain(training_days.iter().copied())
+        .map(|d| {
+            states
+                .par_iter()
+                .filter(|s| standing(s, cutoff(d)).is_some())
+                .count()
+        })
+        .sum();
+    let share = if eligible > options.max_rows {
+        options.max_rows as f64 / eligible as f64
+    } else {
+        1.0
+    };
+    let spec = FeatureSpec::learn(training_days.iter().flat_map(|d| {
+        states
+            .iter()
+            .enumerate()
+            .filter(move |(i, s)| sampled(*i, share) && standing(s, cutoff(*d)).is_some())
+            .map(move |(_, s)| (*s, cutoff(*d)))
+    }));
+    let at = |day: i32| rows_at(states, names, &spec, cutoff(day), horizon, share);
+    let validation_day = training_days[0];
+    let fit_days = &training_days[1..];
+    let validation = at(validation_day);
+    let fit_rows = Rows::concat(fit_days.iter().map(|d| at(*d)).collect(), spec.len());
+    let holdout = at(holdout_day);
+    let fit_summary = summary(fit_days, &fit_rows);
+    let validation_summary = summary(&[validation_day], &validation);
+    let holdout_summary = summary(&[holdout_day], &holdout);
+    enough("training", &fit_summary, horizon)?;
+    enough("validation", &validation_summary, horizon)?;
+    enough("holdout", &holdout_summary, horizon)?;
+    let training = Rows::concat(vec![fit_rows.clone(), validation.clone()], spec.len());
+    // Each learner: fitted before the validation cut-off and compared on it, then refitted on
+    // every training cut-off and evaluated on the holdout.
+    let learners = [Learner::GradientBoostedTrees, Learner::LogisticRegression];
+    let mut candidates = Vec::new();
+    let mut finals = Vec::new();
+    for learner in learners {
+        let early = fit(learner, &fit_rows)?;
+        let validation_auc = {
+            let p = early.probabilities(&validation.x, validation.cols);
+            evaluate(&p, &validation.y, true).auc
+        };
+        let full = fit(learner, &training)?;
+        let p = full.probabilities(&holdout.x, holdout.cols);
+        candidates.push(Candidate {
+            learner,
+            settings: settings(learner),
+            validation_auc,
+            holdout: evaluate(&p, &holdout.y, true),
+        });
+        finals.push(full);
+    }
+    let best = if candidates[0].validation_auc >= candidates[1].validation_auc {
+        0
+    } else {
+        1
+    };
+    let kept = candidates[best].learner;
+    let other = &candidates[1 - best];
+    let why = format!(
+        "{} had the higher validation AUC ({:.3} against {:.3} for {})",
+        kept.label(),
+        candidates[best].validation_auc,
+        other.validation_auc,
+        other.learner.label()
+    );
+    let recency_baseline = evaluate(&recency_scores(&holdout), &holdout.y, false);
+    let fitted = finals.swap_remove(best);
+    let importance = fitted.importance(&holdout, &spec.names());
+    let report = RiskReport {
+        trained_at: now,
+        options: options.clone(),
+        kept,
+        why,
+        fit: fit_summary,
+        validation: validation_summary,
+        holdout: holdout_summary,
+        auc_gain_over_recency: candidates[best].holdout.auc - recency_baseline.auc,
+        candidates,
+        recency_baseline,
+        importance,
+    };
+    Ok(RiskModel {
+        horizon_days: horizon,
+        trained_at: now,
+        features: spec,
+        fitted,
+        report,
+    })
+}
