@@ -18,6 +18,8 @@ pub enum Code {
     MetricNotFound,
     SegmentNotFound,
     InvalidSegment,
+    RiskModelNotFound,
+    NotEnoughHistory,
     InvalidParameter,
     Unavailable,
     Internal,
@@ -56,6 +58,16 @@ impl Code {
                 "invalid_segment",
                 "invalid_request",
                 StatusCode::BAD_REQUEST,
+            ),
+            Code::RiskModelNotFound => (
+                "risk_model_not_found",
+                "invalid_request",
+                StatusCode::NOT_FOUND,
+            ),
+            Code::NotEnoughHistory => (
+                "not_enough_history",
+                "invalid_request",
+                StatusCode::UNPROCESSABLE_ENTITY,
             ),
             Code::InvalidParameter => (
                 "invalid_parameter",

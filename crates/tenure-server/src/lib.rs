@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod predictions;
+pub mod risk;
 pub mod routes;
 pub mod writer;
 
@@ -35,6 +36,9 @@ pub struct Settings {
     pub database: DatabaseUrl,
     pub listen: SocketAddr,
     pub clock: Arc<dyn Clock>,
+    /// Retrain each workspace's churn-risk model when it is this many days old (checked
+    /// hourly, docs/risk.md); `None`: only on demand.
+    pub risk_retrain_days: Option<u32>,
 }
 
 /// Shared by every handler.
@@ -46,6 +50,9 @@ pub struct AppState {
     pub keys: KeyChecker,
     pub clock: Arc<dyn Clock>,
     pub predictions: predictions::PredictionCache,
+    pub risk: risk::RiskModels,
+    /// Dropped with the last handler: tells background threads the application stopped.
+    pub alive: Arc<()>,
 }
 
 /// Storage, engines and the writer, without HTTP: what `serve`, `import` and `demo` share.
@@ -117,8 +124,20 @@ impl Application {
             ingestor,
             writer,
         } = core;
+        let alive = Arc::new(());
+        if let Some(days) = settings.risk_retrain_days.filter(|d| *d > 0) {
+            risk::start_schedule(
+                store.clone(),
+                engines.clone(),
+                settings.clock.clone(),
+                days,
+                Arc::downgrade(&alive),
+            );
+        }
         let state = AppState {
             keys: KeyChecker::new(store.clone()),
+            risk: risk::RiskModels::new(store.clone()),
+            alive,
             store,
             engines,
             ingestor,
@@ -132,6 +151,7 @@ impl Application {
             .merge(routes::customers::router())
             .merge(routes::metrics::router())
             .merge(routes::segments::router())
+            .merge(routes::risk::router())
             .with_state(state);
         let listener = TcpListener::bind(settings.listen).await?;
         let port = listener.local_addr()?.port();

@@ -125,7 +125,7 @@ impl Engines {
     }
 
     /// The engines loaded so far.
-    fn loaded(&self) -> Vec<(WorkspaceId, Arc<RwLock<Engine>>)> {
+    pub(crate) fn loaded(&self) -> Vec<(WorkspaceId, Arc<RwLock<Engine>>)> {
         self.map
             .read()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())

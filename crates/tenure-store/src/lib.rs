@@ -226,6 +226,32 @@ pub trait Backend: Send {
     ) -> Result<bool>;
     /// Marks a segment deleted; `false` if there is no such (undeleted) segment.
     fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool>;
+    /// Keeps a trained churn-risk model with its report (models are never replaced: the
+    /// latest is the one in use); returns its id.
+    fn save_risk_model(&mut self, workspace: &WorkspaceId, model: &NewRiskModel) -> Result<i64>;
+    /// The latest model, with the model itself.
+    fn latest_risk_model(&mut self, workspace: &WorkspaceId) -> Result<Option<RiskModelRow>>;
+    /// The latest model's id (cheap: to tell whether a cached model is still the latest).
+    fn latest_risk_model_id(&mut self, workspace: &WorkspaceId) -> Result<Option<i64>>;
+}
+
+/// A churn-risk model to keep (`report` and `model` are JSON text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRiskModel {
+    pub trained_at: i64,
+    pub learner: String,
+    pub report: String,
+    pub model: String,
+}
+
+/// A kept churn-risk model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskModelRow {
+    pub id: i64,
+    pub trained_at: i64,
+    pub learner: String,
+    pub report: String,
+    pub model: String,
 }
 
 /// A stored segment definition (`definition` is its JSON text).

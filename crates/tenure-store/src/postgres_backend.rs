@@ -10,8 +10,8 @@ use crate::sqlite_backend::key_from_row;
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, Result, SegmentRow, StoreError, StoredEvent,
-    Workspace,
+    ApiKey, Append, Appended, Backend, CustomerRow, NewRiskModel, Result, RiskModelRow, SegmentRow,
+    StoreError, StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -86,6 +86,21 @@ CREATE TABLE segments (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     deleted_at BIGINT,
+    PRIMARY KEY (workspace_id, id)
+);
+"#,
+    ),
+    (
+        4,
+        "churn-risk models",
+        r#"
+CREATE TABLE risk_models (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    id BIGINT NOT NULL,
+    trained_at BIGINT NOT NULL,
+    learner TEXT NOT NULL,
+    report TEXT NOT NULL,
+    model TEXT NOT NULL,
     PRIMARY KEY (workspace_id, id)
 );
 "#,
@@ -460,6 +475,61 @@ impl Backend for PostgresBackend {
             &[&workspace.as_str(), &i64::from(id), &name, &definition, &at],
         )?;
         Ok(n == 1)
+    }
+
+    fn save_risk_model(&mut self, workspace: &WorkspaceId, model: &NewRiskModel) -> Result<i64> {
+        let mut tx = self.conn()?.transaction()?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('tenure.risk_models.' || $1))",
+            &[&workspace.as_str()],
+        )?;
+        let id: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(id), 0) + 1 FROM risk_models WHERE workspace_id = $1",
+                &[&workspace.as_str()],
+            )?
+            .get(0);
+        tx.execute(
+            "INSERT INTO risk_models (workspace_id, id, trained_at, learner, report, model)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &workspace.as_str(),
+                &id,
+                &model.trained_at,
+                &model.learner,
+                &model.report,
+                &model.model,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn latest_risk_model(&mut self, workspace: &WorkspaceId) -> Result<Option<RiskModelRow>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT id, trained_at, learner, report, model FROM risk_models
+                 WHERE workspace_id = $1 ORDER BY id DESC LIMIT 1",
+                &[&workspace.as_str()],
+            )?
+            .map(|r| RiskModelRow {
+                id: r.get(0),
+                trained_at: r.get(1),
+                learner: r.get(2),
+                report: r.get(3),
+                model: r.get(4),
+            }))
+    }
+
+    fn latest_risk_model_id(&mut self, workspace: &WorkspaceId) -> Result<Option<i64>> {
+        Ok(self
+            .conn()?
+            .query_one(
+                "SELECT MAX(id) FROM risk_models WHERE workspace_id = $1",
+                &[&workspace.as_str()],
+            )?
+            .get(0))
     }
 
     fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool> {

@@ -10,8 +10,8 @@ use tenure_core::{CustomerId, KeyId, LogColumns, WorkspaceId};
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, KeyKind, Result, SegmentRow, StoreError,
-    StoredEvent, Workspace,
+    ApiKey, Append, Appended, Backend, CustomerRow, KeyKind, NewRiskModel, Result, RiskModelRow,
+    SegmentRow, StoreError, StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -86,6 +86,21 @@ CREATE TABLE segments (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     deleted_at INTEGER,
+    PRIMARY KEY (workspace_id, id)
+);
+"#,
+    ),
+    (
+        4,
+        "churn-risk models",
+        r#"
+CREATE TABLE risk_models (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    id INTEGER NOT NULL,
+    trained_at INTEGER NOT NULL,
+    learner TEXT NOT NULL,
+    report TEXT NOT NULL,
+    model TEXT NOT NULL,
     PRIMARY KEY (workspace_id, id)
 );
 "#,
@@ -423,6 +438,59 @@ impl Backend for SqliteBackend {
             params![workspace.as_str(), id, name, definition, at],
         )?;
         Ok(n == 1)
+    }
+
+    fn save_risk_model(&mut self, workspace: &WorkspaceId, model: &NewRiskModel) -> Result<i64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM risk_models WHERE workspace_id = ?1",
+            [workspace.as_str()],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO risk_models (workspace_id, id, trained_at, learner, report, model)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                workspace.as_str(),
+                id,
+                model.trained_at,
+                model.learner,
+                model.report,
+                model.model
+            ],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn latest_risk_model(&mut self, workspace: &WorkspaceId) -> Result<Option<RiskModelRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, trained_at, learner, report, model FROM risk_models
+                 WHERE workspace_id = ?1 ORDER BY id DESC LIMIT 1",
+                [workspace.as_str()],
+                |r| {
+                    Ok(RiskModelRow {
+                        id: r.get(0)?,
+                        trained_at: r.get(1)?,
+                        learner: r.get(2)?,
+                        report: r.get(3)?,
+                        model: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn latest_risk_model_id(&mut self, workspace: &WorkspaceId) -> Result<Option<i64>> {
+        Ok(self.conn.query_row(
+            "SELECT MAX(id) FROM risk_models WHERE workspace_id = ?1",
+            [workspace.as_str()],
+            |r| r.get(0),
+        )?)
     }
 
     fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool> {

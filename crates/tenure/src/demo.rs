@@ -156,6 +156,29 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?
         .customer_count();
     let segments = define_demo_segments(&core, &workspace.id)?;
+    // The churn-risk model, trained on the demo's own history (docs/risk.md). A demo too
+    // small to train on says so and goes on without one.
+    let risk = {
+        let engine = core.engines.get(&workspace.id)?;
+        match tenure_server::risk::train_and_keep(
+            &core.store,
+            &engine,
+            &workspace.id,
+            now,
+            &tenure_core::risk::training::TrainingOptions::default(),
+        ) {
+            Ok((_, model)) => {
+                let r = &model.report;
+                let kept = r.candidates.iter().find(|c| c.learner == r.kept);
+                json!({"learner": r.kept, "holdout_auc": kept.map(|c| c.holdout.auc),
+                       "recency_auc": r.recency_baseline.auc, "holdout_churners": r.holdout.churned})
+            }
+            Err(e) => {
+                eprintln!("(no churn-risk model: {e})");
+                serde_json::Value::Null
+            }
+        }
+    };
     let (_, admin_key) =
         tenure_server::admin::create_key(&core.store, &workspace.id, KeyKind::Admin, now)?;
     let (_, write_key) =
@@ -165,7 +188,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
     if args.no_serve {
         println!(
             "{}",
-            json!({"workspace": workspace.id, "customers": customers, "events": stored, "segments": segments, "seconds": elapsed.as_secs_f64(),
+            json!({"workspace": workspace.id, "customers": customers, "events": stored, "segments": segments, "risk": risk, "seconds": elapsed.as_secs_f64(),
                    "admin_key": admin_key, "write_key": write_key, "database": format!("{database:?}")})
         );
         core.close();
@@ -175,7 +198,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
     let listen = config.listen(args.listen.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let app = Application::from_core(core, Settings { database: database.clone(), listen, clock: std::sync::Arc::new(clock) }).await?;
+        let app = Application::from_core(core, Settings { database: database.clone(), listen, clock: std::sync::Arc::new(clock), risk_retrain_days: crate::config::risk_retrain_days()? }).await?;
         let base = format!("http://{}:{}", listen.ip(), app.port());
         println!(
             "\nTenure demo: {customers} customers, {stored} events over {} months, loaded in {:.1} s ({}).\n",
@@ -196,6 +219,14 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/metrics/subscriptions'\n");
         println!("Who is at risk, and why:\n  tenure health        (or: cargo run --release -p tenure -- health)");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/health-scores?limit=10'\n");
+        if let Some(auc) = risk["holdout_auc"].as_f64() {
+            println!(
+                "Churn risk ({}, holdout AUC {auc:.3} against {:.3} for recency alone):\n  tenure risk customers      tenure risk report",
+                risk["learner"].as_str().unwrap_or(""),
+                risk["recency_auc"].as_f64().unwrap_or(f64::NAN)
+            );
+            println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/risk/customers?limit=10'\n");
+        }
         println!("Segments ({segments} defined, members kept exact as events arrive and time passes):\n  tenure segments list");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/segments\n");
         println!(

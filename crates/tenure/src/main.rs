@@ -8,6 +8,7 @@ mod export;
 mod health;
 mod import;
 mod report;
+mod risk;
 mod segments;
 mod spend;
 
@@ -79,6 +80,9 @@ enum Command {
     Report(Box<report::ReportArgs>),
     /// Customer health: current customers by grade and the at-risk list with reasons.
     Health(health::HealthArgs),
+    /// Churn risk: train the model, see its evaluation report and the customers most at risk.
+    #[command(subcommand)]
+    Risk(risk::RiskCommand),
     /// Segments: list, show, preview, apply (create / update from a file) and delete.
     #[command(subcommand)]
     Segments(segments::SegmentsCommand),
@@ -159,6 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     database,
                     listen,
                     clock: std::sync::Arc::new(clock),
+                    risk_retrain_days: config::risk_retrain_days()?,
                 })
                 .await?;
                 eprintln!(
@@ -246,6 +251,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Health(args) => {
             let database = reading_database(&config, cli.global.database.as_deref(), database);
             health::run(&database, args, &clock)?
+        }
+        Command::Risk(command) => {
+            let database = reading_database(&config, cli.global.database.as_deref(), database);
+            risk::run(&database, command, &clock)?
         }
         Command::Segments(command) => {
             let database = reading_database(&config, cli.global.database.as_deref(), database);

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::customer::CustomerState;
 use crate::engine::NameTable;
 use crate::time::Millis;
-use features::FeatureSpec;
+use features::{BASE_FEATURES, FeatureSpec};
 use training::{FeatureImportance, RiskReport, standing};
 
 /// The learners compared at every training.
@@ -177,8 +177,16 @@ pub struct RiskPrediction {
     pub learner: Learner,
     #[serde(with = "crate::time::iso")]
     pub model_trained_at: Millis,
-    /// What raises the risk most, most first (at most three; only features that raise it).
+    /// What raises the risk most, most first (at most three; only features that raise it,
+    /// and a plan or channel only where it is the customer's).
     pub reasons: Vec<RiskReason>,
+}
+
+/// See [`RiskModel::riskiest`].
+pub struct Riskiest<'a> {
+    pub current_customers: usize,
+    pub expected_churners: f64,
+    pub top: Vec<(&'a CustomerState, RiskPrediction)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -225,6 +233,43 @@ impl RiskModel {
         Some(self.fitted.probabilities(&row, row.len())[0])
     }
 
+    /// Every current customer scored (in parallel): how many there are, how many of them are
+    /// expected to churn within the horizon (Σ probabilities), and the `limit` most likely
+    /// to, most first, with their reasons.
+    pub fn riskiest<'a>(
+        &self,
+        customers: impl Iterator<Item = &'a CustomerState>,
+        names: &NameTable,
+        now: Millis,
+        limit: usize,
+    ) -> Riskiest<'a> {
+        use rayon::prelude::*;
+        let states: Vec<&CustomerState> = customers.collect();
+        let mut scored: Vec<(f64, &CustomerState)> = states
+            .par_iter()
+            .filter_map(|s| Some((self.probability(s, names, now)?, *s)))
+            .collect();
+        let current_customers = scored.len();
+        let expected_churners = scored.iter().map(|(p, _)| p).sum();
+        let riskier = |a: &(f64, &CustomerState), b: &(f64, &CustomerState)| {
+            b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id))
+        };
+        if limit > 0 && scored.len() > limit {
+            scored.select_nth_unstable_by(limit - 1, riskier);
+        }
+        scored.truncate(limit);
+        scored.sort_by(riskier);
+        let top = scored
+            .into_iter()
+            .filter_map(|(_, s)| Some((s, self.predict(s, names, now)?)))
+            .collect();
+        Riskiest {
+            current_customers,
+            expected_churners,
+            top,
+        }
+    }
+
     fn reasons(&self, row: &[f64], most: usize) -> Vec<RiskReason> {
         let names = self.features.names();
         let mut reasons: Vec<RiskReason> = self
@@ -233,6 +278,9 @@ impl RiskModel {
             .into_iter()
             .enumerate()
             .filter(|(_, c)| *c > 0.0)
+            // "Not on plan X" is no reason to give a person: a plan or channel column is a
+            // reason only where it is the customer's own.
+            .filter(|(j, _)| *j < BASE_FEATURES.len() || row[*j] == 1.0)
             .map(|(j, contribution)| RiskReason {
                 feature: names[j].clone(),
                 value: (!row[j].is_nan()).then_some(row[j]),

@@ -14,7 +14,7 @@
 //! next to the other learner and the recency-only baseline.
 
 use forust_ml::{GradientBooster, Matrix};
-use linfa::prelude::*;
+use linfa::traits::Fit;
 use linfa_logistic::LogisticRegression;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -346,8 +346,8 @@ fn fit_logistic(rows: &Rows) -> Result<Fitted, TrainingError> {
     let y = ndarray::Array1::from_iter(rows.y.iter().copied());
     let fitted = LogisticRegression::default()
         .alpha(LOGISTIC_ALPHA)
-        .max_iterations(300)
-        .fit(&Dataset::new(z, y))
+        .max_iterations(100)
+        .fit(&linfa::Dataset::new(z, y))
         .map_err(|e| TrainingError::Learner {
             learner: "logistic regression",
             message: e.to_string(),
@@ -389,6 +389,18 @@ fn recency_scores(rows: &Rows) -> Vec<f64> {
         .collect()
 }
 
+/// The rows of every set, built from the customers' states; fitting needs nothing else, so
+/// a caller can let go of the states (e.g. a lock on the engine) before it.
+pub struct Dataset {
+    now: Millis,
+    options: TrainingOptions,
+    spec: FeatureSpec,
+    fit: Rows,
+    validation: Rows,
+    holdout: Rows,
+    summaries: [SetSummary; 3],
+}
+
 /// Trains, compares and evaluates (see the module's documentation); `now` is the instant of
 /// training and the end of the data.
 pub fn train(
@@ -397,107 +409,148 @@ pub fn train(
     now: Millis,
     options: &TrainingOptions,
 ) -> Result<RiskModel, TrainingError> {
-    if options.horizon_days == 0 || options.spacing_days == 0 || options.cutoffs < 2 {
-        return Err(TrainingError::Options(
-            "horizon_days and spacing_days must be at least 1, cutoffs at least 2".into(),
-        ));
-    }
-    let horizon = options.horizon_days;
-    let holdout_day = day_of(now) - horizon as i32;
-    let training_days: Vec<i32> = (0..options.cutoffs as i32)
-        .map(|k| holdout_day - horizon as i32 - k * options.spacing_days as i32)
-        .collect();
-    // Rows per cut-off, to sample the same share of customers everywhere.
-    let eligible: usize = std::iter::once(holdout_day)
-        .chain(training_days.iter().copied())
-        .map(|d| {
-            states
-                .par_iter()
-                .filter(|s| standing(s, cutoff(d)).is_some())
-                .count()
-        })
-        .sum();
-    let share = if eligible > options.max_rows {
-        options.max_rows as f64 / eligible as f64
-    } else {
-        1.0
-    };
-    let spec = FeatureSpec::learn(training_days.iter().flat_map(|d| {
-        states
-            .iter()
-            .enumerate()
-            .filter(move |(i, s)| sampled(*i, share) && standing(s, cutoff(*d)).is_some())
-            .map(move |(_, s)| (*s, cutoff(*d)))
-    }));
-    let at = |day: i32| rows_at(states, names, &spec, cutoff(day), horizon, share);
-    let validation_day = training_days[0];
-    let fit_days = &training_days[1..];
-    let validation = at(validation_day);
-    let fit_rows = Rows::concat(fit_days.iter().map(|d| at(*d)).collect(), spec.len());
-    let holdout = at(holdout_day);
-    let fit_summary = summary(fit_days, &fit_rows);
-    let validation_summary = summary(&[validation_day], &validation);
-    let holdout_summary = summary(&[holdout_day], &holdout);
-    enough("training", &fit_summary, horizon)?;
-    enough("validation", &validation_summary, horizon)?;
-    enough("holdout", &holdout_summary, horizon)?;
-    let training = Rows::concat(vec![fit_rows.clone(), validation.clone()], spec.len());
-    // Each learner: fitted before the validation cut-off and compared on it, then refitted on
-    // every training cut-off and evaluated on the holdout.
-    let learners = [Learner::GradientBoostedTrees, Learner::LogisticRegression];
-    let mut candidates = Vec::new();
-    let mut finals = Vec::new();
-    for learner in learners {
-        let early = fit(learner, &fit_rows)?;
-        let validation_auc = {
-            let p = early.probabilities(&validation.x, validation.cols);
-            evaluate(&p, &validation.y, true).auc
+    Dataset::build(states, names, now, options)?.fit()
+}
+
+impl Dataset {
+    /// The rows at every cut-off; refuses when a set is too small to learn or judge from.
+    pub fn build(
+        states: &[&CustomerState],
+        names: &NameTable,
+        now: Millis,
+        options: &TrainingOptions,
+    ) -> Result<Self, TrainingError> {
+        if options.horizon_days == 0 || options.spacing_days == 0 || options.cutoffs < 2 {
+            return Err(TrainingError::Options(
+                "horizon_days and spacing_days must be at least 1, cutoffs at least 2".into(),
+            ));
+        }
+        let horizon = options.horizon_days;
+        let holdout_day = day_of(now) - horizon as i32;
+        let training_days: Vec<i32> = (0..options.cutoffs as i32)
+            .map(|k| holdout_day - horizon as i32 - k * options.spacing_days as i32)
+            .collect();
+        // Rows per cut-off, to sample the same share of customers everywhere.
+        let eligible: usize = std::iter::once(holdout_day)
+            .chain(training_days.iter().copied())
+            .map(|d| {
+                states
+                    .par_iter()
+                    .filter(|s| standing(s, cutoff(d)).is_some())
+                    .count()
+            })
+            .sum();
+        let share = if eligible > options.max_rows {
+            options.max_rows as f64 / eligible as f64
+        } else {
+            1.0
         };
-        let full = fit(learner, &training)?;
-        let p = full.probabilities(&holdout.x, holdout.cols);
-        candidates.push(Candidate {
-            learner,
-            settings: settings(learner),
-            validation_auc,
-            holdout: evaluate(&p, &holdout.y, true),
-        });
-        finals.push(full);
+        let spec = FeatureSpec::learn(training_days.iter().flat_map(|d| {
+            states
+                .iter()
+                .enumerate()
+                .filter(move |(i, s)| sampled(*i, share) && standing(s, cutoff(*d)).is_some())
+                .map(move |(_, s)| (*s, cutoff(*d)))
+        }));
+        let at = |day: i32| rows_at(states, names, &spec, cutoff(day), horizon, share);
+        let validation_day = training_days[0];
+        let fit_days = &training_days[1..];
+        let validation = at(validation_day);
+        let fit = Rows::concat(fit_days.iter().map(|d| at(*d)).collect(), spec.len());
+        let holdout = at(holdout_day);
+        let summaries = [
+            summary(fit_days, &fit),
+            summary(&[validation_day], &validation),
+            summary(&[holdout_day], &holdout),
+        ];
+        enough("training", &summaries[0], horizon)?;
+        enough("validation", &summaries[1], horizon)?;
+        enough("holdout", &summaries[2], horizon)?;
+        Ok(Self {
+            now,
+            options: options.clone(),
+            spec,
+            fit,
+            validation,
+            holdout,
+            summaries,
+        })
     }
-    let best = if candidates[0].validation_auc >= candidates[1].validation_auc {
-        0
-    } else {
-        1
-    };
-    let kept = candidates[best].learner;
-    let other = &candidates[1 - best];
-    let why = format!(
-        "{} had the higher validation AUC ({:.3} against {:.3} for {})",
-        kept.label(),
-        candidates[best].validation_auc,
-        other.validation_auc,
-        other.learner.label()
-    );
-    let recency_baseline = evaluate(&recency_scores(&holdout), &holdout.y, false);
-    let fitted = finals.swap_remove(best);
-    let importance = fitted.importance(&holdout, &spec.names());
-    let report = RiskReport {
-        trained_at: now,
-        options: options.clone(),
-        kept,
-        why,
-        fit: fit_summary,
-        validation: validation_summary,
-        holdout: holdout_summary,
-        auc_gain_over_recency: candidates[best].holdout.auc - recency_baseline.auc,
-        candidates,
-        recency_baseline,
-        importance,
-    };
-    Ok(RiskModel {
-        horizon_days: horizon,
-        trained_at: now,
-        features: spec,
-        fitted,
-        report,
-    })
+
+    /// Rows in all sets.
+    pub fn rows(&self) -> usize {
+        self.fit.len() + self.validation.len() + self.holdout.len()
+    }
+
+    /// Fits both learners, keeps the better on the validation set, evaluates on the holdout.
+    pub fn fit(self) -> Result<RiskModel, TrainingError> {
+        let Dataset {
+            now,
+            options,
+            spec,
+            fit: fit_rows,
+            validation,
+            holdout,
+            summaries: [fit_summary, validation_summary, holdout_summary],
+        } = self;
+        let training = Rows::concat(vec![fit_rows.clone(), validation.clone()], spec.len());
+        // Each learner: fitted before the validation cut-off and compared on it, then
+        // refitted on every training cut-off and evaluated on the holdout.
+        let learners = [Learner::GradientBoostedTrees, Learner::LogisticRegression];
+        let mut candidates = Vec::new();
+        let mut finals = Vec::new();
+        for learner in learners {
+            let early = fit(learner, &fit_rows)?;
+            let validation_auc = {
+                let p = early.probabilities(&validation.x, validation.cols);
+                evaluate(&p, &validation.y, true).auc
+            };
+            let full = fit(learner, &training)?;
+            let p = full.probabilities(&holdout.x, holdout.cols);
+            candidates.push(Candidate {
+                learner,
+                settings: settings(learner),
+                validation_auc,
+                holdout: evaluate(&p, &holdout.y, true),
+            });
+            finals.push(full);
+        }
+        let best = if candidates[0].validation_auc >= candidates[1].validation_auc {
+            0
+        } else {
+            1
+        };
+        let kept = candidates[best].learner;
+        let other = &candidates[1 - best];
+        let why = format!(
+            "{} had the higher validation AUC ({:.3} against {:.3} for {})",
+            kept.label(),
+            candidates[best].validation_auc,
+            other.validation_auc,
+            other.learner.label()
+        );
+        let recency_baseline = evaluate(&recency_scores(&holdout), &holdout.y, false);
+        let fitted = finals.swap_remove(best);
+        let importance = fitted.importance(&holdout, &spec.names());
+        let report = RiskReport {
+            trained_at: now,
+            options: options.clone(),
+            kept,
+            why,
+            fit: fit_summary,
+            validation: validation_summary,
+            holdout: holdout_summary,
+            auc_gain_over_recency: candidates[best].holdout.auc - recency_baseline.auc,
+            candidates,
+            recency_baseline,
+            importance,
+        };
+        Ok(RiskModel {
+            horizon_days: options.horizon_days,
+            trained_at: now,
+            features: spec,
+            fitted,
+            report,
+        })
+    }
 }

@@ -150,6 +150,12 @@ async fn show(
 ) -> Result<axum::Json<Value>, ApiError> {
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
+    let risk_model = {
+        let (risk, ws) = (state.risk.clone(), caller.workspace.clone());
+        tokio::task::spawn_blocking(move || risk.latest(&ws))
+            .await
+            .map_err(|_| ApiError::new(Code::Internal, "model load interrupted"))??
+    };
     let engine = engine_for(&state, &caller.workspace).await?;
     let engine = engine
         .read()
@@ -188,9 +194,18 @@ async fn show(
             .unwrap_or(Value::Null);
     body["health"] = health;
 
+    // Churn risk under the workspace's latest model (docs/risk.md): null before the first
+    // training, and for a customer who is not current (or has already cancelled).
+    let risk = risk_model.and_then(|(model_id, model)| {
+        let prediction = model.predict(customer, engine.names(), now)?;
+        let mut value = serde_json::to_value(prediction).ok()?;
+        value["model"] = json!(model_id);
+        Some(value)
+    });
     body["predictions"] = json!({
         "orders": serde_json::to_value(orders).unwrap_or(Value::Null),
         "subscription": serde_json::to_value(subscription).unwrap_or(Value::Null),
+        "risk": risk,
     });
     Ok(axum::Json(body))
 }

@@ -5,6 +5,7 @@ pub mod health;
 pub mod health_scores;
 pub mod ingest;
 pub mod metrics;
+pub mod risk;
 pub mod segments;
 
 use crate::error::{ApiError, Code};

@@ -72,6 +72,8 @@ impl TestApp {
             database: db.url(),
             listen: "127.0.0.1:0".parse().unwrap(),
             clock,
+            // The schedule is tested through `retrain_due`; a test server trains on demand.
+            risk_retrain_days: None,
         };
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());

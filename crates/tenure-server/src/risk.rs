@@ -1,0 +1,193 @@
+//! Each workspace's churn-risk model (docs/risk.md): trained on demand (`POST /v1/risk/train`,
+//! `tenure risk train`) and on a schedule, kept in the store (every model with its report;
+//! the latest is the one in use), and cached here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use tenure_core::risk::RiskModel;
+use tenure_core::risk::training::{Dataset, TrainingError, TrainingOptions};
+use tenure_core::time::{Clock, MILLIS_PER_DAY, Millis};
+use tenure_core::{Engine, WorkspaceId};
+use tenure_store::{NewRiskModel, Store, StoreError};
+
+use crate::writer::Engines;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RiskError {
+    #[error(transparent)]
+    Training(#[from] TrainingError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("engine lock poisoned")]
+    Poisoned,
+}
+
+/// A kept model and its id.
+pub type KeptModel = (i64, Arc<RiskModel>);
+
+/// The latest model of each workspace, checked against the store on every use (one cheap
+/// query), so a model trained by `tenure risk train` in another process is picked up.
+#[derive(Clone)]
+pub struct RiskModels {
+    store: Store,
+    cache: Arc<Mutex<HashMap<WorkspaceId, KeptModel>>>,
+}
+
+impl RiskModels {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The workspace's latest model and its id; `None` before the first training. Blocking.
+    pub fn latest(&self, workspace: &WorkspaceId) -> Result<Option<KeptModel>, StoreError> {
+        let Some(id) = self.store.with(|c| c.latest_risk_model_id(workspace))? else {
+            return Ok(None);
+        };
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| {
+            c.get(workspace)
+                .filter(|(cached, _)| *cached == id)
+                .cloned()
+        }) {
+            return Ok(Some(hit));
+        }
+        let Some(row) = self.store.with(|c| c.latest_risk_model(workspace))? else {
+            return Ok(None);
+        };
+        let model = Arc::new(RiskModel::from_json(&row.model).map_err(StoreError::Corrupt)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(workspace.clone(), (row.id, model.clone()));
+        }
+        Ok(Some((row.id, model)))
+    }
+}
+
+/// Trains on the engine's customers as of `now` and keeps the model; returns its id. The
+/// engine is read-locked only while the rows are built, not while the learners fit. Blocking.
+pub fn train_and_keep(
+    store: &Store,
+    engine: &RwLock<Engine>,
+    workspace: &WorkspaceId,
+    now: Millis,
+    options: &TrainingOptions,
+) -> Result<(i64, RiskModel), RiskError> {
+    let dataset = {
+        let engine = engine.read().map_err(|_| RiskError::Poisoned)?;
+        let states: Vec<_> = engine.customers().collect();
+        Dataset::build(&states, engine.names(), now, options)?
+    };
+    let model = dataset.fit()?;
+    let id = keep(store, workspace, &model)?;
+    Ok((id, model))
+}
+
+/// Stores a trained model (with its report); returns its id.
+pub fn keep(store: &Store, workspace: &WorkspaceId, model: &RiskModel) -> Result<i64, StoreError> {
+    let row = NewRiskModel {
+        trained_at: model.trained_at,
+        learner: serde_json::to_value(model.report.kept)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        report: serde_json::to_string(&model.report).unwrap_or_default(),
+        model: model.to_json(),
+    };
+    store.with(|c| c.save_risk_model(workspace, &row))
+}
+
+/// What one scheduled pass did for a workspace.
+#[derive(Debug)]
+pub enum Retrained {
+    Trained(i64),
+    /// Not enough history (or another failure): tried again after the interval.
+    Failed(RiskError),
+}
+
+/// The scheduled retraining, one pass: every loaded workspace whose latest model is older
+/// than `every_days` (or that has none) is trained now. A workspace that failed (not enough
+/// history yet) is not tried again for `every_days` either: `attempts` remembers when.
+pub fn retrain_due(
+    store: &Store,
+    engines: &Engines,
+    now: Millis,
+    every_days: u32,
+    options: &TrainingOptions,
+    attempts: &mut HashMap<WorkspaceId, Millis>,
+) -> Vec<(WorkspaceId, Retrained)> {
+    let every = i64::from(every_days) * MILLIS_PER_DAY;
+    let mut done = Vec::new();
+    for (workspace, engine) in engines.loaded() {
+        let latest = store
+            .with(|c| c.latest_risk_model(&workspace))
+            .ok()
+            .flatten()
+            .map(|row| row.trained_at);
+        let last = latest
+            .into_iter()
+            .chain(attempts.get(&workspace).copied())
+            .max();
+        if last.is_some_and(|t| now - t < every) {
+            continue;
+        }
+        if engine.read().map(|e| e.customer_count()).unwrap_or(0) == 0 {
+            continue;
+        }
+        attempts.insert(workspace.clone(), now);
+        let outcome = match train_and_keep(store, &engine, &workspace, now, options) {
+            Ok((id, _)) => Retrained::Trained(id),
+            Err(e) => Retrained::Failed(e),
+        };
+        done.push((workspace, outcome));
+    }
+    done
+}
+
+/// How often the schedule looks for models to retrain.
+const CHECK_EVERY: Duration = Duration::from_secs(3600);
+
+/// Starts the scheduled retraining (every `every_days`), checking hourly; it stops once
+/// `alive` is gone (the application stopped).
+pub fn start_schedule(
+    store: Store,
+    engines: Engines,
+    clock: Arc<dyn Clock>,
+    every_days: u32,
+    alive: Weak<()>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("tenure-risk".into())
+        .spawn(move || {
+            let mut attempts = HashMap::new();
+            let options = TrainingOptions::default();
+            loop {
+                std::thread::sleep(CHECK_EVERY);
+                if alive.upgrade().is_none() {
+                    return;
+                }
+                for (workspace, outcome) in retrain_due(
+                    &store,
+                    &engines,
+                    clock.now(),
+                    every_days,
+                    &options,
+                    &mut attempts,
+                ) {
+                    match outcome {
+                        Retrained::Trained(id) => {
+                            tracing::info!(%workspace, model = id, "risk model retrained")
+                        }
+                        Retrained::Failed(e) => {
+                            tracing::warn!(%workspace, error = %e, "risk model not retrained")
+                        }
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the risk retraining schedule");
+    }
+}

@@ -1,0 +1,225 @@
+//! The churn-risk API on both backends: training on a demo business's history, the kept
+//! model and its report, the riskiest customers with reasons, the prediction in the profile,
+//! errors, keys and workspaces; and the scheduled retraining.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::{TestApp, TestClock, databases};
+use serde_json::{Value, json};
+use tenure_core::demo::{DemoBusiness, DemoConfig};
+use tenure_core::time::{MILLIS_PER_DAY, parse_instant};
+
+const END: &str = "2026-12-01T00:00:00Z";
+
+fn demo_events(customers: usize) -> Vec<Value> {
+    let business = DemoBusiness::new(DemoConfig {
+        customers,
+        months: 18,
+        seed: 7,
+        end: parse_instant(END).unwrap(),
+    });
+    business.customers().flat_map(|c| c.events).collect()
+}
+
+async fn other_workspace_key(app: &TestApp) -> String {
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let ws = tenure_server::admin::create_workspace(&store, "other", 0).unwrap();
+        tenure_server::admin::create_key(&store, &ws.id, tenure_store::KeyKind::Admin, 0)
+            .unwrap()
+            .1
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn train_then_read_the_model_the_riskiest_and_each_profile() {
+    let events = demo_events(1500);
+    for db in databases() {
+        let clock = Arc::new(AtomicU64::new(parse_instant(END).unwrap() as u64));
+        let app = TestApp::spawn_with_clock(&db, Arc::new(TestClock(clock.clone()))).await;
+        app.post_in_batches(&events).await;
+
+        // Nothing trained yet: a 404 that says how to train, and no risk in profiles.
+        let (status, body) = app.get("/v1/risk/model", &app.admin_key).await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["code"], "risk_model_not_found");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("/v1/risk/train")
+        );
+        let (_, profile) = app.get("/v1/customers/user_000001", &app.admin_key).await;
+        assert_eq!(profile["predictions"]["risk"], Value::Null);
+        let (status, _) = app.get("/v1/risk/customers", &app.admin_key).await;
+        assert_eq!(status, 404);
+
+        // Bad options and keys.
+        let (status, body) = app
+            .post("/v1/risk/train", &app.admin_key, &json!({"horizon": 30}))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("horizon"),
+            "{body}"
+        );
+        let (status, _) = app
+            .post(
+                "/v1/risk/train",
+                &app.admin_key,
+                &json!({"horizon_days": 0}),
+            )
+            .await;
+        assert_eq!(status, 400);
+        let (status, _) = app.post("/v1/risk/train", &app.write_key, &json!({})).await;
+        assert_eq!(status, 403);
+
+        // Train.
+        // (A 60-day horizon: this small business has too few churners in 30 days.)
+        let (status, trained) = app
+            .post(
+                "/v1/risk/train",
+                &app.admin_key,
+                &json!({"horizon_days": 60}),
+            )
+            .await;
+        assert_eq!(status, 201, "{trained}");
+        assert_eq!(trained["id"], 1);
+        let report = &trained["report"];
+        assert_eq!(report["holdout"]["cutoffs"], json!(["2026-10-01"]));
+        assert_eq!(report["options"]["horizon_days"], 60);
+        assert!(
+            report["holdout"]["churned"].as_u64().unwrap() >= 10,
+            "{report}"
+        );
+        let kept = report["kept"].as_str().unwrap().to_owned();
+        let candidates = report["candidates"].as_array().unwrap();
+        assert_eq!(candidates.len(), 2);
+        let kept_auc = candidates
+            .iter()
+            .find(|c| c["learner"] == kept.as_str())
+            .unwrap()["holdout"]["auc"]
+            .as_f64()
+            .unwrap();
+        let gain = report["auc_gain_over_recency"].as_f64().unwrap();
+        let recency = report["recency_baseline"]["auc"].as_f64().unwrap();
+        assert!((kept_auc - recency - gain).abs() < 1e-9);
+
+        // The model in use is that one, with the same report.
+        let (status, model) = app.get("/v1/risk/model", &app.admin_key).await;
+        assert_eq!(status, 200, "{model}");
+        assert_eq!(model["id"], 1);
+        assert_eq!(model["learner"], kept.as_str());
+        assert_eq!(&model["report"], report);
+        assert!(
+            model["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "recency_days")
+        );
+
+        // The riskiest, most first, each with reasons that raise the risk; a bad limit.
+        let (status, ranked) = app.get("/v1/risk/customers?limit=5", &app.admin_key).await;
+        assert_eq!(status, 200, "{ranked}");
+        let data = ranked["data"].as_array().unwrap();
+        assert_eq!(data.len(), 5);
+        let p: Vec<f64> = data
+            .iter()
+            .map(|d| d["probability"].as_f64().unwrap())
+            .collect();
+        assert!(p.windows(2).all(|w| w[0] >= w[1]), "{p:?}");
+        assert!(ranked["current_customers"].as_u64().unwrap() > 500);
+        for d in data {
+            let reasons = d["reasons"].as_array().unwrap();
+            assert!(!reasons.is_empty(), "{d}");
+            assert!(
+                reasons
+                    .iter()
+                    .all(|r| r["contribution"].as_f64().unwrap() > 0.0)
+            );
+        }
+        let (status, _) = app.get("/v1/risk/customers?limit=0", &app.admin_key).await;
+        assert_eq!(status, 400);
+
+        // The riskiest customer's profile carries the same prediction.
+        let top = data[0]["customer_id"].as_str().unwrap();
+        let (_, profile) = app
+            .get(&format!("/v1/customers/{top}"), &app.admin_key)
+            .await;
+        let risk = &profile["predictions"]["risk"];
+        assert_eq!(risk["model"], 1, "{risk}");
+        assert_eq!(risk["probability"], data[0]["probability"]);
+        assert_eq!(risk["reasons"], data[0]["reasons"]);
+        assert_eq!(risk["horizon_days"], 60);
+
+        // As time passes the prediction moves with the state (nothing is stored).
+        clock.fetch_add(20 * MILLIS_PER_DAY as u64, Ordering::SeqCst);
+        let (_, later) = app
+            .get(&format!("/v1/customers/{top}"), &app.admin_key)
+            .await;
+        assert_ne!(
+            later["predictions"]["risk"]["probability"],
+            risk["probability"]
+        );
+
+        // Another workspace sees no model.
+        let other = other_workspace_key(&app).await;
+        let (status, _) = app.get("/v1/risk/model", &other).await;
+        assert_eq!(status, 404);
+        let (status, body) = app
+            .post("/v1/risk/train", &other, &json!({"horizon_days": 60}))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "not_enough_history");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("current customers")
+        );
+
+        // The schedule (every 7 days): model 1 is fresh an hour later; eight days later the
+        // workspace is retrained; `other` has no customers and is never tried.
+        let store = app.store.clone();
+        let now = parse_instant(END).unwrap() + 20 * MILLIS_PER_DAY;
+        let passes = tokio::task::spawn_blocking(move || {
+            let engines = tenure_server::writer::Engines::new(store.clone());
+            engines.load_all().unwrap();
+            let mut attempts = std::collections::HashMap::new();
+            let mut pass = |at: i64| {
+                let options = tenure_core::risk::training::TrainingOptions {
+                    horizon_days: 60,
+                    ..Default::default()
+                };
+                tenure_server::risk::retrain_due(&store, &engines, at, 7, &options, &mut attempts)
+                    .into_iter()
+                    .map(|(ws, outcome)| match outcome {
+                        tenure_server::risk::Retrained::Trained(id) => format!("{ws}:{id}"),
+                        tenure_server::risk::Retrained::Failed(e) => format!("{ws}:{e}"),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let trained = parse_instant(END).unwrap();
+            vec![pass(trained + 3_600_000), pass(now), pass(now + 3_600_000)]
+        })
+        .await
+        .unwrap();
+        let ws = app.workspace.to_string();
+        assert!(passes[0].is_empty(), "{passes:?}");
+        assert_eq!(passes[1], vec![format!("{ws}:2")]);
+        assert!(passes[2].is_empty(), "{passes:?}");
+        let (_, model) = app.get("/v1/risk/model", &app.admin_key).await;
+        assert_eq!(model["id"], 2);
+        app.stop();
+    }
+}
