@@ -452,6 +452,77 @@ fn in_dir(dir: &std::path::Path, command: &str, args: &[&str]) -> (bool, String,
     )
 }
 
+/// A small demo has too little history for the risk model: the demo says so and goes on;
+/// `tenure risk` says how to train; training with a longer horizon works, and the riskiest
+/// customers are listed with reasons, as text and JSON.
+#[test]
+fn risk_is_trained_reported_and_listed_on_a_demo() {
+    let dir = std::env::temp_dir().join(db::unique("tenure_risk"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = small_demo(&dir);
+    assert_eq!(summary["risk"], Value::Null, "{summary}");
+    let risk = |args: &[&str]| in_dir(&dir, "risk", args);
+    let (ok, _, err) = risk(&["report"]);
+    assert!(!ok && err.contains("run `tenure risk train`"), "{err}");
+    let (ok, _, err) = risk(&["train", "--at", "2026-01-01"]);
+    assert!(!ok && err.contains("not enough history"), "{err}");
+    let (ok, _, err) = risk(&["train", "--at", "soon"]);
+    assert!(!ok && err.contains("--at `soon` is not a date"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args([
+            "demo",
+            "--customers",
+            "1500",
+            "--months",
+            "18",
+            "--seed",
+            "7",
+        ])
+        .args(["--end", "2026-01-01", "--no-serve"])
+        .env("TENURE_LOG", "warn")
+        .env_remove("TENURE_DATABASE_URL")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, text, err) = risk(&["train", "--at", "2026-01-01", "--horizon-days", "60"]);
+    assert!(ok, "{err}");
+    for expected in [
+        "churn within 60 days",
+        "Kept: ",
+        "recency only (baseline)",
+        "gain over the baseline",
+        "Calibration",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    let (ok, json_text, err) = risk(&["report", "--json"]);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(report["options"]["horizon_days"], 60);
+    let (ok, json_text, err) = risk(&["customers", "--limit", "3", "--json"]);
+    assert!(ok, "{err}");
+    let ranked: Value = serde_json::from_str(&json_text).unwrap();
+    let data = ranked["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    assert!(
+        data.iter()
+            .all(|d| !d["prediction"]["reasons"].as_array().unwrap().is_empty())
+    );
+    let (ok, text, err) = risk(&["customers", "--limit", "3"]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("expected to churn within 60 days") && text.lines().count() == 5,
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn health_lists_the_at_risk_customers_of_the_demo() {
     let dir = std::env::temp_dir().join(db::unique("tenure_health"));
