@@ -143,7 +143,13 @@ pub struct SubscriptionTerms {
 /// Events that record what a person or Tenure did about a customer, not what the customer
 /// did: folded for their meaning, never counted as the customer's activity (usage,
 /// retention, health).
-pub const OPERATOR_EVENTS: [&str; 3] = ["Health Overridden", "Segment Entered", "Segment Exited"];
+pub const OPERATOR_EVENTS: [&str; 5] = [
+    "Health Overridden",
+    "Segment Entered",
+    "Segment Exited",
+    "At Risk Entered",
+    "Health Changed",
+];
 
 /// Every event name with a meaning of its own.
 pub const SEMANTIC_EVENTS: [&str; 19] = [

@@ -470,15 +470,23 @@ fn each_definition_alone_keeps_its_own_timers() {
 fn a_health_alert_waits_for_the_band_to_hold() {
     let mut e = engine();
     let start = at("2026-01-01T00:00:00Z");
+    let mut log = Vec::new();
     for d in 0..40 {
         for event in ["Report Viewed", "Dashboard Viewed", "Project Created"] {
             let when = start + d * MILLIS_PER_DAY + 3_600_000;
-            e.apply(&message(track("fading", when, event, json!({})), when));
+            log.push(message(track("fading", when, event, json!({})), when));
+            e.apply(log.last().unwrap());
         }
     }
     let quiet = start + 40 * MILLIS_PER_DAY;
-    let alert = Definition::parse(&json!({"health_band": "red", "for_days": 3})).unwrap();
-    let drop = Definition::parse(&json!({"health_drop": 30, "within_days": 7})).unwrap();
+    let alert = Definition::parse(
+        &json!({"health_band": "red", "for_days": 3, "alert": "At Risk Entered"}),
+    )
+    .unwrap();
+    let drop =
+        Definition::parse(&json!({"health_drop": 30, "within_days": 7, "alert": "Health Changed"}))
+            .unwrap();
+    let seen_before = e.find("fading").unwrap().last_seen;
     e.define_segment(SegmentId(1), "red for 3 days", alert, [], quiet);
     e.define_segment(SegmentId(2), "dropped 30 in a week", drop, [], quiet);
     let model = tenure_core::health::HealthModel::saas_default();
@@ -498,6 +506,7 @@ fn a_health_alert_waits_for_the_band_to_hold() {
         .find(|t| score(t - 7 * MILLIS_PER_DAY) - score(*t) >= 30.0)
         .unwrap();
     assert!(expected_alert > quiet && expected_drop > quiet);
+    let alert_score = score(expected_alert);
     let changes = e.due_segment_changes(quiet + 200 * MILLIS_PER_DAY);
     let entered = |s: &str| {
         changes
@@ -520,7 +529,56 @@ fn a_health_alert_waits_for_the_band_to_hold() {
         "{}",
         format_instant(expected_drop)
     );
+    // Each entry also raised its alert event, at the same instant, with the health then;
+    // the exit of the drop alert raised none.
+    let alerts: Vec<(&str, Millis, Value)> = changes
+        .iter()
+        .filter(|(_, m)| {
+            matches!(
+                m.name.as_deref(),
+                Some("At Risk Entered" | "Health Changed")
+            )
+        })
+        .map(|(_, m)| {
+            (
+                m.name.as_deref().unwrap(),
+                m.timestamp,
+                Value::Object(m.properties().unwrap().clone()),
+            )
+        })
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(
+        (alerts.iter().find(|a| a.0 == "At Risk Entered").unwrap().1),
+        expected_alert
+    );
+    let risk = &alerts.iter().find(|a| a.0 == "At Risk Entered").unwrap().2;
+    assert_eq!(risk["health_grade"], "red");
+    assert_eq!(risk["segment_id"], "seg_1");
+    assert!((risk["health_score"].as_f64().unwrap() - alert_score).abs() < 1e-9);
+    let changed = alerts.iter().find(|a| a.0 == "Health Changed").unwrap();
+    assert_eq!(changed.1, expected_drop);
+    // Alerts are operator events: not the customer's activity.
+    assert_eq!(e.find("fading").unwrap().last_seen, seen_before);
     // Once the score stops falling the drop alert ends; red holds.
     assert!(member(&e, "fading", SegmentId(1)));
     assert!(!member(&e, "fading", SegmentId(2)));
+    // Replaying the log (alerts included) into a fresh engine gives the same memberships.
+    let mut replay = engine();
+    for m in log.iter().chain(changes.iter().map(|(_, m)| m)) {
+        replay.apply(m);
+    }
+    let a = e.find("fading").unwrap();
+    let b = replay.find("fading").unwrap();
+    assert_eq!(a.segments, b.segments);
+
+    // Only the two alert events are accepted, and the error says where.
+    for bad in [json!("At Risk"), json!(3)] {
+        let err = Definition::parse(&json!({"health_band": "red", "for_days": 3, "alert": bad}))
+            .unwrap_err();
+        assert!(
+            err.starts_with("definition.alert:") && err.contains("`At Risk Entered`"),
+            "{err}"
+        );
+    }
 }

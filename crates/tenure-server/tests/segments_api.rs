@@ -233,3 +233,43 @@ async fn one_workspace_never_sees_another_workspaces_segments() {
         app.stop();
     }
 }
+
+/// A definition that names an alert appends that event with each entry, in the same log;
+/// a name that is not an alert event is refused with its path.
+#[tokio::test]
+async fn an_alert_segment_appends_its_event_with_each_entry() {
+    for db in databases() {
+        let app = TestApp::spawn_at(&db, "2026-03-10T12:00:00Z").await;
+        app.post_in_batches(&[login("ann", "2026-03-10T09:00:00Z")])
+            .await;
+        let definition =
+            json!({"alert": "At Risk Entered", "performed": "Logged In", "within_days": 1});
+        let (status, body) = app
+            .post(
+                "/v1/segments",
+                &app.admin_key,
+                &json!({"name": "alerting", "definition": definition}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (_, shown) = app.get("/v1/segments/seg_1", &app.admin_key).await;
+        assert_eq!(shown["definition"], definition, "{shown}");
+        let (_, profile) = app.get("/v1/customers/ann", &app.admin_key).await;
+        assert_eq!(profile["event_counts"]["Segment Entered"], 1, "{profile}");
+        assert_eq!(profile["event_counts"]["At Risk Entered"], 1, "{profile}");
+        // Operator events: the customer was last seen at her login, not at the alert.
+        assert_eq!(profile["last_seen"], "2026-03-10T09:00:00.000Z");
+        let (status, body) = app
+            .post("/v1/segments", &app.admin_key, &json!({"name": "bad", "definition": {"alert": "Churned", "performed": "Logged In"}}))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("definition.alert"),
+            "{body}"
+        );
+        app.stop();
+    }
+}

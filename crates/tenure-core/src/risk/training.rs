@@ -347,6 +347,9 @@ fn fit_logistic(rows: &Rows) -> Result<Fitted, TrainingError> {
     let fitted = LogisticRegression::default()
         .alpha(LOGISTIC_ALPHA)
         .max_iterations(100)
+        // linfa's gradient is a sum over the rows: a tolerance per row, so a large workspace
+        // stops when converged rather than at the iteration cap.
+        .gradient_tolerance(1e-6 * n as f64)
         .fit(&linfa::Dataset::new(z, y))
         .map_err(|e| TrainingError::Learner {
             learner: "logistic regression",
@@ -475,6 +478,33 @@ impl Dataset {
             holdout,
             summaries,
         })
+    }
+
+    /// Every row as CSV — `set,churned,<features…>`, an undefined feature empty — to fit the
+    /// same rows with another implementation (the benchmark against scikit-learn).
+    pub fn write_csv(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        writeln!(out, "set,churned,{}", self.spec.names().join(","))?;
+        for (set, rows) in [
+            ("fit", &self.fit),
+            ("validation", &self.validation),
+            ("holdout", &self.holdout),
+        ] {
+            for i in 0..rows.len() {
+                let values: Vec<String> = rows
+                    .row(i)
+                    .iter()
+                    .map(|v| {
+                        if v.is_nan() {
+                            String::new()
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect();
+                writeln!(out, "{set},{},{}", u8::from(rows.y[i]), values.join(","))?;
+            }
+        }
+        Ok(())
     }
 
     /// Rows in all sets.

@@ -225,7 +225,7 @@ impl Engine {
         // In parallel: who changes (with the message that says so), and whose timer must
         // move earlier. Most customers need neither, and cost no allocation.
         let stamp = format_instant(now);
-        let actions: Vec<(CustomerId, Option<Message>, Option<Millis>)> = self
+        let actions: Vec<(CustomerId, Vec<Message>, Option<Millis>)> = self
             .customers_vec()
             .par_iter()
             .filter_map(|c| {
@@ -243,17 +243,17 @@ impl Engine {
                 let next = next_change(&live.definition.condition, &subject, now)
                     .filter(|n| *n > now)
                     .filter(|n| book.timer_of.get(&c.id).is_none_or(|t| n < t));
-                let message = (was != member)
-                    .then(|| {
-                        self.membership_message(&c.id, id, member, (now, &stamp), now, "definition")
-                    })
-                    .flatten();
-                (message.is_some() || next.is_some()).then(|| (c.id.clone(), message, next))
+                let messages = if was == member {
+                    Vec::new()
+                } else {
+                    self.membership_messages(&c.id, id, member, (now, &stamp), now, "definition")
+                };
+                (!messages.is_empty() || next.is_some()).then(|| (c.id.clone(), messages, next))
             })
             .collect();
         let mut messages = Vec::new();
-        for (customer, message, next) in actions {
-            if let Some(m) = message {
+        for (customer, changed, next) in actions {
+            for m in changed {
                 self.apply(&m);
                 messages.push((customer.clone(), m));
             }
@@ -471,9 +471,7 @@ impl Engine {
     ) {
         let stamp = format_instant(at);
         for (segment, member) in verdict.changes {
-            if let Some(m) =
-                self.membership_message(customer, segment, member, (at, &stamp), now, cause)
-            {
+            for m in self.membership_messages(customer, segment, member, (at, &stamp), now, cause) {
                 self.apply(&m);
                 messages.push((customer.clone(), m));
             }
@@ -507,9 +505,10 @@ impl Engine {
         Verdict { changes, next }
     }
 
-    /// A `Segment Entered` / `Segment Exited` message for the customer, stamped `at`
-    /// (`stamp`: `at` formatted).
-    fn membership_message(
+    /// The `Segment Entered` / `Segment Exited` message for the customer, stamped `at`
+    /// (`stamp`: `at` formatted), and on an entry the definition's alert event, if it names
+    /// one (with the health score and grade at `at`).
+    fn membership_messages(
         &self,
         customer: &CustomerId,
         segment: SegmentId,
@@ -517,16 +516,20 @@ impl Engine {
         (at, stamp): (Millis, &str),
         now: Millis,
         cause: &str,
-    ) -> Option<Message> {
-        let state = self.customer(customer)?;
-        let live = self.segment_book.live.get(&segment)?;
+    ) -> Vec<Message> {
+        let (Some(state), Some(live)) = (
+            self.customer(customer),
+            self.segment_book.live.get(&segment),
+        ) else {
+            return Vec::new();
+        };
         let identity = match (
             &state.user_id,
             state.identities.iter().find_map(|k| k.strip_prefix("a:")),
         ) {
             (Some(user), _) => Identity::User(user.clone()),
             (None, Some(anon)) => Identity::Anonymous(anon.to_owned()),
-            (None, None) => return None,
+            (None, None) => return Vec::new(),
         };
         let message_id = format!(
             "tenure:{segment}.v{}:{}:{}:{at}",
@@ -538,7 +541,21 @@ impl Engine {
         properties.insert("segment_id".into(), Value::from(segment.to_string()));
         properties.insert("segment_name".into(), Value::from(live.name.as_str()));
         properties.insert("cause".into(), Value::from(cause));
-        Some(Message::tenure_track_stamped(
+        let alert = live.definition.alert.filter(|_| entered).map(|event| {
+            let mut properties = properties.clone();
+            let (score, grade) = self.segment_book.health().grade(state, self.names(), at);
+            properties.insert("health_score".into(), serde_json::json!(score));
+            properties.insert("health_grade".into(), serde_json::json!(grade));
+            Message::tenure_track_stamped(
+                format!("{message_id}:alert"),
+                &identity,
+                event,
+                (at, stamp),
+                now,
+                properties,
+            )
+        });
+        let membership = Message::tenure_track_stamped(
             message_id,
             &identity,
             if entered {
@@ -549,6 +566,7 @@ impl Engine {
             (at, stamp),
             now,
             properties,
-        ))
+        );
+        std::iter::once(membership).chain(alert).collect()
     }
 }

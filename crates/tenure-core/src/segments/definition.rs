@@ -185,14 +185,51 @@ pub struct Definition {
     pub condition: Condition,
     /// For each slot: the event and its property filters.
     pub slots: Vec<(String, Vec<(String, Test)>)>,
+    /// The alert event each entry also appends (`"alert"` beside the top condition).
+    pub alert: Option<&'static str>,
 }
 
+/// The events an alert may raise (operator events: never the customer's activity).
+pub const ALERT_EVENTS: [&str; 2] = ["At Risk Entered", "Health Changed"];
+
 impl Definition {
-    /// Parses a definition's condition (the `definition` field of the API).
+    /// Parses a definition's condition (the `definition` field of the API). The top object
+    /// may also name an alert, `"alert": "At Risk Entered"` or `"Health Changed"`: every
+    /// entry then appends that event too.
     pub fn parse(value: &Value) -> Result<Definition, String> {
         let mut slots = Vec::new();
-        let condition = parse_condition(value, "definition", 0, &mut slots)?;
-        Ok(Definition { condition, slots })
+        let (value, alert) = match value {
+            Value::Object(map) if map.contains_key("alert") => {
+                let alert = match map.get("alert") {
+                    Some(Value::String(name)) => ALERT_EVENTS
+                        .iter()
+                        .find(|a| **a == name.as_str())
+                        .copied()
+                        .ok_or_else(|| {
+                            format!(
+                                "definition.alert: `{name}` is not an alert event (one of {})",
+                                ALERT_EVENTS.map(|a| format!("`{a}`")).join(", ")
+                            )
+                        })?,
+                    _ => {
+                        return Err(format!(
+                            "definition.alert: must be one of {}",
+                            ALERT_EVENTS.map(|a| format!("`{a}`")).join(", ")
+                        ));
+                    }
+                };
+                let mut rest = map.clone();
+                rest.remove("alert");
+                (Value::Object(rest), Some(alert))
+            }
+            _ => (value.clone(), None),
+        };
+        let condition = parse_condition(&value, "definition", 0, &mut slots)?;
+        Ok(Definition {
+            condition,
+            slots,
+            alert,
+        })
     }
 
     /// Every event name the definition reads.
