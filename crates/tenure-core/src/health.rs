@@ -388,7 +388,7 @@ impl HealthModel {
     }
 }
 
-impl HealthModel {
+impl HealthModels {
     /// The score `days` before `now` against the score now. Scores are computed from the
     /// facts as of each instant (events, answers, tickets and subscriptions carry their
     /// business time), so the past score is what the model said then — except for traits,
@@ -577,6 +577,7 @@ fn occurrences(state: &CustomerState, ids: &Option<Vec<NameId>>, from: i32, to: 
 /// The workspace's current customers by grade, and those at risk.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthOverview {
+    /// The model, or the models tried in order joined by ` + ` (docs/health.md).
     pub model: String,
     #[serde(with = "crate::time::iso")]
     pub as_of: Millis,
@@ -638,7 +639,7 @@ impl HealthScore {
     }
 }
 
-impl HealthModel {
+impl HealthModels {
     /// Scores the current customers at `now`: counts by grade and the `limit` red ones with
     /// the lowest scores, with their reasons.
     pub fn overview<'a>(
@@ -650,7 +651,11 @@ impl HealthModel {
     ) -> HealthOverview {
         let year_ago = now - 365 * crate::time::MILLIS_PER_DAY;
         let mut overview = HealthOverview {
-            model: self.name.clone(),
+            model: self
+                .models()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
             as_of: now,
             customers: 0,
             red: 0,
@@ -702,5 +707,188 @@ impl HealthModel {
             })
             .collect();
         overview
+    }
+}
+
+/// The health models of a workspace (docs/health.md, "Models per segment"): each customer
+/// is scored, at each instant, by the first assigned model whose `applies_to` condition
+/// holds then (lowest `priority` first, then by name), else by the default model (the one
+/// stored without `applies_to`, or the shipped `saas_default`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthModels {
+    assigned: Vec<Assigned>,
+    default: HealthModel,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Assigned {
+    model: HealthModel,
+    applies_to: crate::segments::Definition,
+    priority: i64,
+}
+
+/// A model as stored and sent over the API: the model's JSON, with optional `applies_to`
+/// (a segment condition) and `priority` (default 100) beside its fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignedModel {
+    pub model: HealthModel,
+    pub applies_to: Option<crate::segments::Definition>,
+    pub priority: i64,
+}
+
+impl AssignedModel {
+    /// Parses and checks a stored or submitted model. `applies_to` may use any segment
+    /// condition that reads neither health (it chooses the model health is computed by)
+    /// nor property filters (it is evaluated without the segments' counters).
+    pub fn parse(value: &serde_json::Value) -> Result<Self, String> {
+        let serde_json::Value::Object(map) = value else {
+            return Err("a health model must be a JSON object".into());
+        };
+        let mut rest = map.clone();
+        let applies_to = rest.remove("applies_to");
+        let priority = match rest.remove("priority") {
+            None => 100,
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| "priority: must be a whole number".to_owned())?,
+        };
+        let model: HealthModel = serde_json::from_value(serde_json::Value::Object(rest))
+            .map_err(|e| format!("not a health model: {e}"))?;
+        model.validate()?;
+        if model.name.trim().is_empty() {
+            return Err("name: must not be empty".into());
+        }
+        let applies_to = applies_to
+            .map(|v| {
+                let d = crate::segments::Definition::parse(&v)
+                    .map_err(|e| e.replacen("definition", "applies_to", 1))?;
+                if d.alert.is_some() {
+                    return Err("applies_to.alert: an alert belongs to a segment".to_owned());
+                }
+                if !d.slots.is_empty() {
+                    return Err("applies_to: property filters (`where`) are not allowed here".to_owned());
+                }
+                if d.reads_health() {
+                    return Err("applies_to: cannot read health (health, grade, health_band, health_drop): it chooses the model health is computed by".to_owned());
+                }
+                Ok(d)
+            })
+            .transpose()?;
+        Ok(Self {
+            model,
+            applies_to,
+            priority,
+        })
+    }
+}
+
+impl Default for HealthModels {
+    fn default() -> Self {
+        Self::single(HealthModel::saas_default())
+    }
+}
+
+impl HealthModels {
+    /// One model for every customer.
+    pub fn single(model: HealthModel) -> Self {
+        Self {
+            assigned: Vec::new(),
+            default: model,
+        }
+    }
+
+    /// The set from its models; refuses two defaults (models without `applies_to`).
+    pub fn new(models: Vec<AssignedModel>) -> Result<Self, String> {
+        let mut default = None;
+        let mut assigned = Vec::new();
+        for m in models {
+            match m.applies_to {
+                None => {
+                    if let Some(HealthModel { name, .. }) = &default {
+                        return Err(format!(
+                            "`{}` and `{name}` both apply to every customer: give one an `applies_to`",
+                            m.model.name
+                        ));
+                    }
+                    default = Some(m.model);
+                }
+                Some(applies_to) => assigned.push(Assigned {
+                    model: m.model,
+                    applies_to,
+                    priority: m.priority,
+                }),
+            }
+        }
+        assigned.sort_by(|a, b| {
+            a.priority
+                .cmp(&b.priority)
+                .then_with(|| a.model.name.cmp(&b.model.name))
+        });
+        Ok(Self {
+            assigned,
+            default: default.unwrap_or_else(HealthModel::saas_default),
+        })
+    }
+
+    /// The model that scores the customer at `at`.
+    pub fn model_for(&self, state: &CustomerState, names: &NameTable, at: Millis) -> &HealthModel {
+        let subject = crate::segments::eval::Subject {
+            state,
+            names,
+            health: self,
+            slots: &[],
+        };
+        self.assigned
+            .iter()
+            .find(|a| crate::segments::eval::holds(&a.applies_to.condition, &subject, at))
+            .map_or(&self.default, |a| &a.model)
+    }
+
+    /// The earliest instant after `at` at which the model chosen for the customer can change
+    /// without an event (the segments' health timers include it).
+    pub fn next_assignment_change(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        at: Millis,
+    ) -> Option<Millis> {
+        let subject = crate::segments::eval::Subject {
+            state,
+            names,
+            health: self,
+            slots: &[],
+        };
+        self.assigned
+            .iter()
+            .filter_map(|a| {
+                crate::segments::eval::next_change(&a.applies_to.condition, &subject, at)
+            })
+            .filter(|t| *t > at)
+            .min()
+    }
+
+    pub fn is_single(&self) -> bool {
+        self.assigned.is_empty()
+    }
+
+    /// Every model, assigned ones first in the order they are tried, the default last.
+    pub fn models(&self) -> impl Iterator<Item = &HealthModel> {
+        self.assigned
+            .iter()
+            .map(|a| &a.model)
+            .chain(std::iter::once(&self.default))
+    }
+
+    pub fn grade(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        now: Millis,
+    ) -> (Option<f64>, Option<Grade>) {
+        self.model_for(state, names, now).grade(state, names, now)
+    }
+
+    pub fn score(&self, state: &CustomerState, names: &NameTable, now: Millis) -> HealthScore {
+        self.model_for(state, names, now).score(state, names, now)
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::health::{Grade, HealthModel, Scale};
-use tenure_core::time::{Millis, add_months, parse_instant};
+use tenure_core::time::{Millis, add_months, format_instant, parse_instant};
 use tenure_core::{Engine, Envelope, Message, WorkspaceId};
 
 fn at(text: &str) -> Millis {
@@ -282,7 +282,8 @@ fn history_and_trend_come_from_the_facts_as_of_each_instant() {
     let engine = fold(&m);
     let state = engine.find("fading").unwrap();
     let model = HealthModel::saas_default();
-    let trend = model.trend(state, engine.names(), now, 14);
+    let models = tenure_core::health::HealthModels::single(model.clone());
+    let trend = models.trend(state, engine.names(), now, 14);
     let earlier = model
         .score(state, engine.names(), now - 14 * day)
         .score
@@ -291,7 +292,7 @@ fn history_and_trend_come_from_the_facts_as_of_each_instant() {
     assert_eq!(trend.previous_score, Some(earlier));
     assert!(earlier - current >= 5.0, "{earlier} → {current}");
     assert_eq!(trend.direction, Direction::Down);
-    let history = model.history(state, engine.names(), now, 12, 7);
+    let history = models.history(state, engine.names(), now, 12, 7);
     assert_eq!(history.len(), 12);
     assert_eq!(history.last().unwrap().at, now, "oldest first, ending now");
     assert_eq!(history.last().unwrap().score, Some(current));
@@ -343,8 +344,12 @@ fn the_overview_lists_current_customers_at_risk_with_reasons() {
     ));
     let engine = fold(&m);
     let now = at("2026-03-31T12:00:00Z");
-    let overview =
-        HealthModel::saas_default().overview(engine.customers(), engine.names(), now, 10);
+    let overview = tenure_core::health::HealthModels::default().overview(
+        engine.customers(),
+        engine.names(),
+        now,
+        10,
+    );
     assert_eq!(
         overview.customers, 2,
         "`gone` never paid nor ordered: {overview:?}"
@@ -447,4 +452,105 @@ fn a_bad_override_event_names_each_field() {
             "{field} missing from {fields:?}"
         );
     }
+}
+
+/// Models per segment: an onboarding model for the first 30 days, the shipped one after.
+/// The switch happens at the instant tenure reaches 30 days, and a segment on the grade
+/// follows it exactly (its timer includes the instant the model changes).
+#[test]
+fn an_onboarding_model_scores_the_first_30_days_and_segments_follow_the_switch() {
+    use tenure_core::health::{AssignedModel, HealthModels};
+    use tenure_core::segments::{Definition, SegmentId};
+    let onboarding = AssignedModel::parse(&json!({
+        "name": "onboarding",
+        "applies_to": {"computed": "tenure_days", "op": "lt", "value": 30},
+        "components": [{"name": "breadth", "weight": 1,
+                        "metric": {"kind": "breadth", "window_days": 30},
+                        "scale": {"type": "curve", "points": [[0, 0], [5, 100]]}}]
+    }))
+    .unwrap();
+    let models = HealthModels::new(vec![onboarding]).unwrap();
+    let names: Vec<&str> = models.models().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["onboarding", "saas_default"]);
+
+    // One kind of event every day: breadth 1 (onboarding: 20, red); the shipped model
+    // sees daily use and scores it green.
+    let start = at("2026-01-01T10:00:00Z");
+    let mut m = Vec::new();
+    for d in 0..60 {
+        let when = format_instant(start + d * 86_400_000);
+        m.push(track("daily", &when, "Report Viewed", json!({})));
+    }
+    let mut engine = fold(&m);
+    let day20 = start + 20 * 86_400_000;
+    engine.set_health_models(models.clone());
+    // Setting models reconciles every segment at the next tick (none are defined yet).
+    assert!(engine.due_segment_changes(day20).is_empty());
+    let green =
+        Definition::parse(&json!({"computed": "grade", "op": "eq", "value": "green"})).unwrap();
+    let changes = engine.define_segment(SegmentId(1), "green", green, [], day20);
+    assert!(changes.is_empty(), "red while onboarding: {changes:?}");
+    let state = engine.find("daily").unwrap().clone();
+    assert_eq!(
+        models.model_for(&state, engine.names(), day20).name,
+        "onboarding"
+    );
+    assert_eq!(
+        models.grade(&state, engine.names(), day20).1,
+        Some(Grade::Red)
+    );
+    let switch = state.first_seen + 30 * 86_400_000;
+    assert_eq!(
+        models.model_for(&state, engine.names(), switch - 1).name,
+        "onboarding"
+    );
+    assert_eq!(
+        models.model_for(&state, engine.names(), switch).name,
+        "saas_default"
+    );
+    assert_eq!(
+        models.grade(&state, engine.names(), switch).1,
+        Some(Grade::Green)
+    );
+    let entered = engine.due_segment_changes(day20 + 20 * 86_400_000);
+    let stamps: Vec<(String, i64)> = entered
+        .iter()
+        .map(|(_, m)| (m.name.clone().unwrap(), m.timestamp))
+        .collect();
+    assert_eq!(stamps, vec![("Segment Entered".to_owned(), switch)]);
+    // The profile's view: the same model, and its history switches too.
+    let history = models.history(&state, engine.names(), switch + 7 * 86_400_000, 3, 7);
+    assert_eq!(history[0].grade, Some(Grade::Red));
+    assert_eq!(history[2].grade, Some(Grade::Green));
+}
+
+#[test]
+fn assigned_models_are_refused_with_the_field_at_fault() {
+    use tenure_core::health::{AssignedModel, HealthModels};
+    let model = |extra: Value| {
+        let mut v = json!({"name": "m", "components": [{"name": "nps", "weight": 1,
+            "metric": {"kind": "nps"}, "scale": {"type": "thresholds", "steps": [[0, 10], [9, 100]]}}]});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        AssignedModel::parse(&v)
+    };
+    let err = model(json!({"applies_to": {"computed": "grade", "op": "eq", "value": "red"}}))
+        .unwrap_err();
+    assert!(err.contains("applies_to: cannot read health"), "{err}");
+    let err = model(json!({"applies_to": {"performed": "Order Completed", "where": [{"property": "total", "op": "gt", "value": 5}]}}))
+        .unwrap_err();
+    assert!(err.contains("applies_to: property filters"), "{err}");
+    let err = model(json!({"applies_to": {"computed": "tenure_days", "op": "lt", "value": -1, "within_days": 3}})).unwrap_err();
+    assert!(err.starts_with("applies_to"), "{err}");
+    let err = model(json!({"priority": "high"})).unwrap_err();
+    assert!(err.contains("priority"), "{err}");
+    let err = model(json!({"colour": "red"})).unwrap_err();
+    assert!(err.contains("colour"), "{err}");
+    let (a, b) = (
+        model(json!({})).unwrap(),
+        model(json!({"name": "n"})).unwrap(),
+    );
+    let err = HealthModels::new(vec![a, b]).unwrap_err();
+    assert!(err.contains("both apply to every customer"), "{err}");
 }

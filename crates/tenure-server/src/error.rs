@@ -20,6 +20,8 @@ pub enum Code {
     InvalidSegment,
     RiskModelNotFound,
     NotEnoughHistory,
+    InvalidHealthModel,
+    HealthModelNotFound,
     InvalidParameter,
     Unavailable,
     Internal,
@@ -61,6 +63,16 @@ impl Code {
             ),
             Code::RiskModelNotFound => (
                 "risk_model_not_found",
+                "invalid_request",
+                StatusCode::NOT_FOUND,
+            ),
+            Code::InvalidHealthModel => (
+                "invalid_health_model",
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
+            Code::HealthModelNotFound => (
+                "health_model_not_found",
                 "invalid_request",
                 StatusCode::NOT_FOUND,
             ),

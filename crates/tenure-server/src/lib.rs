@@ -147,6 +147,7 @@ impl Application {
         let router = axum::Router::new()
             .merge(routes::health::router())
             .merge(routes::health_scores::router())
+            .merge(routes::health_models::router())
             .merge(routes::ingest::router())
             .merge(routes::customers::router())
             .merge(routes::metrics::router())

@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
+use tenure_core::health::{AssignedModel, HealthModels};
 use tenure_core::segments::{Definition, SegmentId};
 use tenure_core::time::{Clock, Millis};
 use tenure_core::{CustomerId, Engine, Message, MessageType, WorkspaceId};
@@ -64,6 +65,15 @@ pub enum SegmentOp {
     Delete {
         id: u32,
     },
+    /// Store (or replace, by name) a health model; every segment reading health is
+    /// reconciled with the new models (docs/health.md).
+    PutHealthModel {
+        model: Box<AssignedModel>,
+        source: String,
+    },
+    DeleteHealthModel {
+        name: String,
+    },
 }
 
 /// What a [`SegmentOp`] did.
@@ -77,6 +87,13 @@ pub enum SegmentDone {
     },
     Deleted,
     NotFound,
+    /// The health models changed: how many segment entries and exits that caused.
+    HealthModels {
+        entered: usize,
+        exited: usize,
+    },
+    /// The change would leave the models inconsistent (two defaults); nothing was stored.
+    Refused(String),
 }
 
 struct SegmentRequest {
@@ -177,6 +194,34 @@ pub fn stored_segments(
         .collect())
 }
 
+/// The workspace's stored health models, parsed (the shipped default when none are stored).
+/// A model that no longer parses is skipped with an error in the log, not fatal.
+pub fn stored_health_models(
+    conn: &mut dyn Backend,
+    workspace: &WorkspaceId,
+) -> Result<HealthModels, StoreError> {
+    let models: Vec<AssignedModel> = conn
+        .health_models(workspace)?
+        .into_iter()
+        .filter_map(|row| {
+            let parsed = serde_json::from_str(&row.definition)
+                .map_err(|e| e.to_string())
+                .and_then(|v| AssignedModel::parse(&v));
+            match parsed {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(workspace = %workspace, model = row.name, "stored health model cannot be read: {e}");
+                    None
+                }
+            }
+        })
+        .collect();
+    Ok(HealthModels::new(models).unwrap_or_else(|e| {
+        tracing::error!(workspace = %workspace, "stored health models are inconsistent, using the shipped model: {e}");
+        HealthModels::default()
+    }))
+}
+
 /// Folds a workspace's whole log into a fresh engine, with its segment definitions loaded
 /// first (so filtered leaves count every logged event); the first tick then reconciles
 /// memberships with the clock.
@@ -185,6 +230,7 @@ pub fn stored_segments(
 /// cores (reading + decoding and folding each take about half the time).
 pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine, StoreError> {
     let segments = stored_segments(conn, workspace)?;
+    let health = stored_health_models(conn, workspace)?;
     let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<(i64, Message)>>(8);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -205,6 +251,7 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
             read
         });
         let mut engine = Engine::new(workspace.clone());
+        engine.set_health_models(health);
         for (row, definition) in segments {
             engine.load_segment(SegmentId(row.id), &row.name, row.version, definition);
         }
@@ -772,6 +819,9 @@ fn segment_job(
     let ws = &request.workspace;
     let lock = engines.get(ws)?;
     match &request.op {
+        SegmentOp::PutHealthModel { .. } | SegmentOp::DeleteHealthModel { .. } => {
+            health_model_job(conn, &lock, ws, &request.op, now)
+        }
         SegmentOp::Delete { id } => {
             if !conn.delete_segment(ws, *id, now)? {
                 return Ok(SegmentDone::NotFound);
@@ -819,6 +869,70 @@ fn segment_job(
             })
         }
     }
+}
+
+/// A health model stored or deleted: the new set is checked before anything is written, set
+/// in the engine, and every segment reconciled with it (the changes appended).
+fn health_model_job(
+    conn: &mut dyn Backend,
+    lock: &RwLock<Engine>,
+    ws: &WorkspaceId,
+    op: &SegmentOp,
+    now: Millis,
+) -> Result<SegmentDone, StoreError> {
+    let mut rows: Vec<(String, AssignedModel)> = conn
+        .health_models(ws)?
+        .into_iter()
+        .filter_map(|row| {
+            let value = serde_json::from_str(&row.definition).ok()?;
+            Some((row.name, AssignedModel::parse(&value).ok()?))
+        })
+        .collect();
+    match op {
+        SegmentOp::PutHealthModel { model, .. } => {
+            rows.retain(|(name, _)| *name != model.model.name);
+            rows.push((model.model.name.clone(), (**model).clone()));
+        }
+        SegmentOp::DeleteHealthModel { name } => {
+            let before = rows.len();
+            rows.retain(|(n, _)| n != name);
+            if rows.len() == before {
+                return Ok(SegmentDone::NotFound);
+            }
+        }
+        _ => return Ok(SegmentDone::NotFound),
+    }
+    let models = match HealthModels::new(rows.into_iter().map(|(_, m)| m).collect()) {
+        Ok(models) => models,
+        Err(e) => return Ok(SegmentDone::Refused(e)),
+    };
+    match op {
+        SegmentOp::PutHealthModel { model, source } => {
+            conn.put_health_model(ws, &model.model.name, source, now)?
+        }
+        SegmentOp::DeleteHealthModel { name } => {
+            conn.delete_health_model(ws, name)?;
+        }
+        _ => {}
+    }
+    let mut engine = lock
+        .write()
+        .map_err(|_| StoreError::Corrupt("engine lock poisoned".into()))?;
+    // Timers due under the old models first, then everyone reconciled under the new ones.
+    let mut derived = engine.due_segment_changes(now);
+    let before = derived.len();
+    engine.set_health_models(models);
+    derived.extend(engine.due_segment_changes(now));
+    let entered = derived[before..]
+        .iter()
+        .filter(|(_, m)| m.name.as_deref() == Some("Segment Entered"))
+        .count();
+    let exited = derived[before..]
+        .iter()
+        .filter(|(_, m)| m.name.as_deref() == Some("Segment Exited"))
+        .count();
+    append_derived(conn, ws, &mut engine, &derived)?;
+    Ok(SegmentDone::HealthModels { entered, exited })
 }
 
 fn customer_rows(

@@ -233,6 +233,26 @@ pub trait Backend: Send {
     fn latest_risk_model(&mut self, workspace: &WorkspaceId) -> Result<Option<RiskModelRow>>;
     /// The latest model's id (cheap: to tell whether a cached model is still the latest).
     fn latest_risk_model_id(&mut self, workspace: &WorkspaceId) -> Result<Option<i64>>;
+    /// The workspace's health models (JSON text), by name.
+    fn health_models(&mut self, workspace: &WorkspaceId) -> Result<Vec<HealthModelRow>>;
+    /// Stores a health model under its name, replacing one of the same name.
+    fn put_health_model(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<()>;
+    /// Removes a health model; `false` if there was none of that name.
+    fn delete_health_model(&mut self, workspace: &WorkspaceId, name: &str) -> Result<bool>;
+}
+
+/// A stored health model (`definition` is its JSON text, `applies_to` included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthModelRow {
+    pub name: String,
+    pub definition: String,
+    pub updated_at: i64,
 }
 
 /// A churn-risk model to keep (`report` and `model` are JSON text).

@@ -10,8 +10,8 @@ use crate::sqlite_backend::key_from_row;
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, NewRiskModel, Result, RiskModelRow, SegmentRow,
-    StoreError, StoredEvent, Workspace,
+    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, NewRiskModel, Result,
+    RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -102,6 +102,19 @@ CREATE TABLE risk_models (
     report TEXT NOT NULL,
     model TEXT NOT NULL,
     PRIMARY KEY (workspace_id, id)
+);
+"#,
+    ),
+    (
+        5,
+        "health models",
+        r#"
+CREATE TABLE health_models (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, name)
 );
 "#,
     ),
@@ -530,6 +543,48 @@ impl Backend for PostgresBackend {
                 &[&workspace.as_str()],
             )?
             .get(0))
+    }
+
+    fn health_models(&mut self, workspace: &WorkspaceId) -> Result<Vec<HealthModelRow>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT name, definition, updated_at FROM health_models
+                 WHERE workspace_id = $1 ORDER BY name",
+                &[&workspace.as_str()],
+            )?
+            .into_iter()
+            .map(|r| HealthModelRow {
+                name: r.get(0),
+                definition: r.get(1),
+                updated_at: r.get(2),
+            })
+            .collect())
+    }
+
+    fn put_health_model(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO health_models (workspace_id, name, definition, updated_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (workspace_id, name) DO UPDATE
+             SET definition = excluded.definition, updated_at = excluded.updated_at",
+            &[&workspace.as_str(), &name, &definition, &at],
+        )?;
+        Ok(())
+    }
+
+    fn delete_health_model(&mut self, workspace: &WorkspaceId, name: &str) -> Result<bool> {
+        let n = self.conn()?.execute(
+            "DELETE FROM health_models WHERE workspace_id = $1 AND name = $2",
+            &[&workspace.as_str(), &name],
+        )?;
+        Ok(n == 1)
     }
 
     fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool> {

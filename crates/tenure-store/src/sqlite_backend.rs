@@ -10,8 +10,8 @@ use tenure_core::{CustomerId, KeyId, LogColumns, WorkspaceId};
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, KeyKind, NewRiskModel, Result, RiskModelRow,
-    SegmentRow, StoreError, StoredEvent, Workspace,
+    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, KeyKind, NewRiskModel, Result,
+    RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -102,6 +102,19 @@ CREATE TABLE risk_models (
     report TEXT NOT NULL,
     model TEXT NOT NULL,
     PRIMARY KEY (workspace_id, id)
+);
+"#,
+    ),
+    (
+        5,
+        "health models",
+        r#"
+CREATE TABLE health_models (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, name)
 );
 "#,
     ),
@@ -491,6 +504,46 @@ impl Backend for SqliteBackend {
             [workspace.as_str()],
             |r| r.get(0),
         )?)
+    }
+
+    fn health_models(&mut self, workspace: &WorkspaceId) -> Result<Vec<HealthModelRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, definition, updated_at FROM health_models
+             WHERE workspace_id = ?1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map([workspace.as_str()], |r| {
+            Ok(HealthModelRow {
+                name: r.get(0)?,
+                definition: r.get(1)?,
+                updated_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn put_health_model(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        definition: &str,
+        at: i64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO health_models (workspace_id, name, definition, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (workspace_id, name) DO UPDATE
+             SET definition = excluded.definition, updated_at = excluded.updated_at",
+            params![workspace.as_str(), name, definition, at],
+        )?;
+        Ok(())
+    }
+
+    fn delete_health_model(&mut self, workspace: &WorkspaceId, name: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM health_models WHERE workspace_id = ?1 AND name = ?2",
+            params![workspace.as_str(), name],
+        )?;
+        Ok(n == 1)
     }
 
     fn delete_segment(&mut self, workspace: &WorkspaceId, id: u32, at: i64) -> Result<bool> {

@@ -317,7 +317,7 @@ fn main() {
     // Health: every customer scored under the shipped model (what rescoring costs; the
     // breakdown is built when a profile shows it), and the
     // at-risk overview (current customers only), median of 3 each.
-    let model = tenure_core::health::HealthModel::saas_default();
+    let model = tenure_core::health::HealthModels::default();
     let mut runs = Vec::new();
     let mut scored = 0;
     for _ in 0..3 {

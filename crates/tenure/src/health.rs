@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use clap::Args;
-use tenure_core::health::HealthModel;
 use tenure_core::time::{Clock, format_instant};
 use tenure_store::{DatabaseUrl, Store};
 
@@ -35,7 +34,9 @@ pub fn run(database: &DatabaseUrl, args: HealthArgs, clock: &dyn Clock) -> anyho
         None => clock.now(),
     };
     let overview =
-        HealthModel::saas_default().overview(engine.customers(), engine.names(), now, args.limit);
+        engine
+            .health_models()
+            .overview(engine.customers(), engine.names(), now, args.limit);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&overview)?);
         return Ok(());

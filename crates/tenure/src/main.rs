@@ -1,6 +1,7 @@
 //! `tenure`: the command line. Configuration comes from flags, then `TENURE_*` environment
 //! variables, then `tenure.toml` in the working directory (or `--config`).
 
+mod apply;
 mod clv;
 mod config;
 mod demo;
@@ -80,6 +81,8 @@ enum Command {
     Report(Box<report::ReportArgs>),
     /// Customer health: current customers by grade and the at-risk list with reasons.
     Health(health::HealthArgs),
+    /// Store health models (and segments) from a JSON file; segments are reconciled.
+    Apply(apply::ApplyArgs),
     /// Churn risk: train the model, see its evaluation report and the customers most at risk.
     #[command(subcommand)]
     Risk(risk::RiskCommand),
@@ -251,6 +254,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Health(args) => {
             let database = reading_database(&config, cli.global.database.as_deref(), database);
             health::run(&database, args, &clock)?
+        }
+        Command::Apply(args) => {
+            let database = reading_database(&config, cli.global.database.as_deref(), database);
+            apply::run(&database, args)?
         }
         Command::Risk(command) => {
             let database = reading_database(&config, cli.global.database.as_deref(), database);

@@ -523,6 +523,45 @@ fn risk_is_trained_reported_and_listed_on_a_demo() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `tenure apply` stores health models (and segments) from a file, checking everything
+/// first; `tenure health` then scores with them.
+#[test]
+fn apply_loads_health_models_and_segments_from_a_file() {
+    let dir = std::env::temp_dir().join(db::unique("tenure_apply"));
+    std::fs::create_dir_all(&dir).unwrap();
+    small_demo(&dir);
+    let onboarding = json!({"name": "onboarding", "priority": 10,
+        "applies_to": {"computed": "tenure_days", "op": "lt", "value": 30},
+        "components": [{"name": "breadth", "weight": 1,
+            "metric": {"kind": "breadth", "window_days": 30},
+            "scale": {"type": "curve", "points": [[0, 0], [5, 100]]}}]});
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"health_models": [onboarding, {"name": "x", "components": []}]}).to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = in_dir(&dir, "apply", &[bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("health_models[1]") && err.contains("components"),
+        "{err}"
+    );
+    let file = dir.join("models.json");
+    std::fs::write(&file, json!({"health_models": [onboarding],
+        "segments": [{"name": "red", "definition": {"computed": "grade", "op": "eq", "value": "red"}}]}).to_string()).unwrap();
+    let (ok, text, err) = in_dir(&dir, "apply", &[file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("health model onboarding: stored") && text.contains("segment seg_10 red"),
+        "{text}"
+    );
+    let (ok, json_text, err) = in_dir(&dir, "health", &["--at", "2025-12-31", "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(v["model"], "onboarding + saas_default");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn health_lists_the_at_risk_customers_of_the_demo() {
     let dir = std::env::temp_dir().join(db::unique("tenure_health"));

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::customer::CustomerState;
 use crate::engine::Engine;
-use crate::health::HealthModel;
+use crate::health::HealthModels;
 use crate::ids::{CustomerId, Identity};
 use crate::message::{Message, MessageType};
 use crate::segments::SegmentId;
@@ -82,7 +82,7 @@ pub struct SegmentInfo {
 }
 
 /// The segments of a workspace and their timers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentBook {
     live: BTreeMap<SegmentId, Live>,
     /// `(instant, customer)`: re-evaluate the customer's segments at the instant.
@@ -90,7 +90,7 @@ pub struct SegmentBook {
     timer_of: HashMap<CustomerId, Millis>,
     /// The health model `health` and `grade` conditions read (the shipped default unless
     /// set).
-    health: HealthModel,
+    health: HealthModels,
     /// Set by a rebuild: every customer is evaluated once at the next clock tick.
     reconcile: bool,
 }
@@ -106,22 +106,11 @@ impl SegmentBook {
         }
     }
 
-    fn health(&self) -> &HealthModel {
+    fn health(&self) -> &HealthModels {
         &self.health
     }
 }
 
-impl Default for SegmentBook {
-    fn default() -> Self {
-        Self {
-            live: BTreeMap::new(),
-            timers: BTreeSet::new(),
-            timer_of: HashMap::new(),
-            health: HealthModel::saas_default(),
-            reconcile: false,
-        }
-    }
-}
 
 /// The result of evaluating every segment for one customer.
 struct Verdict {
@@ -182,9 +171,17 @@ impl Engine {
         self.segment_book.timers.first().map(|(at, _)| *at)
     }
 
-    /// Sets the health model `health` and `grade` conditions read.
-    pub fn set_segment_health_model(&mut self, model: HealthModel) {
-        self.segment_book.health = model;
+    /// The workspace's health models: what profiles, the health overview and the `health`
+    /// and `grade` conditions read.
+    pub fn health_models(&self) -> &HealthModels {
+        &self.segment_book.health
+    }
+
+    /// Replaces the health models. Every customer's health may change, so segments reading
+    /// it are reconciled at the next `due_segment_changes` (as after a rebuild).
+    pub fn set_health_models(&mut self, models: HealthModels) {
+        self.segment_book.health = models;
+        self.segment_book.reconcile = true;
     }
 
     /// Installs a definition without evaluating anyone (a rebuild loads the definitions

@@ -232,6 +232,22 @@ impl Definition {
         })
     }
 
+    /// Whether any condition reads health (the score, the grade, a band or a drop).
+    pub fn reads_health(&self) -> bool {
+        fn reads(c: &Condition) -> bool {
+            match c {
+                Condition::All(cs) | Condition::Any(cs) => cs.iter().any(reads),
+                Condition::Not(c) => reads(c),
+                Condition::HealthBand { .. } | Condition::HealthDrop { .. } => true,
+                Condition::Computed { value, .. } => {
+                    matches!(value, Computed::Health | Computed::Grade)
+                }
+                _ => false,
+            }
+        }
+        reads(&self.condition)
+    }
+
     /// Every event name the definition reads.
     pub fn events(&self) -> Vec<&str> {
         let mut out = Vec::new();

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::customer::{CustomerState, DayCount, NameId};
 use crate::engine::{NameTable, customer_status};
-use crate::health::{Grade, HealthModel};
+use crate::health::{Grade, HealthModels};
 use crate::segments::definition::{Computed, Condition, When, Window, passes};
 use crate::time::{MILLIS_PER_DAY, Millis, day_of};
 
@@ -18,7 +18,7 @@ use crate::time::{MILLIS_PER_DAY, Millis, day_of};
 pub struct Subject<'a> {
     pub state: &'a CustomerState,
     pub names: &'a NameTable,
-    pub health: &'a HealthModel,
+    pub health: &'a HealthModels,
     /// For each slot of the definition: the customer's matching occurrences per UTC day,
     /// sorted by day.
     pub slots: &'a [&'a [(i32, u32)]],
@@ -248,13 +248,13 @@ pub fn next_change(condition: &Condition, s: &Subject<'_>, now: Millis) -> Optio
             .fold(None, earliest),
         Condition::Not(c) => next_change(c, s, now),
         Condition::Trait { .. } => None,
-        Condition::Computed { value, .. } => computed_next_change(*value, s.state, now),
+        Condition::Computed { value, .. } => computed_next_change(*value, s, now),
         // Scores are read at `now` and at whole days before it: all of them cross midnight
         // together, and a dated fact at `t` reaches the score k days back at `t + k` days.
-        Condition::HealthBand { for_days, .. } => health_next_change(s.state, now, *for_days - 1),
+        Condition::HealthBand { for_days, .. } => health_next_change(s, now, *for_days - 1),
         Condition::HealthDrop { within_days, .. } => (0..=*within_days)
             .step_by(*within_days as usize)
-            .map(|k| health_next_change(s.state, now, k))
+            .map(|k| health_next_change(s, now, k))
             .fold(None, earliest),
         Condition::Performed {
             event,
@@ -315,10 +315,11 @@ fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     }
 }
 
-fn computed_next_change(value: Computed, state: &CustomerState, now: Millis) -> Option<Millis> {
+fn computed_next_change(value: Computed, s: &Subject, now: Millis) -> Option<Millis> {
+    let state = s.state;
     match value {
         // Health reads day windows, recency in days and every dated fact.
-        Computed::Health | Computed::Grade => health_next_change(state, now, 0),
+        Computed::Health | Computed::Grade => health_next_change(s, now, 0),
         Computed::Nps | Computed::NpsCategory => state
             .survey_answers
             .iter()
@@ -334,13 +335,24 @@ fn computed_next_change(value: Computed, state: &CustomerState, now: Millis) -> 
     }
 }
 
-/// When a health score read at `now - k days` for any `k` in `0..=back` can next change.
-fn health_next_change(state: &CustomerState, now: Millis, back: u32) -> Option<Millis> {
+/// When a health score read at `now - k days` for any `k` in `0..=back` can next change:
+/// a midnight, a dated fact health reads, or a change of the model that scores the customer
+/// (a workspace with models per segment, docs/health.md).
+fn health_next_change(s: &Subject, now: Millis, back: u32) -> Option<Millis> {
     let next_midnight = midnight(day_of(now) + 1);
     (0..=i64::from(back))
-        .filter_map(|k| {
+        .flat_map(|k| {
             let shift = k * MILLIS_PER_DAY;
-            next_dated_fact(state, now - shift).map(|t| t + shift)
+            let assignment = (!s.health.is_single())
+                .then(|| {
+                    s.health
+                        .next_assignment_change(s.state, s.names, now - shift)
+                })
+                .flatten();
+            [next_dated_fact(s.state, now - shift), assignment]
+                .into_iter()
+                .flatten()
+                .map(move |t| t + shift)
         })
         .chain(Some(next_midnight))
         .min()

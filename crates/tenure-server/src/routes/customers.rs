@@ -179,14 +179,14 @@ async fn show(
         .predictions
         .subscription_model(&engine, now)
         .and_then(|m| m.predict(customer, now));
-    // Health under the shipped SaaS model (docs/health.md): breakdown, 7-day trend and
-    // weekly history over 12 weeks.
-    let model = tenure_core::health::HealthModel::saas_default();
+    // Health under the workspace's models (the shipped SaaS model unless others are
+    // stored, docs/health.md): breakdown, 7-day trend and weekly history over 12 weeks.
+    let models = engine.health_models();
     let mut health =
-        serde_json::to_value(model.score(customer, engine.names(), now)).unwrap_or(Value::Null);
+        serde_json::to_value(models.score(customer, engine.names(), now)).unwrap_or(Value::Null);
     health["trend"] =
-        serde_json::to_value(model.trend(customer, engine.names(), now, 7)).unwrap_or(Value::Null);
-    health["history"] = serde_json::to_value(model.history(customer, engine.names(), now, 12, 7))
+        serde_json::to_value(models.trend(customer, engine.names(), now, 7)).unwrap_or(Value::Null);
+    health["history"] = serde_json::to_value(models.history(customer, engine.names(), now, 12, 7))
         .unwrap_or(Value::Null);
     // Every manual override, newest first: the audit trail (each one an event in the log).
     health["overrides"] =

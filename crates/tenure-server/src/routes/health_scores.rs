@@ -1,6 +1,6 @@
 //! `GET /v1/health-scores`: the workspace's current customers by health grade and the
 //! at-risk list (red, lowest score first, with the components that cost the most points),
-//! under the shipped model (docs/health.md). Admin keys only; scoped to the caller's
+//! under the workspace's health models (docs/health.md). Admin keys only; scoped to the caller's
 //! workspace.
 
 use axum::Router;
@@ -9,7 +9,6 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
-use tenure_core::health::HealthModel;
 
 use crate::AppState;
 use crate::error::{ApiError, Code};
@@ -40,7 +39,9 @@ async fn overview(
             .read()
             .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
         let overview =
-            HealthModel::saas_default().overview(engine.customers(), engine.names(), now, limit);
+            engine
+                .health_models()
+                .overview(engine.customers(), engine.names(), now, limit);
         Ok(serde_json::to_value(overview).unwrap_or(Value::Null))
     })
     .await

@@ -2,6 +2,7 @@
 
 pub mod customers;
 pub mod health;
+pub mod health_models;
 pub mod health_scores;
 pub mod ingest;
 pub mod metrics;

@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tenure_core::health::HealthModel;
 use tenure_core::risk::training::{TrainingError, TrainingOptions};
 use tenure_core::time::format_instant;
 
@@ -137,7 +136,7 @@ async fn customers(
             .read()
             .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
         let ranked = model.riskiest(engine.customers(), engine.names(), now, limit);
-        let health = HealthModel::saas_default();
+        let health = engine.health_models();
         let data: Vec<Value> = ranked
             .top
             .into_iter()
