@@ -830,14 +830,24 @@ impl HealthModels {
         })
     }
 
-    /// The model that scores the customer at `at`.
-    pub fn model_for(&self, state: &CustomerState, names: &NameTable, at: Millis) -> &HealthModel {
-        let subject = crate::segments::eval::Subject {
+    /// What an `applies_to` condition is evaluated over (it reads neither health nor
+    /// counters, so `health` and `slots` are never consulted).
+    fn subject<'a>(
+        &'a self,
+        state: &'a CustomerState,
+        names: &'a NameTable,
+    ) -> crate::segments::eval::Subject<'a> {
+        crate::segments::eval::Subject {
             state,
             names,
             health: self,
             slots: &[],
-        };
+        }
+    }
+
+    /// The model that scores the customer at `at`.
+    pub fn model_for(&self, state: &CustomerState, names: &NameTable, at: Millis) -> &HealthModel {
+        let subject = self.subject(state, names);
         self.assigned
             .iter()
             .find(|a| crate::segments::eval::holds(&a.applies_to.condition, &subject, at))
@@ -852,12 +862,7 @@ impl HealthModels {
         names: &NameTable,
         at: Millis,
     ) -> Option<Millis> {
-        let subject = crate::segments::eval::Subject {
-            state,
-            names,
-            health: self,
-            slots: &[],
-        };
+        let subject = self.subject(state, names);
         self.assigned
             .iter()
             .filter_map(|a| {

@@ -13,6 +13,8 @@ use tenure_core::time::{Clock, MILLIS_PER_DAY, format_instant, parse_instant};
 use tenure_core::{Engine, WorkspaceId};
 use tenure_store::{DatabaseUrl, Store};
 
+use crate::segments::Common;
+
 #[derive(Subcommand)]
 pub enum RiskCommand {
     /// Train on the workspace's history now: both learners, a time-based holdout, the report
@@ -28,15 +30,6 @@ pub enum RiskCommand {
         #[command(flatten)]
         common: Common,
     },
-}
-
-#[derive(Args)]
-pub struct Common {
-    /// Workspace id or name (may be omitted when there is one).
-    #[arg(long)]
-    workspace: Option<String>,
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Args)]

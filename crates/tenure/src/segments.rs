@@ -48,13 +48,14 @@ pub enum SegmentsCommand {
     },
 }
 
+/// The flags every workspace command shares (`tenure segments …`, `tenure risk …`).
 #[derive(Args)]
 pub struct Common {
     /// Workspace id or name (may be omitted when there is one).
     #[arg(long)]
-    workspace: Option<String>,
+    pub workspace: Option<String>,
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// The workspace's engine with memberships brought up to `now` in memory (what a

@@ -207,9 +207,7 @@ impl RiskModel {
         names: &NameTable,
         now: Millis,
     ) -> Option<RiskPrediction> {
-        standing(state, now)?;
-        let mut row = Vec::with_capacity(self.features.len());
-        self.features.extract(state, names, now, &mut row);
+        let row = self.row(state, names, now)?;
         let probability = self.fitted.probabilities(&row, row.len())[0];
         Some(RiskPrediction {
             probability,
@@ -227,10 +225,16 @@ impl RiskModel {
         names: &NameTable,
         now: Millis,
     ) -> Option<f64> {
+        let row = self.row(state, names, now)?;
+        Some(self.fitted.probabilities(&row, row.len())[0])
+    }
+
+    /// The customer's features at `now`, if a current customer then.
+    fn row(&self, state: &CustomerState, names: &NameTable, now: Millis) -> Option<Vec<f64>> {
         standing(state, now)?;
         let mut row = Vec::with_capacity(self.features.len());
         self.features.extract(state, names, now, &mut row);
-        Some(self.fitted.probabilities(&row, row.len())[0])
+        Some(row)
     }
 
     /// Every current customer scored (in parallel): how many there are, how many of them are

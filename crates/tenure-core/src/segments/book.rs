@@ -111,7 +111,6 @@ impl SegmentBook {
     }
 }
 
-
 /// The result of evaluating every segment for one customer.
 struct Verdict {
     /// `(segment, now a member)` where that differs from the customer's state.
