@@ -841,6 +841,7 @@ impl HealthModels {
             state,
             names,
             health: self,
+            risk: None,
             slots: &[],
         }
     }

@@ -3,6 +3,7 @@
 //! reasons and round-trip through the stored format.
 #![allow(clippy::unwrap_used)]
 
+use serde_json::json;
 use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::risk::RiskModel;
 use tenure_core::risk::training::{TrainingError, TrainingOptions, train};
@@ -169,4 +170,75 @@ fn too_little_history_is_refused_with_what_is_missing() {
         train(&states, engine.names(), now, &bad),
         Err(TrainingError::Options(_))
     ));
+}
+
+/// A segment on risk is exact: as days pass (the features read whole days, dated facts and
+/// orders) the memberships kept by timers equal an evaluation from scratch at every instant
+/// checked, including instants just before and on midnights; retraining (a new model)
+/// reconciles everyone.
+#[test]
+fn a_segment_on_risk_follows_time_exactly() {
+    use std::sync::Arc;
+    use tenure_core::segments::{Definition, SegmentId};
+    let (mut engine, now) = demo(2000, 24, 42);
+    let model = {
+        let states: Vec<_> = engine.customers().collect();
+        Arc::new(train(&states, engine.names(), now, &TrainingOptions::default()).unwrap())
+    };
+    // The threshold: the 95th percentile of today's probabilities.
+    let mut p: Vec<f64> = engine
+        .customers()
+        .filter_map(|s| model.probability(s, engine.names(), now))
+        .collect();
+    p.sort_by(f64::total_cmp);
+    let threshold = p[p.len() * 95 / 100];
+    engine.set_risk_model(Some(model.clone()));
+    assert!(engine.due_segment_changes(now).is_empty());
+    let definition = json!({"computed": "risk", "op": "gt", "value": threshold});
+    let changes = engine.define_segment(
+        SegmentId(1),
+        "riskiest",
+        Definition::parse(&definition).unwrap(),
+        [],
+        now,
+    );
+    assert!(changes.len() >= 40, "{}", changes.len());
+    let scratch = |engine: &Engine, at: i64| -> Vec<String> {
+        engine
+            .customers()
+            .filter(|s| {
+                model
+                    .probability(s, engine.names(), at)
+                    .is_some_and(|p| p > threshold)
+            })
+            .map(|s| s.id.to_string())
+            .collect()
+    };
+    let kept = |engine: &Engine| -> Vec<String> {
+        engine
+            .customers()
+            .filter(|s| s.segments.iter().any(|(id, _)| *id == SegmentId(1)))
+            .map(|s| s.id.to_string())
+            .collect()
+    };
+    assert_eq!(kept(&engine), scratch(&engine, now));
+    let day = 86_400_000;
+    let mut moved = 0;
+    for at in [
+        now + 1,
+        now + day - 1,
+        now + day,
+        now + 3 * day + 5,
+        now + 9 * day,
+        now + 40 * day,
+    ] {
+        let changes = engine.due_segment_changes(at);
+        moved += changes.len();
+        assert_eq!(kept(&engine), scratch(&engine, at), "at {at}");
+    }
+    assert!(moved > 0, "time passing moved nobody");
+    // Without a model nobody has a risk: the segment empties at the next tick.
+    engine.set_risk_model(None);
+    engine.due_segment_changes(now + 41 * day);
+    assert!(kept(&engine).is_empty());
 }

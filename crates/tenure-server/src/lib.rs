@@ -129,6 +129,7 @@ impl Application {
             risk::start_schedule(
                 store.clone(),
                 engines.clone(),
+                ingestor.clone(),
                 settings.clock.clone(),
                 days,
                 Arc::downgrade(&alive),

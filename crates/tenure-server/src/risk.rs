@@ -12,7 +12,28 @@ use tenure_core::time::{Clock, MILLIS_PER_DAY, Millis};
 use tenure_core::{Engine, WorkspaceId};
 use tenure_store::{NewRiskModel, Store, StoreError};
 
-use crate::writer::Engines;
+use crate::writer::{Engines, Ingestor, SegmentDone, SegmentOp, WriteError};
+
+/// Hands a kept model to the workspace's engine through the writer: segments on `risk` are
+/// reconciled with it (their entries and exits appended). Returns how many moved.
+pub async fn install(
+    ingestor: &Ingestor,
+    workspace: &WorkspaceId,
+    model: Arc<RiskModel>,
+) -> Result<SegmentDone, WriteError> {
+    ingestor
+        .segment(workspace.clone(), SegmentOp::SetRiskModel { model })
+        .await
+}
+
+/// The same, from a thread that is not async.
+pub fn install_blocking(
+    ingestor: &Ingestor,
+    workspace: &WorkspaceId,
+    model: Arc<RiskModel>,
+) -> Result<SegmentDone, WriteError> {
+    ingestor.segment_blocking(workspace.clone(), SegmentOp::SetRiskModel { model })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RiskError {
@@ -102,7 +123,8 @@ pub fn keep(store: &Store, workspace: &WorkspaceId, model: &RiskModel) -> Result
 /// What one scheduled pass did for a workspace.
 #[derive(Debug)]
 pub enum Retrained {
-    Trained(i64),
+    /// Trained and kept (the caller hands it to the engine with [`install_blocking`]).
+    Trained(i64, Arc<RiskModel>),
     /// Not enough history (or another failure): tried again after the interval.
     Failed(RiskError),
 }
@@ -138,7 +160,7 @@ pub fn retrain_due(
         }
         attempts.insert(workspace.clone(), now);
         let outcome = match train_and_keep(store, &engine, &workspace, now, options) {
-            Ok((id, _)) => Retrained::Trained(id),
+            Ok((id, model)) => Retrained::Trained(id, Arc::new(model)),
             Err(e) => Retrained::Failed(e),
         };
         done.push((workspace, outcome));
@@ -154,6 +176,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(3600);
 pub fn start_schedule(
     store: Store,
     engines: Engines,
+    ingestor: Ingestor,
     clock: Arc<dyn Clock>,
     every_days: u32,
     alive: Weak<()>,
@@ -177,8 +200,11 @@ pub fn start_schedule(
                     &mut attempts,
                 ) {
                     match outcome {
-                        Retrained::Trained(id) => {
-                            tracing::info!(%workspace, model = id, "risk model retrained")
+                        Retrained::Trained(id, model) => {
+                            tracing::info!(%workspace, model = id, "risk model retrained");
+                            if let Err(e) = install_blocking(&ingestor, &workspace, model) {
+                                tracing::error!(%workspace, error = %e, "retrained risk model not installed");
+                            }
                         }
                         Retrained::Failed(e) => {
                             tracing::warn!(%workspace, error = %e, "risk model not retrained")

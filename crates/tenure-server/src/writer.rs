@@ -74,6 +74,10 @@ pub enum SegmentOp {
     DeleteHealthModel {
         name: String,
     },
+    /// Use a newly trained churn-risk model; every segment reading risk is reconciled.
+    SetRiskModel {
+        model: Arc<tenure_core::risk::RiskModel>,
+    },
 }
 
 /// What a [`SegmentOp`] did.
@@ -87,8 +91,8 @@ pub enum SegmentDone {
     },
     Deleted,
     NotFound,
-    /// The health models changed: how many segment entries and exits that caused.
-    HealthModels {
+    /// The health or risk models changed: how many segment entries and exits that caused.
+    Reconciled {
         entered: usize,
         exited: usize,
     },
@@ -222,6 +226,19 @@ pub fn stored_health_models(
     }))
 }
 
+/// The workspace's latest churn-risk model, if one was trained and can be read.
+pub fn stored_risk_model(
+    conn: &mut dyn Backend,
+    workspace: &WorkspaceId,
+) -> Result<Option<Arc<tenure_core::risk::RiskModel>>, StoreError> {
+    Ok(conn.latest_risk_model(workspace)?.and_then(|row| {
+        tenure_core::risk::RiskModel::from_json(&row.model)
+            .map_err(|e| tracing::error!(workspace = %workspace, model = row.id, "stored risk model cannot be read: {e}"))
+            .ok()
+            .map(Arc::new)
+    }))
+}
+
 /// Folds a workspace's whole log into a fresh engine, with its segment definitions loaded
 /// first (so filtered leaves count every logged event); the first tick then reconciles
 /// memberships with the clock.
@@ -231,6 +248,7 @@ pub fn stored_health_models(
 pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine, StoreError> {
     let segments = stored_segments(conn, workspace)?;
     let health = stored_health_models(conn, workspace)?;
+    let risk = stored_risk_model(conn, workspace)?;
     let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<(i64, Message)>>(8);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -252,6 +270,7 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
         });
         let mut engine = Engine::new(workspace.clone());
         engine.set_health_models(health);
+        engine.set_risk_model(risk);
         for (row, definition) in segments {
             engine.load_segment(SegmentId(row.id), &row.name, row.version, definition);
         }
@@ -822,6 +841,12 @@ fn segment_job(
         SegmentOp::PutHealthModel { .. } | SegmentOp::DeleteHealthModel { .. } => {
             health_model_job(conn, &lock, ws, &request.op, now)
         }
+        SegmentOp::SetRiskModel { model } => {
+            let model = model.clone();
+            reconcile_after(conn, &lock, ws, now, move |engine| {
+                engine.set_risk_model(Some(model))
+            })
+        }
         SegmentOp::Delete { id } => {
             if !conn.delete_segment(ws, *id, now)? {
                 return Ok(SegmentDone::NotFound);
@@ -915,24 +940,37 @@ fn health_model_job(
         }
         _ => {}
     }
+    reconcile_after(conn, lock, ws, now, move |engine| {
+        engine.set_health_models(models)
+    })
+}
+
+/// Applies a change that can move every customer's memberships (new health or risk
+/// models): timers due under the old state first, then everyone reconciled under the new
+/// one, the changes appended.
+fn reconcile_after(
+    conn: &mut dyn Backend,
+    lock: &RwLock<Engine>,
+    ws: &WorkspaceId,
+    now: Millis,
+    change: impl FnOnce(&mut Engine),
+) -> Result<SegmentDone, StoreError> {
     let mut engine = lock
         .write()
         .map_err(|_| StoreError::Corrupt("engine lock poisoned".into()))?;
-    // Timers due under the old models first, then everyone reconciled under the new ones.
     let mut derived = engine.due_segment_changes(now);
     let before = derived.len();
-    engine.set_health_models(models);
+    change(&mut engine);
     derived.extend(engine.due_segment_changes(now));
-    let entered = derived[before..]
-        .iter()
-        .filter(|(_, m)| m.name.as_deref() == Some("Segment Entered"))
-        .count();
-    let exited = derived[before..]
-        .iter()
-        .filter(|(_, m)| m.name.as_deref() == Some("Segment Exited"))
-        .count();
+    let count = |name: &str| {
+        derived[before..]
+            .iter()
+            .filter(|(_, m)| m.name.as_deref() == Some(name))
+            .count()
+    };
+    let (entered, exited) = (count("Segment Entered"), count("Segment Exited"));
     append_derived(conn, ws, &mut engine, &derived)?;
-    Ok(SegmentDone::HealthModels { entered, exited })
+    Ok(SegmentDone::Reconciled { entered, exited })
 }
 
 fn customer_rows(

@@ -60,6 +60,13 @@ async fn train_then_read_the_model_the_riskiest_and_each_profile() {
         let (status, _) = app.get("/v1/risk/customers", &app.admin_key).await;
         assert_eq!(status, 404);
 
+        // A segment on risk is empty while there is no model.
+        let (status, body) = app
+            .post("/v1/segments", &app.admin_key, &json!({"name": "risky", "definition": {"computed": "risk", "op": "gt", "value": 0.05}}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["backfill"]["entered"], 0, "{body}");
+
         // Bad options and keys.
         let (status, body) = app
             .post("/v1/risk/train", &app.admin_key, &json!({"horizon": 30}))
@@ -113,6 +120,27 @@ async fn train_then_read_the_model_the_riskiest_and_each_profile() {
         let gain = report["auc_gain_over_recency"].as_f64().unwrap();
         let recency = report["recency_baseline"]["auc"].as_f64().unwrap();
         assert!((kept_auc - recency - gain).abs() < 1e-9);
+
+        // Training handed the model to the segments: the risky ones entered, exactly those
+        // the ranking puts above the threshold.
+        let entered = trained["segments_reconciled"]["entered"].as_u64().unwrap();
+        let (_, all) = app
+            .get("/v1/risk/customers?limit=1000", &app.admin_key)
+            .await;
+        let above = all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["probability"].as_f64().unwrap() > 0.05)
+            .count() as u64;
+        assert!(
+            entered > 0 && entered == above,
+            "{entered} entered, {above} above"
+        );
+        let (_, members) = app
+            .get("/v1/segments/seg_1/members?limit=1", &app.admin_key)
+            .await;
+        assert_eq!(members["members"], above);
 
         // The model in use is that one, with the same report.
         let (status, model) = app.get("/v1/risk/model", &app.admin_key).await;
@@ -204,7 +232,7 @@ async fn train_then_read_the_model_the_riskiest_and_each_profile() {
                 tenure_server::risk::retrain_due(&store, &engines, at, 7, &options, &mut attempts)
                     .into_iter()
                     .map(|(ws, outcome)| match outcome {
-                        tenure_server::risk::Retrained::Trained(id) => format!("{ws}:{id}"),
+                        tenure_server::risk::Retrained::Trained(id, _) => format!("{ws}:{id}"),
                         tenure_server::risk::Retrained::Failed(e) => format!("{ws}:{e}"),
                     })
                     .collect::<Vec<_>>()

@@ -86,7 +86,7 @@ pub fn run(database: &DatabaseUrl, args: ApplyArgs) -> anyhow::Result<()> {
             },
         )?;
         match done {
-            SegmentDone::HealthModels { entered, exited } => results.push(
+            SegmentDone::Reconciled { entered, exited } => results.push(
                 json!({"health_model": name, "segments_entered": entered, "segments_exited": exited}),
             ),
             SegmentDone::Refused(message) => {

@@ -168,6 +168,12 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
             &tenure_core::risk::training::TrainingOptions::default(),
         ) {
             Ok((_, model)) => {
+                let model = std::sync::Arc::new(model);
+                tenure_server::risk::install_blocking(
+                    &core.ingestor,
+                    &workspace.id,
+                    model.clone(),
+                )?;
                 let r = &model.report;
                 let kept = r.candidates.iter().find(|c| c.learner == r.kept);
                 json!({"learner": r.kept, "holdout_auc": kept.map(|c| c.holdout.auc),

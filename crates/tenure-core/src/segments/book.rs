@@ -72,6 +72,23 @@ fn add_day(days: &mut Vec<(i32, u32)>, day: i32, count: u32) {
     }
 }
 
+/// A trained risk model, shared with the shell; two are the same if they are the same
+/// allocation (a model is never changed, only replaced).
+#[derive(Clone)]
+struct SharedRisk(std::sync::Arc<crate::risk::RiskModel>);
+
+impl PartialEq for SharedRisk {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for SharedRisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// What the API lists about a segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentInfo {
@@ -91,6 +108,8 @@ pub struct SegmentBook {
     /// The health model `health` and `grade` conditions read (the shipped default unless
     /// set).
     health: HealthModels,
+    /// The churn-risk model `risk` conditions read (none until one is trained).
+    risk: Option<SharedRisk>,
     /// Set by a rebuild: every customer is evaluated once at the next clock tick.
     reconcile: bool,
 }
@@ -108,6 +127,10 @@ impl SegmentBook {
 
     fn health(&self) -> &HealthModels {
         &self.health
+    }
+
+    fn risk(&self) -> Option<&crate::risk::RiskModel> {
+        self.risk.as_ref().map(|r| r.0.as_ref())
     }
 }
 
@@ -176,6 +199,18 @@ impl Engine {
         &self.segment_book.health
     }
 
+    /// The churn-risk model segments read, if any.
+    pub fn risk_model(&self) -> Option<&std::sync::Arc<crate::risk::RiskModel>> {
+        self.segment_book.risk.as_ref().map(|r| &r.0)
+    }
+
+    /// Replaces the churn-risk model: every customer's risk may change, so segments are
+    /// reconciled at the next `due_segment_changes`.
+    pub fn set_risk_model(&mut self, model: Option<std::sync::Arc<crate::risk::RiskModel>>) {
+        self.segment_book.risk = model.map(SharedRisk);
+        self.segment_book.reconcile = true;
+    }
+
     /// Replaces the health models. Every customer's health may change, so segments reading
     /// it are reconciled at the next `due_segment_changes` (as after a rebuild).
     pub fn set_health_models(&mut self, models: HealthModels) {
@@ -230,6 +265,7 @@ impl Engine {
                     state: c,
                     names,
                     health: book.health(),
+                    risk: book.risk(),
                     slots: &slots,
                 };
                 let member = holds(&live.definition.condition, &subject, now);
@@ -291,6 +327,7 @@ impl Engine {
                     state: c,
                     names: self.names(),
                     health,
+                    risk: self.segment_book.risk(),
                     slots: &slots,
                 };
                 holds(&live.definition.condition, &subject, now)
@@ -316,6 +353,7 @@ impl Engine {
             state: customer,
             names: self.names(),
             health,
+            risk: self.segment_book.risk(),
             slots: &slots,
         };
         Some(holds(&live.definition.condition, &subject, now))
@@ -485,6 +523,7 @@ impl Engine {
                 state,
                 names: self.names(),
                 health,
+                risk: self.segment_book.risk(),
                 slots: &slots,
             };
             let member = holds(&live.definition.condition, &subject, at);

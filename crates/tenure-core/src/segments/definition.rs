@@ -73,10 +73,13 @@ pub enum Computed {
     Status,
     /// Completed orders so far.
     Orders,
+    /// Probability of churning within the horizon under the workspace's churn-risk model
+    /// (docs/risk.md); absent without a model or for a customer who is not current.
+    Risk,
 }
 
 impl Computed {
-    const NAMES: [(&'static str, Computed); 9] = [
+    const NAMES: [(&'static str, Computed); 10] = [
         ("health", Self::Health),
         ("grade", Self::Grade),
         ("nps", Self::Nps),
@@ -86,6 +89,7 @@ impl Computed {
         ("mrr", Self::Mrr),
         ("status", Self::Status),
         ("orders", Self::Orders),
+        ("risk", Self::Risk),
     ];
 }
 
@@ -375,7 +379,7 @@ fn parse_condition(
                 .map(|(_, c)| *c)
                 .ok_or_else(|| {
                     let known: Vec<&str> = Computed::NAMES.iter().map(|(n, _)| *n).collect();
-                    let later = ["risk", "p_alive", "predicted_clv", "revenue_percentile"];
+                    let later = ["p_alive", "predicted_clv", "revenue_percentile"];
                     if later.contains(&name.as_str()) {
                         format!(
                             "{here}: `{name}` cannot be used in segments yet (docs/segments.md, \"Not yet\"); use one of {}",
@@ -742,7 +746,7 @@ mod tests {
                 .contains("definition.op: unknown operator `like`")
         );
         assert!(
-            error(json!({"computed": "risk", "op": "gt", "value": 0.5}))
+            error(json!({"computed": "p_alive", "op": "gt", "value": 0.5}))
                 .contains("cannot be used in segments yet")
         );
         assert!(error(json!({"performed": "Segment Entered"})).contains("segments cannot use it"));

@@ -19,6 +19,8 @@ pub struct Subject<'a> {
     pub state: &'a CustomerState,
     pub names: &'a NameTable,
     pub health: &'a HealthModels,
+    /// The workspace's churn-risk model, if one is trained.
+    pub risk: Option<&'a crate::risk::RiskModel>,
     /// For each slot of the definition: the customer's matching occurrences per UTC day,
     /// sorted by day.
     pub slots: &'a [&'a [(i32, u32)]],
@@ -225,6 +227,10 @@ fn computed_passes(
         Computed::Orders => one(Some(Value::from(
             state.orders.iter().take_while(|o| o.at <= now).count(),
         ))),
+        Computed::Risk => one(s
+            .risk
+            .and_then(|m| m.probability(state, s.names, now))
+            .map(Value::from)),
     }
 }
 
@@ -332,6 +338,25 @@ fn computed_next_change(value: Computed, s: &Subject, now: Millis) -> Option<Mil
         }
         Computed::Plan | Computed::Mrr | Computed::Status => next_subscription_change(state, now),
         Computed::Orders => state.orders.iter().map(|o| o.at).find(|at| *at > now),
+        // The risk features read whole days (recency, windows, tenure), dated facts
+        // (answers, tickets, subscription changes) and orders: a later-stamped one, or one
+        // leaving the 365-day window at its exact instant.
+        Computed::Risk => {
+            let orders = state
+                .orders
+                .iter()
+                .flat_map(|o| [o.at, o.at + 365 * MILLIS_PER_DAY])
+                .filter(|at| *at > now)
+                .min();
+            [
+                Some(midnight(day_of(now) + 1)),
+                next_dated_fact(state, now),
+                orders,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+        }
     }
 }
 

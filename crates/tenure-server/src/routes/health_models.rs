@@ -129,7 +129,7 @@ async fn put(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     match done {
-        SegmentDone::HealthModels { entered, exited } => Ok(axum::Json(json!({
+        SegmentDone::Reconciled { entered, exited } => Ok(axum::Json(json!({
             "name": name,
             "definition": value,
             "reconciled": {"entered": entered, "exited": exited},
@@ -155,7 +155,7 @@ async fn delete(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     match done {
-        SegmentDone::HealthModels { .. } => Ok(StatusCode::NO_CONTENT),
+        SegmentDone::Reconciled { .. } => Ok(StatusCode::NO_CONTENT),
         SegmentDone::Refused(message) => Err(invalid(message)),
         _ => Err(not_found(&name)),
     }

@@ -78,16 +78,28 @@ async fn train(
     let now = state.clock.now();
     let ws = caller.workspace.clone();
     let (engines, store) = (state.engines.clone(), state.store.clone());
-    let (id, report) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    let (id, model) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let engine = engines.get(&ws)?;
-        let (id, model) = train_and_keep(&store, &engine, &ws, now, &options)?;
-        Ok((id, model.report))
+        Ok(train_and_keep(&store, &engine, &ws, now, &options)?)
     })
     .await
     .map_err(|_| ApiError::new(Code::Internal, "training interrupted"))??;
+    // Segments on `risk` now read the new model.
+    let model = std::sync::Arc::new(model);
+    let reconciled =
+        match crate::risk::install(&state.ingestor, &caller.workspace, model.clone()).await {
+            Ok(crate::writer::SegmentDone::Reconciled { entered, exited }) => {
+                json!({"entered": entered, "exited": exited})
+            }
+            Ok(_) => Value::Null,
+            Err(e) => return Err(ApiError::new(Code::Unavailable, e.to_string())),
+        };
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"id": id, "trained_at": format_instant(now), "report": report})),
+        axum::Json(
+            json!({"id": id, "trained_at": format_instant(now), "report": model.report,
+                          "segments_reconciled": reconciled}),
+        ),
     ))
 }
 
