@@ -358,7 +358,7 @@ impl Engine {
     }
 
     /// Customers in id order, after the cursor.
-    pub(crate) fn customers_after(
+    pub fn customers_after(
         &self,
         after: Option<&CustomerId>,
     ) -> impl Iterator<Item = &CustomerState> {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use tenure_core::risk::RiskModel;
-use tenure_core::risk::training::{Dataset, TrainingError, TrainingOptions};
+use tenure_core::risk::training::{DatasetBuilder, TrainingError, TrainingOptions};
 use tenure_core::time::{Clock, MILLIS_PER_DAY, Millis};
 use tenure_core::{Engine, WorkspaceId};
 use tenure_store::{NewRiskModel, Store, StoreError};
@@ -87,8 +87,13 @@ impl RiskModels {
     }
 }
 
+/// Customers per slice while the rows are built: the engine is read-locked for one slice
+/// at a time, so ingest waits for a slice, never for the whole training.
+const SLICE: usize = 2_000;
+
 /// Trains on the engine's customers as of `now` and keeps the model; returns its id. The
-/// engine is read-locked only while the rows are built, not while the learners fit. Blocking.
+/// rows are built a slice of customers at a time, each under a short read lock (two passes:
+/// counting, then the rows); the learners fit with no lock held. Blocking.
 pub fn train_and_keep(
     store: &Store,
     engine: &RwLock<Engine>,
@@ -96,12 +101,27 @@ pub fn train_and_keep(
     now: Millis,
     options: &TrainingOptions,
 ) -> Result<(i64, RiskModel), RiskError> {
-    let dataset = {
-        let engine = engine.read().map_err(|_| RiskError::Poisoned)?;
-        let states: Vec<_> = engine.customers().collect();
-        Dataset::build(&states, engine.names(), now, options)?
-    };
-    let model = dataset.fit()?;
+    let mut builder = DatasetBuilder::new(now, options)?;
+    for counting in [true, false] {
+        let mut after: Option<tenure_core::CustomerId> = None;
+        loop {
+            let engine = engine.read().map_err(|_| RiskError::Poisoned)?;
+            let slice: Vec<_> = engine.customers_after(after.as_ref()).take(SLICE).collect();
+            let Some(last) = slice.last() else {
+                break;
+            };
+            after = Some(last.id.clone());
+            if counting {
+                builder.count(&slice);
+            } else {
+                builder.add(&slice, engine.names());
+            }
+        }
+        if counting {
+            builder.end_counting();
+        }
+    }
+    let model = builder.finish()?.fit()?;
     let id = keep(store, workspace, &model)?;
     Ok((id, model))
 }

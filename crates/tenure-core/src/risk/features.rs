@@ -40,19 +40,26 @@ pub struct FeatureSpec {
     pub channels: Vec<String>,
 }
 
-impl FeatureSpec {
-    /// The plans and channels that are most frequent among `(customer, cut-off)` rows.
-    pub fn learn<'a>(rows: impl Iterator<Item = (&'a CustomerState, Millis)>) -> Self {
-        let mut plans: std::collections::HashMap<String, usize> = Default::default();
-        let mut channels: std::collections::HashMap<String, usize> = Default::default();
-        for (state, at) in rows {
-            if let Some(plan) = plan_at(state, at) {
-                *plans.entry(plan).or_default() += 1;
-            }
-            if let Some(channel) = channel_at(state, at) {
-                *channels.entry(channel.to_owned()).or_default() += 1;
-            }
+/// Plans and channels seen in training rows, to choose a model's columns.
+#[derive(Debug, Clone, Default)]
+pub struct CategoryCounts {
+    plans: std::collections::HashMap<String, usize>,
+    channels: std::collections::HashMap<String, usize>,
+}
+
+impl CategoryCounts {
+    /// Counts the customer's plan and channel as of `at`.
+    pub fn observe(&mut self, state: &CustomerState, at: Millis) {
+        if let Some(plan) = plan_at(state, at) {
+            *self.plans.entry(plan).or_default() += 1;
         }
+        if let Some(channel) = channel_at(state, at) {
+            *self.channels.entry(channel.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// The most frequent plans and channels (at most 8 each), by name.
+    pub fn spec(self) -> FeatureSpec {
         let most = |counts: std::collections::HashMap<String, usize>| {
             let mut counts: Vec<(String, usize)> = counts.into_iter().collect();
             counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -61,10 +68,21 @@ impl FeatureSpec {
             names.sort();
             names
         };
-        Self {
-            plans: most(plans),
-            channels: most(channels),
+        FeatureSpec {
+            plans: most(self.plans),
+            channels: most(self.channels),
         }
+    }
+}
+
+impl FeatureSpec {
+    /// The plans and channels that are most frequent among `(customer, cut-off)` rows.
+    pub fn learn<'a>(rows: impl Iterator<Item = (&'a CustomerState, Millis)>) -> Self {
+        let mut counts = CategoryCounts::default();
+        for (state, at) in rows {
+            counts.observe(state, at);
+        }
+        counts.spec()
     }
 
     /// Every column's name, in order.

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::evaluation::{Evaluation, evaluate};
-use super::features::FeatureSpec;
+use super::features::{CategoryCounts, FeatureSpec};
 use super::{Fitted, Learner, Logistic, RiskModel};
 use crate::customer::{CustomerState, SubscriptionStatus};
 use crate::engine::NameTable;
@@ -222,9 +222,21 @@ impl Rows {
     }
 }
 
-/// Whether customer `index` is sampled in (`share` of 1 keeps all).
-fn sampled(index: usize, share: f64) -> bool {
-    share >= 1.0 || Rng::derive(0x005E_ED41, index as u64).uniform() < share
+/// Whether the customer is sampled in (`share` of 1 keeps all): by their id, so the same
+/// customers at every cut-off, whatever slice they come in.
+fn sampled(state: &CustomerState, share: f64) -> bool {
+    if share >= 1.0 {
+        return true;
+    }
+    // FNV-1a of the id: stable across runs and platforms.
+    let hash = state
+        .id
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+        });
+    Rng::derive(0x005E_ED41, hash).uniform() < share
 }
 
 fn rows_at(
@@ -238,9 +250,8 @@ fn rows_at(
     let cols = spec.len();
     let parts: Vec<(Vec<f64>, bool)> = states
         .par_iter()
-        .enumerate()
-        .filter(|(i, _)| sampled(*i, share))
-        .filter_map(|(_, state)| {
+        .filter(|state| sampled(state, share))
+        .filter_map(|state| {
             let standing = standing(state, at)?;
             let mut x = Vec::with_capacity(cols);
             spec.extract(state, names, at, &mut x);
@@ -415,6 +426,150 @@ pub fn train(
     Dataset::build(states, names, now, options)?.fit()
 }
 
+/// Builds a [`Dataset`] from customers given in slices, so a caller can let go of a lock on
+/// the engine between them (ingest then waits for one slice, not for the whole training):
+/// every slice to [`count`](Self::count), then [`end_counting`](Self::end_counting), then
+/// every slice to [`add`](Self::add), then [`finish`](Self::finish). A customer who
+/// appears or merges between the passes changes the sampling share a little, nothing else.
+pub struct DatasetBuilder {
+    now: Millis,
+    options: TrainingOptions,
+    holdout_day: i32,
+    training_days: Vec<i32>,
+    eligible: usize,
+    categories: CategoryCounts,
+    share: f64,
+    spec: FeatureSpec,
+    /// Rows per cut-off: the training days in order, then the holdout.
+    rows: Vec<Rows>,
+}
+
+impl DatasetBuilder {
+    pub fn new(now: Millis, options: &TrainingOptions) -> Result<Self, TrainingError> {
+        if options.horizon_days == 0 || options.spacing_days == 0 || options.cutoffs < 2 {
+            return Err(TrainingError::Options(
+                "horizon_days and spacing_days must be at least 1, cutoffs at least 2".into(),
+            ));
+        }
+        let horizon = options.horizon_days as i32;
+        let holdout_day = day_of(now) - horizon;
+        let training_days: Vec<i32> = (0..options.cutoffs as i32)
+            .map(|k| holdout_day - horizon - k * options.spacing_days as i32)
+            .collect();
+        Ok(Self {
+            now,
+            options: options.clone(),
+            holdout_day,
+            training_days,
+            eligible: 0,
+            categories: CategoryCounts::default(),
+            share: 1.0,
+            spec: FeatureSpec::default(),
+            rows: Vec::new(),
+        })
+    }
+
+    fn days(&self) -> impl Iterator<Item = i32> + '_ {
+        self.training_days
+            .iter()
+            .copied()
+            .chain(std::iter::once(self.holdout_day))
+    }
+
+    /// First pass: counts the rows (to sample the same share of customers everywhere) and
+    /// the plans and channels of the training rows.
+    pub fn count(&mut self, states: &[&CustomerState]) {
+        let days: Vec<i32> = self.days().collect();
+        for d in days {
+            let at = cutoff(d);
+            let current: Vec<&CustomerState> = states
+                .par_iter()
+                .filter(|s| standing(s, at).is_some())
+                .copied()
+                .collect();
+            self.eligible += current.len();
+            if d != self.holdout_day {
+                for s in current {
+                    self.categories.observe(s, at);
+                }
+            }
+        }
+    }
+
+    /// Fixes the sampling share and the plan and channel columns.
+    pub fn end_counting(&mut self) {
+        self.share = if self.eligible > self.options.max_rows {
+            self.options.max_rows as f64 / self.eligible as f64
+        } else {
+            1.0
+        };
+        self.spec = std::mem::take(&mut self.categories).spec();
+        let cols = self.spec.len();
+        self.rows = self
+            .days()
+            .map(|_| Rows {
+                x: Vec::new(),
+                y: Vec::new(),
+                cols,
+            })
+            .collect();
+    }
+
+    /// Second pass: the rows of these customers at every cut-off.
+    pub fn add(&mut self, states: &[&CustomerState], names: &NameTable) {
+        let days: Vec<i32> = self.days().collect();
+        for (i, d) in days.into_iter().enumerate() {
+            let part = rows_at(
+                states,
+                names,
+                &self.spec,
+                cutoff(d),
+                self.options.horizon_days,
+                self.share,
+            );
+            self.rows[i].x.extend(part.x);
+            self.rows[i].y.extend(part.y);
+        }
+    }
+
+    /// The sets; refuses when one is too small to learn or judge from.
+    pub fn finish(mut self) -> Result<Dataset, TrainingError> {
+        let horizon = self.options.horizon_days;
+        let cols = self.spec.len();
+        let holdout = self.rows.pop().unwrap_or(Rows {
+            x: Vec::new(),
+            y: Vec::new(),
+            cols,
+        });
+        let mut training = self.rows.into_iter();
+        let validation = training.next().unwrap_or(Rows {
+            x: Vec::new(),
+            y: Vec::new(),
+            cols,
+        });
+        let fit = Rows::concat(training.collect(), cols);
+        let validation_day = self.training_days[0];
+        let fit_days = &self.training_days[1..];
+        let summaries = [
+            summary(fit_days, &fit),
+            summary(&[validation_day], &validation),
+            summary(&[self.holdout_day], &holdout),
+        ];
+        enough("training", &summaries[0], horizon)?;
+        enough("validation", &summaries[1], horizon)?;
+        enough("holdout", &summaries[2], horizon)?;
+        Ok(Dataset {
+            now: self.now,
+            options: self.options,
+            spec: self.spec,
+            fit,
+            validation,
+            holdout,
+            summaries,
+        })
+    }
+}
+
 impl Dataset {
     /// The rows at every cut-off; refuses when a set is too small to learn or judge from.
     pub fn build(
@@ -423,61 +578,11 @@ impl Dataset {
         now: Millis,
         options: &TrainingOptions,
     ) -> Result<Self, TrainingError> {
-        if options.horizon_days == 0 || options.spacing_days == 0 || options.cutoffs < 2 {
-            return Err(TrainingError::Options(
-                "horizon_days and spacing_days must be at least 1, cutoffs at least 2".into(),
-            ));
-        }
-        let horizon = options.horizon_days;
-        let holdout_day = day_of(now) - horizon as i32;
-        let training_days: Vec<i32> = (0..options.cutoffs as i32)
-            .map(|k| holdout_day - horizon as i32 - k * options.spacing_days as i32)
-            .collect();
-        // Rows per cut-off, to sample the same share of customers everywhere.
-        let eligible: usize = std::iter::once(holdout_day)
-            .chain(training_days.iter().copied())
-            .map(|d| {
-                states
-                    .par_iter()
-                    .filter(|s| standing(s, cutoff(d)).is_some())
-                    .count()
-            })
-            .sum();
-        let share = if eligible > options.max_rows {
-            options.max_rows as f64 / eligible as f64
-        } else {
-            1.0
-        };
-        let spec = FeatureSpec::learn(training_days.iter().flat_map(|d| {
-            states
-                .iter()
-                .enumerate()
-                .filter(move |(i, s)| sampled(*i, share) && standing(s, cutoff(*d)).is_some())
-                .map(move |(_, s)| (*s, cutoff(*d)))
-        }));
-        let at = |day: i32| rows_at(states, names, &spec, cutoff(day), horizon, share);
-        let validation_day = training_days[0];
-        let fit_days = &training_days[1..];
-        let validation = at(validation_day);
-        let fit = Rows::concat(fit_days.iter().map(|d| at(*d)).collect(), spec.len());
-        let holdout = at(holdout_day);
-        let summaries = [
-            summary(fit_days, &fit),
-            summary(&[validation_day], &validation),
-            summary(&[holdout_day], &holdout),
-        ];
-        enough("training", &summaries[0], horizon)?;
-        enough("validation", &summaries[1], horizon)?;
-        enough("holdout", &summaries[2], horizon)?;
-        Ok(Self {
-            now,
-            options: options.clone(),
-            spec,
-            fit,
-            validation,
-            holdout,
-            summaries,
-        })
+        let mut builder = DatasetBuilder::new(now, options)?;
+        builder.count(states);
+        builder.end_counting();
+        builder.add(states, names);
+        builder.finish()
     }
 
     /// Every row as CSV — `set,churned,<features…>`, an undefined feature empty — to fit the
