@@ -51,8 +51,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub predictions: predictions::PredictionCache,
     pub risk: risk::RiskModels,
-    /// Dropped with the last handler: tells background threads the application stopped.
-    pub alive: Arc<()>,
+    /// The writer's handle for background threads, which hold it weakly: dropped with the
+    /// last handler, so the writer can stop (and those threads with it).
+    pub alive: Arc<Ingestor>,
 }
 
 /// Storage, engines and the writer, without HTTP: what `serve`, `import` and `demo` share.
@@ -124,12 +125,11 @@ impl Application {
             ingestor,
             writer,
         } = core;
-        let alive = Arc::new(());
+        let alive = Arc::new(ingestor.clone());
         if let Some(days) = settings.risk_retrain_days.filter(|d| *d > 0) {
             risk::start_schedule(
                 store.clone(),
                 engines.clone(),
-                ingestor.clone(),
                 settings.clock.clone(),
                 days,
                 Arc::downgrade(&alive),

@@ -191,15 +191,15 @@ pub fn retrain_due(
 /// How often the schedule looks for models to retrain.
 const CHECK_EVERY: Duration = Duration::from_secs(3600);
 
-/// Starts the scheduled retraining (every `every_days`), checking hourly; it stops once
-/// `alive` is gone (the application stopped).
+/// Starts the scheduled retraining (every `every_days`), checking hourly. It holds the
+/// writer's handle only weakly (`alive`, owned by the application's state): once the
+/// application stops, the writer can finish and the schedule ends at its next wake-up.
 pub fn start_schedule(
     store: Store,
     engines: Engines,
-    ingestor: Ingestor,
     clock: Arc<dyn Clock>,
     every_days: u32,
-    alive: Weak<()>,
+    alive: Weak<Ingestor>,
 ) {
     let spawned = std::thread::Builder::new()
         .name("tenure-risk".into())
@@ -208,9 +208,9 @@ pub fn start_schedule(
             let options = TrainingOptions::default();
             loop {
                 std::thread::sleep(CHECK_EVERY);
-                if alive.upgrade().is_none() {
+                let Some(ingestor) = alive.upgrade() else {
                     return;
-                }
+                };
                 for (workspace, outcome) in retrain_due(
                     &store,
                     &engines,
