@@ -7,9 +7,9 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tenure_core::CustomerId;
 use tenure_core::engine::{CustomerFilter, CustomerStatus};
 use tenure_core::time::{format_instant, parse_instant};
-use tenure_core::{CustomerId, Engine};
 
 use crate::AppState;
 use crate::error::{ApiError, Code};
@@ -111,7 +111,7 @@ async fn list(
         trait_equals,
     };
     let now = state.clock.now();
-    let engine = engine_for(&state, &caller.workspace).await?;
+    let engine = crate::routes::engine_for(&state, &caller.workspace).await?;
     let engine = engine
         .read()
         .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
@@ -156,7 +156,7 @@ async fn show(
             .await
             .map_err(|_| ApiError::new(Code::Internal, "model load interrupted"))??
     };
-    let engine = engine_for(&state, &caller.workspace).await?;
+    let engine = crate::routes::engine_for(&state, &caller.workspace).await?;
     let engine = engine
         .read()
         .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
@@ -208,15 +208,4 @@ async fn show(
         "risk": risk,
     });
     Ok(axum::Json(body))
-}
-
-async fn engine_for(
-    state: &AppState,
-    workspace: &tenure_core::WorkspaceId,
-) -> Result<std::sync::Arc<std::sync::RwLock<Engine>>, ApiError> {
-    let engines = state.engines.clone();
-    let ws = workspace.clone();
-    Ok(tokio::task::spawn_blocking(move || engines.get(&ws))
-        .await
-        .map_err(|_| ApiError::new(Code::Internal, "engine load interrupted"))??)
 }

@@ -62,12 +62,7 @@ async fn list(
     caller.require_admin()?;
     let rows = rows(&state, &caller.workspace).await?;
     // The order models are tried in, as the engine runs them.
-    let engine = {
-        let (engines, ws) = (state.engines.clone(), caller.workspace.clone());
-        tokio::task::spawn_blocking(move || engines.get(&ws))
-            .await
-            .map_err(|_| ApiError::new(Code::Internal, "engine load interrupted"))??
-    };
+    let engine = crate::routes::engine_for(&state, &caller.workspace).await?;
     let order: Vec<String> = engine
         .read()
         .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?

@@ -33,3 +33,16 @@ pub(crate) fn limit_param(
             }),
     }
 }
+
+/// The workspace's engine, folding its log first if it is not loaded yet (off the async
+/// workers).
+pub(crate) async fn engine_for(
+    state: &crate::AppState,
+    workspace: &tenure_core::WorkspaceId,
+) -> Result<std::sync::Arc<std::sync::RwLock<tenure_core::Engine>>, ApiError> {
+    let engines = state.engines.clone();
+    let ws = workspace.clone();
+    Ok(tokio::task::spawn_blocking(move || engines.get(&ws))
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "engine load interrupted"))??)
+}
