@@ -95,12 +95,9 @@ impl FeatureSpec {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
+    /// The number of columns.
+    pub(crate) fn len(&self) -> usize {
         BASE_FEATURES.len() + self.plans.len() + self.channels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// Appends the customer's features as of `at` to `out`.

@@ -71,6 +71,18 @@ pub(crate) enum Fitted {
     Logistic(Logistic),
 }
 
+/// Row-major rows of `cols` values as the column-major matrix forust reads.
+pub(crate) fn column_major(x: &[f64], cols: usize) -> Vec<f64> {
+    let n = x.len() / cols;
+    let mut out = vec![0.0; x.len()];
+    for i in 0..n {
+        for j in 0..cols {
+            out[j * n + i] = x[i * cols + j];
+        }
+    }
+    out
+}
+
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -81,12 +93,7 @@ impl Fitted {
         let n = x.len() / cols;
         match self {
             Fitted::Trees(booster) => {
-                let mut data = vec![0.0; x.len()];
-                for i in 0..n {
-                    for j in 0..cols {
-                        data[j * n + i] = x[i * cols + j];
-                    }
-                }
+                let data = column_major(x, cols);
                 booster
                     .predict(&Matrix::new(&data, n, cols), true)
                     .into_iter()
@@ -128,8 +135,7 @@ impl Fitted {
         let mut sums = vec![0.0; rows.cols];
         let mut n = 0usize;
         for i in (0..rows.len()).step_by(step) {
-            let row = &rows.x[i * rows.cols..(i + 1) * rows.cols];
-            for (s, c) in sums.iter_mut().zip(self.contributions(row)) {
+            for (s, c) in sums.iter_mut().zip(self.contributions(rows.row(i))) {
                 *s += c.abs();
             }
             n += 1;

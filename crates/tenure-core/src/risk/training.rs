@@ -185,6 +185,14 @@ pub(crate) struct Rows {
 }
 
 impl Rows {
+    fn empty(cols: usize) -> Rows {
+        Rows {
+            x: Vec::new(),
+            y: Vec::new(),
+            cols,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.y.len()
     }
@@ -193,27 +201,12 @@ impl Rows {
         self.y.iter().filter(|c| **c).count()
     }
 
-    fn row(&self, i: usize) -> &[f64] {
+    pub(crate) fn row(&self, i: usize) -> &[f64] {
         &self.x[i * self.cols..(i + 1) * self.cols]
     }
 
-    fn column_major(&self) -> Vec<f64> {
-        let n = self.len();
-        let mut out = vec![0.0; n * self.cols];
-        for i in 0..n {
-            for j in 0..self.cols {
-                out[j * n + i] = self.x[i * self.cols + j];
-            }
-        }
-        out
-    }
-
     fn concat(parts: Vec<Rows>, cols: usize) -> Rows {
-        let mut all = Rows {
-            x: Vec::new(),
-            y: Vec::new(),
-            cols,
-        };
+        let mut all = Rows::empty(cols);
         for p in parts {
             all.x.extend(p.x);
             all.y.extend(p.y);
@@ -222,21 +215,12 @@ impl Rows {
     }
 }
 
-/// Whether the customer is sampled in (`share` of 1 keeps all): by their id, so the same
-/// customers at every cut-off, whatever slice they come in.
+/// Whether the customer is sampled in (`share` of 1 keeps all): by their id (the stable
+/// hash the seen-ids filter uses), so the same customers at every cut-off, whatever slice
+/// they come in.
 fn sampled(state: &CustomerState, share: f64) -> bool {
-    if share >= 1.0 {
-        return true;
-    }
-    // FNV-1a of the id: stable across runs and platforms.
-    let hash = state
-        .id
-        .as_str()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-        });
-    Rng::derive(0x005E_ED41, hash).uniform() < share
+    share >= 1.0
+        || Rng::derive(0x005E_ED41, crate::seen::hash(state.id.as_str()).0).uniform() < share
 }
 
 fn rows_at(
@@ -305,7 +289,7 @@ const MIN_LEAF_WEIGHT: f32 = 5.0;
 const LOGISTIC_ALPHA: f64 = 1.0;
 
 fn fit_trees(rows: &Rows) -> Result<Fitted, TrainingError> {
-    let data = rows.column_major();
+    let data = super::column_major(&rows.x, rows.cols);
     let matrix = Matrix::new(&data, rows.len(), rows.cols);
     let y: Vec<f64> = rows.y.iter().map(|c| f64::from(u8::from(*c))).collect();
     let weights = vec![1.0; rows.len()];
@@ -505,14 +489,7 @@ impl DatasetBuilder {
         };
         self.spec = std::mem::take(&mut self.categories).spec();
         let cols = self.spec.len();
-        self.rows = self
-            .days()
-            .map(|_| Rows {
-                x: Vec::new(),
-                y: Vec::new(),
-                cols,
-            })
-            .collect();
+        self.rows = self.days().map(|_| Rows::empty(cols)).collect();
     }
 
     /// Second pass: the rows of these customers at every cut-off.
@@ -536,17 +513,9 @@ impl DatasetBuilder {
     pub fn finish(mut self) -> Result<Dataset, TrainingError> {
         let horizon = self.options.horizon_days;
         let cols = self.spec.len();
-        let holdout = self.rows.pop().unwrap_or(Rows {
-            x: Vec::new(),
-            y: Vec::new(),
-            cols,
-        });
+        let holdout = self.rows.pop().unwrap_or_else(|| Rows::empty(cols));
         let mut training = self.rows.into_iter();
-        let validation = training.next().unwrap_or(Rows {
-            x: Vec::new(),
-            y: Vec::new(),
-            cols,
-        });
+        let validation = training.next().unwrap_or_else(|| Rows::empty(cols));
         let fit = Rows::concat(training.collect(), cols);
         let validation_day = self.training_days[0];
         let fit_days = &self.training_days[1..];
