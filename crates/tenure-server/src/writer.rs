@@ -204,7 +204,19 @@ pub fn stored_health_models(
     conn: &mut dyn Backend,
     workspace: &WorkspaceId,
 ) -> Result<HealthModels, StoreError> {
-    let models: Vec<AssignedModel> = conn
+    let models = readable_health_models(conn, workspace)?;
+    Ok(HealthModels::new(models).unwrap_or_else(|e| {
+        tracing::error!(workspace = %workspace, "stored health models are inconsistent, using the shipped model: {e}");
+        HealthModels::default()
+    }))
+}
+
+/// The stored health models that parse (one that does not is logged and left out).
+fn readable_health_models(
+    conn: &mut dyn Backend,
+    workspace: &WorkspaceId,
+) -> Result<Vec<AssignedModel>, StoreError> {
+    Ok(conn
         .health_models(workspace)?
         .into_iter()
         .filter_map(|row| {
@@ -219,11 +231,7 @@ pub fn stored_health_models(
                 }
             }
         })
-        .collect();
-    Ok(HealthModels::new(models).unwrap_or_else(|e| {
-        tracing::error!(workspace = %workspace, "stored health models are inconsistent, using the shipped model: {e}");
-        HealthModels::default()
-    }))
+        .collect())
 }
 
 /// The workspace's latest churn-risk model, if one was trained and can be read.
@@ -905,41 +913,30 @@ fn health_model_job(
     op: &SegmentOp,
     now: Millis,
 ) -> Result<SegmentDone, StoreError> {
-    let mut rows: Vec<(String, AssignedModel)> = conn
-        .health_models(ws)?
-        .into_iter()
-        .filter_map(|row| {
-            let value = serde_json::from_str(&row.definition).ok()?;
-            Some((row.name, AssignedModel::parse(&value).ok()?))
-        })
-        .collect();
-    match op {
-        SegmentOp::PutHealthModel { model, .. } => {
-            rows.retain(|(name, _)| *name != model.model.name);
-            rows.push((model.model.name.clone(), (**model).clone()));
+    let mut models = readable_health_models(conn, ws)?;
+    let models = match op {
+        // Checked before it is written: it must not make a second default.
+        SegmentOp::PutHealthModel { model, source } => {
+            models.retain(|m| m.model.name != model.model.name);
+            models.push((**model).clone());
+            let models = match HealthModels::new(models) {
+                Ok(models) => models,
+                Err(e) => return Ok(SegmentDone::Refused(e)),
+            };
+            conn.put_health_model(ws, &model.model.name, source, now)?;
+            models
         }
+        // Removing one never makes the rest inconsistent, and even one that no longer
+        // parses can be deleted.
         SegmentOp::DeleteHealthModel { name } => {
-            let before = rows.len();
-            rows.retain(|(n, _)| n != name);
-            if rows.len() == before {
+            if !conn.delete_health_model(ws, name)? {
                 return Ok(SegmentDone::NotFound);
             }
+            models.retain(|m| m.model.name != *name);
+            HealthModels::new(models).unwrap_or_default()
         }
         _ => return Ok(SegmentDone::NotFound),
-    }
-    let models = match HealthModels::new(rows.into_iter().map(|(_, m)| m).collect()) {
-        Ok(models) => models,
-        Err(e) => return Ok(SegmentDone::Refused(e)),
     };
-    match op {
-        SegmentOp::PutHealthModel { model, source } => {
-            conn.put_health_model(ws, &model.model.name, source, now)?
-        }
-        SegmentOp::DeleteHealthModel { name } => {
-            conn.delete_health_model(ws, name)?;
-        }
-        _ => {}
-    }
     reconcile_after(conn, lock, ws, now, move |engine| {
         engine.set_health_models(models)
     })
