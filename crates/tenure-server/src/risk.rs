@@ -66,7 +66,7 @@ impl RiskModels {
 
     /// The workspace's latest model and its id; `None` before the first training. Blocking.
     pub fn latest(&self, workspace: &WorkspaceId) -> Result<Option<KeptModel>, StoreError> {
-        let Some(id) = self.store.with(|c| c.latest_risk_model_id(workspace))? else {
+        let Some((id, _)) = self.store.with(|c| c.latest_risk_model_key(workspace))? else {
             return Ok(None);
         };
         if let Some(hit) = self.cache.lock().ok().and_then(|c| {
@@ -164,10 +164,10 @@ pub fn retrain_due(
     let mut done = Vec::new();
     for (workspace, engine) in engines.loaded() {
         let latest = store
-            .with(|c| c.latest_risk_model(&workspace))
+            .with(|c| c.latest_risk_model_key(&workspace))
             .ok()
             .flatten()
-            .map(|row| row.trained_at);
+            .map(|(_, trained_at)| trained_at);
         let last = latest
             .into_iter()
             .chain(attempts.get(&workspace).copied())

@@ -231,8 +231,9 @@ pub trait Backend: Send {
     fn save_risk_model(&mut self, workspace: &WorkspaceId, model: &NewRiskModel) -> Result<i64>;
     /// The latest model, with the model itself.
     fn latest_risk_model(&mut self, workspace: &WorkspaceId) -> Result<Option<RiskModelRow>>;
-    /// The latest model's id (cheap: to tell whether a cached model is still the latest).
-    fn latest_risk_model_id(&mut self, workspace: &WorkspaceId) -> Result<Option<i64>>;
+    /// The latest model's id and training instant, without the model (cheap: to tell
+    /// whether a cached model is still the latest, or whether it is due for retraining).
+    fn latest_risk_model_key(&mut self, workspace: &WorkspaceId) -> Result<Option<(i64, i64)>>;
     /// The workspace's health models (JSON text), by name.
     fn health_models(&mut self, workspace: &WorkspaceId) -> Result<Vec<HealthModelRow>>;
     /// Stores a health model under its name, replacing one of the same name.

@@ -535,14 +535,15 @@ impl Backend for PostgresBackend {
             }))
     }
 
-    fn latest_risk_model_id(&mut self, workspace: &WorkspaceId) -> Result<Option<i64>> {
+    fn latest_risk_model_key(&mut self, workspace: &WorkspaceId) -> Result<Option<(i64, i64)>> {
         Ok(self
             .conn()?
-            .query_one(
-                "SELECT MAX(id) FROM risk_models WHERE workspace_id = $1",
+            .query_opt(
+                "SELECT id, trained_at FROM risk_models WHERE workspace_id = $1
+                 ORDER BY id DESC LIMIT 1",
                 &[&workspace.as_str()],
             )?
-            .get(0))
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     fn health_models(&mut self, workspace: &WorkspaceId) -> Result<Vec<HealthModelRow>> {

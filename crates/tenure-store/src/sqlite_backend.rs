@@ -498,12 +498,16 @@ impl Backend for SqliteBackend {
             .optional()?)
     }
 
-    fn latest_risk_model_id(&mut self, workspace: &WorkspaceId) -> Result<Option<i64>> {
-        Ok(self.conn.query_row(
-            "SELECT MAX(id) FROM risk_models WHERE workspace_id = ?1",
-            [workspace.as_str()],
-            |r| r.get(0),
-        )?)
+    fn latest_risk_model_key(&mut self, workspace: &WorkspaceId) -> Result<Option<(i64, i64)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, trained_at FROM risk_models WHERE workspace_id = ?1
+                 ORDER BY id DESC LIMIT 1",
+                [workspace.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     fn health_models(&mut self, workspace: &WorkspaceId) -> Result<Vec<HealthModelRow>> {
