@@ -158,7 +158,7 @@ async fn customers(
                     "customer_id": state.id,
                     "user_id": state.user_id,
                     "probability": prediction.probability,
-                    "mrr": state.mrr_at(now).into_iter().map(|(c, v)| (c.as_str().to_owned(), v)).collect::<std::collections::BTreeMap<_, _>>(),
+                    "mrr": state.mrr_at(now),
                     "health": {"score": score, "grade": grade},
                     "reasons": prediction.reasons,
                 })
