@@ -31,7 +31,9 @@ fn invalid(message: String) -> ApiError {
 fn not_found(name: &str) -> ApiError {
     ApiError::new(
         Code::HealthModelNotFound,
-        format!("no health model `{name}` is stored in this workspace"),
+        format!(
+            "no health model `{name}` is stored in this workspace (GET /v1/health-models lists them; the shipped `saas_default` is not stored)"
+        ),
     )
 }
 
