@@ -439,7 +439,13 @@ impl DemoBusiness {
                         if !rng.chance(DemoParams::NPS_SKIP_RATE) {
                             let mood = 6.0 + 2.2 * (engagement - 1.0) + 1.6 * rng.normal()
                                 - if pre_churn { 2.0 } else { 0.0 };
-                            props["score"] = json!(mood.round().clamp(0.0, 10.0) as u8);
+                            let score = mood.round().clamp(0.0, 10.0) as u8;
+                            props["score"] = json!(score);
+                            // One answer in three comes with a comment, picked without
+                            // drawing from the random stream (the business stays the same).
+                            if story.counter.is_multiple_of(3) {
+                                props["comment"] = json!(demo_comment(score, story.counter));
+                            }
                         }
                         story.track(t + 3_600_000, "Survey Responded", props);
                     }
@@ -449,6 +455,34 @@ impl DemoBusiness {
             }
         }
     }
+}
+
+/// What a demo customer writes beside their score.
+fn demo_comment(score: u8, n: u64) -> &'static str {
+    const PROMOTERS: [&str; 4] = [
+        "Saves my team hours every week.",
+        "The exports are exactly what we needed.",
+        "Support answered within the hour, twice.",
+        "We recommended it to two other teams already.",
+    ];
+    const PASSIVES: [&str; 4] = [
+        "Good, but the reports could load faster.",
+        "Does the job; the setup took longer than promised.",
+        "Fine for now, missing a few integrations.",
+        "Useful, though the pricing tiers are confusing.",
+    ];
+    const DETRACTORS: [&str; 4] = [
+        "Too expensive for how much we use it.",
+        "We keep hitting the same bug in the integration.",
+        "Hard to get the rest of the team to adopt it.",
+        "Looking at cheaper tools at the moment.",
+    ];
+    let list = match score {
+        9.. => &PROMOTERS,
+        7..=8 => &PASSIVES,
+        _ => &DETRACTORS,
+    };
+    list[(n / 3 % list.len() as u64) as usize]
 }
 
 /// Collects one customer's messages with deterministic message ids.

@@ -88,6 +88,31 @@ impl Money {
     }
 }
 
+/// An amount in minor units as `12,345.67 USD`, with the currency's own number of decimals.
+pub fn format_minor(minor: f64, currency: &str) -> String {
+    let exponent = Currency::parse(currency).map_or(2, |c| c.exponent());
+    let text = format!(
+        "{:.*}",
+        exponent as usize,
+        minor.abs() / 10f64.powi(exponent as i32)
+    );
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let sign = if minor < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+        "-"
+    } else {
+        ""
+    };
+    let point = if fraction.is_empty() { "" } else { "." };
+    format!("{sign}{grouped}{point}{fraction} {currency}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

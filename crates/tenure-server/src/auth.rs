@@ -82,8 +82,12 @@ impl KeyChecker {
     }
 
     pub async fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let secret = secret_from_headers(headers)?;
-        let hash = hash_secret(&secret);
+        self.check_secret(&secret_from_headers(headers)?).await
+    }
+
+    /// Checks a key given as text (the dashboard's login form).
+    pub async fn check_secret(&self, secret: &str) -> Result<Caller, ApiError> {
+        let hash = hash_secret(secret);
         if let Some(key) = self.known.read().ok().and_then(|k| k.get(&hash).cloned()) {
             return Ok(Caller {
                 workspace: key.workspace,

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod predictions;
 pub mod risk;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub predictions: predictions::PredictionCache,
     pub risk: risk::RiskModels,
+    /// Logged-in dashboard sessions.
+    pub sessions: dashboard::session::Sessions,
     /// The writer's handle for background threads, which hold it weakly: dropped with the
     /// last handler, so the writer can stop (and those threads with it).
     pub alive: Arc<Ingestor>,
@@ -144,6 +147,7 @@ impl Application {
             ingestor,
             clock: settings.clock,
             predictions: predictions::PredictionCache::default(),
+            sessions: dashboard::session::Sessions::default(),
         };
         let router = axum::Router::new()
             .merge(routes::health::router())
@@ -154,6 +158,7 @@ impl Application {
             .merge(routes::metrics::router())
             .merge(routes::segments::router())
             .merge(routes::risk::router())
+            .merge(dashboard::router())
             .with_state(state);
         let listener = TcpListener::bind(settings.listen).await?;
         let port = listener.local_addr()?.port();

@@ -195,6 +195,14 @@ pub trait Backend: Send {
         after: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>>;
+    /// The latest `limit` events of these customers (a customer and those merged into it),
+    /// newest first by business timestamp.
+    fn customer_events(
+        &mut self,
+        workspace: &WorkspaceId,
+        customers: &[CustomerId],
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
     fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64>;
     fn customer_row(
         &mut self,

@@ -118,6 +118,13 @@ CREATE TABLE health_models (
 );
 "#,
     ),
+    (
+        6,
+        "events by customer",
+        r#"
+CREATE INDEX events_by_customer ON events (workspace_id, customer_id, timestamp);
+"#,
+    ),
 ];
 pub struct PostgresBackend {
     /// Always `Some` until dropped.
@@ -373,6 +380,34 @@ impl Backend for PostgresBackend {
             "SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw FROM events
              WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             &[&workspace.as_str(), &after, &(limit as i64)],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredEvent {
+                seq: r.get(0),
+                message_id: r.get(1),
+                customer: r.get(2),
+                kind: r.get(3),
+                name: r.get(4),
+                timestamp: r.get(5),
+                received_at: r.get(6),
+                raw: r.get(7),
+            })
+            .collect())
+    }
+
+    fn customer_events(
+        &mut self,
+        workspace: &WorkspaceId,
+        customers: &[CustomerId],
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let ids: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let rows = self.conn()?.query(
+            "SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw FROM events
+             WHERE workspace_id = $1 AND customer_id = ANY($2)
+             ORDER BY timestamp DESC, seq DESC LIMIT $3",
+            &[&workspace.as_str(), &ids, &(limit as i64)],
         )?;
         Ok(rows
             .into_iter()

@@ -118,6 +118,13 @@ CREATE TABLE health_models (
 );
 "#,
     ),
+    (
+        6,
+        "events by customer",
+        r#"
+CREATE INDEX events_by_customer ON events (workspace_id, customer_id, timestamp);
+"#,
+    ),
 ];
 pub struct SqliteBackend {
     conn: Connection,
@@ -349,6 +356,34 @@ impl Backend for SqliteBackend {
              WHERE workspace_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![workspace.as_str(), after, limit as i64], |r| {
+            Ok(StoredEvent {
+                seq: r.get(0)?,
+                message_id: r.get(1)?,
+                customer: r.get(2)?,
+                kind: r.get(3)?,
+                name: r.get(4)?,
+                timestamp: r.get(5)?,
+                received_at: r.get(6)?,
+                raw: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn customer_events(
+        &mut self,
+        workspace: &WorkspaceId,
+        customers: &[CustomerId],
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let ids: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw FROM events
+             WHERE workspace_id = ?1 AND customer_id IN (SELECT value FROM json_each(?2))
+             ORDER BY timestamp DESC, seq DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![workspace.as_str(), ids, limit as i64], |r| {
             Ok(StoredEvent {
                 seq: r.get(0)?,
                 message_id: r.get(1)?,

@@ -215,6 +215,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
                 DatabaseUrl::Postgres(_) => "PostgreSQL".into(),
             }
         );
+        println!("  Dashboard  {base}/dashboard   (open it in a browser and log in with the key below)");
         println!("  API        {base}   (health: {base}/health)");
         println!("  workspace  {} ({DEMO_WORKSPACE})", workspace.id);
         println!("  admin key  {admin_key}");

@@ -193,29 +193,8 @@ pub fn run(database: &DatabaseUrl, args: ReportArgs, clock: &dyn Clock) -> anyho
     Ok(())
 }
 
-/// An amount in minor units as `12,345.67 USD`, with the currency's own number of decimals.
 fn money(minor: f64, currency: &str) -> String {
-    let exponent = tenure_core::money::Currency::parse(currency).map_or(2, |c| c.exponent());
-    let text = format!(
-        "{:.*}",
-        exponent as usize,
-        minor.abs() / 10f64.powi(exponent as i32)
-    );
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let sign = if minor < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
-        "-"
-    } else {
-        ""
-    };
-    let point = if fraction.is_empty() { "" } else { "." };
-    format!("{sign}{grouped}{point}{fraction} {currency}")
+    tenure_core::money::format_minor(minor, currency)
 }
 
 fn pct(x: Option<f64>) -> String {

@@ -59,6 +59,17 @@ pub enum Grain {
 }
 
 impl Grain {
+    /// The name `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+            Self::Quarter => "quarter",
+            Self::Year => "year",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "day" => Self::Day,
@@ -664,6 +675,7 @@ mod tests {
             Grain::Quarter,
             Grain::Year,
         ] {
+            assert_eq!(Grain::parse(grain.name()), Some(grain));
             let start = grain.floor_day(day("2026-05-20"));
             let label = grain.label(start);
             assert_eq!(grain.parse_label(&label), Some(start), "{label}");

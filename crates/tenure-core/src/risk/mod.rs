@@ -253,14 +253,32 @@ impl RiskModel {
         now: Millis,
         limit: usize,
     ) -> Riskiest<'a> {
+        self.ranked_by(customers, names, now, limit, |p, _| p)
+    }
+
+    /// The same, the `limit` first by `rank(probability, customer)`, highest first (e.g.
+    /// probability × MRR: the revenue expected to leave).
+    pub fn ranked_by<'a>(
+        &self,
+        customers: impl Iterator<Item = &'a CustomerState>,
+        names: &NameTable,
+        now: Millis,
+        limit: usize,
+        rank: impl Fn(f64, &CustomerState) -> f64 + Sync,
+    ) -> Riskiest<'a> {
         use rayon::prelude::*;
         let states: Vec<&CustomerState> = customers.collect();
-        let mut scored: Vec<(f64, &CustomerState)> = states
+        let probabilities: Vec<(f64, f64, &CustomerState)> = states
             .par_iter()
-            .filter_map(|s| Some((self.probability(s, names, now)?, *s)))
+            .filter_map(|s| {
+                let p = self.probability(s, names, now)?;
+                Some((p, rank(p, s), *s))
+            })
             .collect();
-        let current_customers = scored.len();
-        let expected_churners = scored.iter().map(|(p, _)| p).sum();
+        let current_customers = probabilities.len();
+        let expected_churners = probabilities.iter().map(|(p, _, _)| p).sum();
+        let mut scored: Vec<(f64, &CustomerState)> =
+            probabilities.into_iter().map(|(_, r, s)| (r, s)).collect();
         let riskier = |a: &(f64, &CustomerState), b: &(f64, &CustomerState)| {
             b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id))
         };

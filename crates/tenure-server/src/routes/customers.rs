@@ -150,17 +150,29 @@ async fn show(
 ) -> Result<axum::Json<Value>, ApiError> {
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
+    Ok(axum::Json(
+        profile_document(&state, &caller.workspace, &id).await?,
+    ))
+}
+
+/// The folded profile with health (breakdown, trend, history, overrides) and predictions:
+/// the body of `GET /v1/customers/{id}`, which the dashboard's customer page draws.
+pub(crate) async fn profile_document(
+    state: &AppState,
+    workspace: &tenure_core::WorkspaceId,
+    id: &str,
+) -> Result<Value, ApiError> {
     let risk_model = {
-        let (risk, ws) = (state.risk.clone(), caller.workspace.clone());
+        let (risk, ws) = (state.risk.clone(), workspace.clone());
         tokio::task::spawn_blocking(move || risk.latest(&ws))
             .await
             .map_err(|_| ApiError::new(Code::Internal, "model load interrupted"))??
     };
-    let engine = crate::routes::engine_for(&state, &caller.workspace).await?;
+    let engine = crate::routes::engine_for(state, workspace).await?;
     let engine = engine
         .read()
         .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
-    let customer = engine.find(&id).ok_or_else(|| {
+    let customer = engine.find(id).ok_or_else(|| {
         ApiError::new(
             Code::CustomerNotFound,
             format!("no customer `{id}` in this workspace (give a cus_… id or a userId)"),
@@ -207,5 +219,5 @@ async fn show(
         "subscription": serde_json::to_value(subscription).unwrap_or(Value::Null),
         "risk": risk,
     });
-    Ok(axum::Json(body))
+    Ok(body)
 }

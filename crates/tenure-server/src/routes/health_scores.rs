@@ -30,8 +30,20 @@ async fn overview(
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
     let limit = crate::routes::limit_param(params.limit.as_deref(), 20, 1000)?;
+    Ok(axum::Json(
+        document(&state, &caller.workspace, limit).await?,
+    ))
+}
+
+/// Counts by grade and the `limit` lowest red customers: the endpoint's body, which the
+/// dashboard draws too.
+pub(crate) async fn document(
+    state: &AppState,
+    workspace: &tenure_core::WorkspaceId,
+    limit: usize,
+) -> Result<Value, ApiError> {
     let now = state.clock.now();
-    let ws = caller.workspace.clone();
+    let ws = workspace.clone();
     let engines = state.engines.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let engine = engines.get(&ws)?;
@@ -46,5 +58,5 @@ async fn overview(
     })
     .await
     .map_err(|_| ApiError::new(Code::Internal, "health scoring interrupted"))??;
-    Ok(axum::Json(body))
+    Ok(body)
 }

@@ -148,12 +148,23 @@ async fn build(
 ) -> Result<Report, ApiError> {
     let caller = state.keys.check(headers).await?;
     caller.require_admin()?;
+    report(state, &caller.workspace, params, tables).await
+}
+
+/// The report's `tables` for a workspace under the query parameters of docs/metrics.md: what
+/// `GET /v1/metrics` answers and the dashboard draws.
+pub(crate) async fn report(
+    state: &AppState,
+    workspace: &WorkspaceId,
+    params: Vec<(String, String)>,
+    tables: Vec<Table>,
+) -> Result<Report, ApiError> {
     let now = state.clock.now();
     let query = metrics::Query::parse(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)
         .map_err(bad_query)?;
     let engines = state.engines.clone();
     let store = state.store.clone();
-    let ws = caller.workspace.clone();
+    let ws = workspace.clone();
     // Loading the engine, reading spend and the aggregation itself are blocking work.
     tokio::task::spawn_blocking(move || -> Result<Report, ApiError> {
         let spend = store.with(|conn| conn.spend(&ws))?;

@@ -125,41 +125,131 @@ async fn model(
     })))
 }
 
-#[derive(Debug, Deserialize)]
-struct CustomersParams {
-    limit: Option<String>,
+/// The ranking's parameters: `limit` (1–1000, 20), `sort` (`probability`, or
+/// `expected_loss`: probability × MRR, the revenue expected to leave), and filters on the
+/// latest `plan`, the acquisition `channel` and the health `grade`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RankingParams {
+    pub limit: Option<String>,
+    pub sort: Option<String>,
+    pub plan: Option<String>,
+    pub channel: Option<String>,
+    pub grade: Option<String>,
+}
+
+/// How the current customers are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RankBy {
+    Probability,
+    ExpectedLoss,
 }
 
 async fn customers(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<CustomersParams>,
+    params: Result<Query<RankingParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
+    let Query(params) = params.map_err(|e| {
+        ApiError::new(
+            Code::InvalidParameter,
+            format!(
+                "{} (the parameters are limit, sort, plan, channel, grade)",
+                e.body_text()
+            ),
+        )
+    })?;
+    Ok(axum::Json(
+        ranking(&state, &caller.workspace, &params).await?,
+    ))
+}
+
+/// A customer's MRR now, minor units (amounts in several currencies are added unconverted:
+/// a workspace billing in one currency has one).
+fn mrr_now(state: &tenure_core::customer::CustomerState, now: tenure_core::time::Millis) -> i64 {
+    state.mrr_at(now).values().sum()
+}
+
+/// The current customers most likely to churn (or with the most revenue expected to leave),
+/// with their reasons: the body of `GET /v1/risk/customers`, which the dashboard draws.
+pub(crate) async fn ranking(
+    state: &AppState,
+    workspace: &tenure_core::WorkspaceId,
+    params: &RankingParams,
+) -> Result<Value, ApiError> {
+    let bad = |name: &str, message: String| {
+        ApiError::new(
+            Code::InvalidParameter,
+            format!("query parameter `{name}`: {message}"),
+        )
+    };
     let limit = crate::routes::limit_param(params.limit.as_deref(), 20, 1000)?;
+    let by = match params.sort.as_deref() {
+        None | Some("probability") => RankBy::Probability,
+        Some("expected_loss") => RankBy::ExpectedLoss,
+        Some(other) => {
+            return Err(bad(
+                "sort",
+                format!("`{other}`: expected probability or expected_loss"),
+            ));
+        }
+    };
+    let grade = match params.grade.as_deref().filter(|g| !g.is_empty()) {
+        None => None,
+        Some("red") => Some(tenure_core::health::Grade::Red),
+        Some("yellow") => Some(tenure_core::health::Grade::Yellow),
+        Some("green") => Some(tenure_core::health::Grade::Green),
+        Some(other) => {
+            return Err(bad(
+                "grade",
+                format!("`{other}`: expected red, yellow or green"),
+            ));
+        }
+    };
+    let filter = tenure_core::engine::CustomerFilter {
+        channel: params.channel.clone().filter(|c| !c.is_empty()),
+        plan: params.plan.clone().filter(|p| !p.is_empty()),
+        ..Default::default()
+    };
     let now = state.clock.now();
-    let ws = caller.workspace.clone();
+    let ws = workspace.clone();
     let (engines, risk) = (state.engines.clone(), state.risk.clone());
-    let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+    tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let (id, model) = risk.latest(&ws)?.ok_or_else(not_trained)?;
         let engine = engines.get(&ws)?;
         let engine = engine
             .read()
             .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
-        let ranked = model.riskiest(engine.customers(), engine.names(), now, limit);
         let health = engine.health_models();
+        let names = engine.names();
+        let candidates = engine.customers().filter(|c| {
+            filter.matches(c, now)
+                && grade.is_none_or(|g| health.grade(c, names, now).1 == Some(g))
+        });
+        let ranked = match by {
+            RankBy::Probability => model.riskiest(candidates, names, now, limit),
+            RankBy::ExpectedLoss => model.ranked_by(candidates, names, now, limit, |p, c| {
+                p * mrr_now(c, now) as f64
+            }),
+        };
         let data: Vec<Value> = ranked
             .top
             .into_iter()
             .map(|(state, prediction)| {
-                let (score, grade) = health.grade(state, engine.names(), now);
+                let (score, grade) = health.grade(state, names, now);
+                let trend = health.trend(state, names, now, 7);
                 json!({
                     "customer_id": state.id,
                     "user_id": state.user_id,
+                    "email": state.traits.get("email"),
+                    "plan": state.latest_plan(),
+                    "channel": state.acquisition.channel,
                     "probability": prediction.probability,
                     "mrr": state.mrr_at(now),
-                    "health": {"score": score, "grade": grade},
+                    "expected_loss": prediction.probability * mrr_now(state, now) as f64,
+                    "health": {"score": score, "grade": grade, "trend": trend},
                     "reasons": prediction.reasons,
                 })
             })
@@ -168,12 +258,12 @@ async fn customers(
             "model": id,
             "as_of": format_instant(now),
             "horizon_days": model.horizon_days,
+            "sort": match by { RankBy::Probability => "probability", RankBy::ExpectedLoss => "expected_loss" },
             "current_customers": ranked.current_customers,
             "expected_churners": ranked.expected_churners,
             "data": data,
         }))
     })
     .await
-    .map_err(|_| ApiError::new(Code::Internal, "risk ranking interrupted"))??;
-    Ok(axum::Json(body))
+    .map_err(|_| ApiError::new(Code::Internal, "risk ranking interrupted"))?
 }

@@ -50,7 +50,7 @@ fn read_engine(lock: &RwLock<Engine>) -> Result<std::sync::RwLockReadGuard<'_, E
         .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))
 }
 
-fn parse_id(text: &str) -> Result<u32, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<u32, ApiError> {
     SegmentId::parse(text).map(|s| s.0).ok_or_else(|| {
         ApiError::new(
             Code::SegmentNotFound,
@@ -80,7 +80,7 @@ fn render(row: &SegmentRow, members: usize) -> Value {
 }
 
 /// The stored rows and live counts of a workspace's segments.
-async fn load(state: &AppState, ws: &WorkspaceId) -> Result<Vec<Value>, ApiError> {
+pub(crate) async fn load(state: &AppState, ws: &WorkspaceId) -> Result<Vec<Value>, ApiError> {
     let (store, engines, ws) = (state.store.clone(), state.engines.clone(), ws.clone());
     blocking(move || {
         let engine = engines.get(&ws)?;
@@ -173,7 +173,7 @@ async fn read_definition(
     Ok((name, definition, source.to_string()))
 }
 
-async fn save(
+pub(crate) async fn save(
     state: &AppState,
     ws: &WorkspaceId,
     id: Option<u32>,
@@ -263,6 +263,18 @@ async fn preview(
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
     let value = read_json(body, BODY_LIMIT)?;
+    Ok(axum::Json(
+        preview_document(&state, &caller.workspace, &value).await?,
+    ))
+}
+
+/// `{"definition": {…}, "sample": n}` evaluated now: the count and a sample of members,
+/// without saving anything.
+pub(crate) async fn preview_document(
+    state: &AppState,
+    workspace: &WorkspaceId,
+    value: &Value,
+) -> Result<Value, ApiError> {
     let bad = |m: String| ApiError::new(Code::InvalidSegment, m);
     let source = value
         .get("definition")
@@ -280,9 +292,9 @@ async fn preview(
     let (store, engines, ws) = (
         state.store.clone(),
         state.engines.clone(),
-        caller.workspace.clone(),
+        workspace.clone(),
     );
-    let body = blocking(move || {
+    blocking(move || {
         let engine = engines.get(&ws)?;
         let history = store.with(|c| crate::writer::segment_history(c, &ws, &definition))?;
         let engine = read_engine(&engine)?;
@@ -294,8 +306,7 @@ async fn preview(
             .collect();
         Ok(json!({"count": count, "customers": engine.customer_count(), "sample": sample, "at": format_instant(now)}))
     })
-    .await?;
-    Ok(axum::Json(body))
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,8 +336,21 @@ async fn members(
                 format!("query parameter `after`: {e}"),
             )
         })?;
-    let (engines, ws) = (state.engines.clone(), caller.workspace.clone());
-    let body = blocking(move || {
+    Ok(axum::Json(
+        members_document(&state, &caller.workspace, id, after, limit).await?,
+    ))
+}
+
+/// A page of a segment's members (by customer id, after `after`), with when each entered.
+pub(crate) async fn members_document(
+    state: &AppState,
+    workspace: &WorkspaceId,
+    id: u32,
+    after: Option<CustomerId>,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let (engines, ws) = (state.engines.clone(), workspace.clone());
+    blocking(move || {
         let engine: Arc<RwLock<Engine>> = engines.get(&ws)?;
         let engine = read_engine(&engine)?;
         let Some(info) = engine.segments().into_iter().find(|s| s.id.0 == id) else {
@@ -349,8 +373,7 @@ async fn members(
         };
         Ok(json!({"segment": info.id, "members": info.members, "data": data, "next": next}))
     })
-    .await?;
-    Ok(axum::Json(body))
+    .await
 }
 
 async fn customer_segments(
