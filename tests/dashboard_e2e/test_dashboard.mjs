@@ -146,13 +146,23 @@ try {
   check((await page.locator("table.heatmap").count()) === 3, "cohorts: three heatmaps");
   await open(page, "/dashboard/voice", "voice", "Voice");
   check((await page.locator("[data-category]").count()) >= 3, "voice: verbatims by category");
-  await open(page, "/dashboard/value?churn_change=-20", "value", "Value");
+  // Concentration accrues revenue up to `to`: both read the same instant (the end of
+  // yesterday), or they would differ by the milliseconds between the two requests.
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  await open(page, `/dashboard/value?churn_change=-20&to=${yesterday}`, "value", "Value");
   const share = await page.locator("[data-metric='concentration.top_20_share']").getAttribute("data-value");
-  const concentration = await api("/v1/metrics/concentration");
+  const concentration = await api(`/v1/metrics/concentration?to=${yesterday}`);
   check(Number(share) === concentration.data.top_20_share, `value: top-20% share ${share} is the API's`);
   const difference = await page.locator("[data-metric='what_if.revenue_difference']").getAttribute("data-value");
-  const whatIf = await api("/v1/metrics/what_if?churn_change=-20");
+  const whatIf = await api(`/v1/metrics/what_if?churn_change=-20&to=${yesterday}`);
   check(Number(difference) === whatIf.data.revenue_difference, `value: what-if difference ${difference} is the API's`);
+  const payback = await page.locator("tr[data-channel=paid_search] td[data-field=cac_payback_months]").textContent();
+  const channels = await api(`/v1/metrics/channels?to=${yesterday}`);
+  const paid = channels.data.find((c) => c.channel === "paid_search");
+  check(
+    paid.cac_payback_months !== null && payback === paid.cac_payback_months.toFixed(1),
+    `value: paid search pays back its CAC in ${payback} months, the API ${paid.cac_payback_months}`,
+  );
   await open(page, "/dashboard/segments", "segments", "Segments");
   const segments = await api("/v1/segments");
   for (const s of segments.segments) {

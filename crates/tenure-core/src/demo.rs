@@ -67,6 +67,11 @@ impl DemoParams {
     pub const ORDER_RATE_SHAPE: f64 = 0.6;
     pub const ORDER_RATE_SCALE: f64 = 0.5;
 
+    /// Marketing spend per sign-up of the paid channels, USD (organic and referral cost
+    /// nothing): what makes the demo's CAC and CAC payback defined.
+    pub const COST_PER_SIGNUP: [(&'static str, f64); 3] =
+        [("paid_search", 180.0), ("social", 120.0), ("content", 60.0)];
+
     pub fn monthly_churn_hazard(engagement: f64, referred: bool) -> f64 {
         let factor = if referred {
             Self::REFERRAL_CHURN_FACTOR
@@ -515,6 +520,40 @@ impl Story {
     }
 }
 
+/// The demo's marketing spend: for each paid channel and month, its sign-ups that month
+/// (customers first seen then, by acquisition channel) × [`DemoParams::COST_PER_SIGNUP`].
+pub fn demo_spend<'a>(
+    customers: impl Iterator<Item = &'a crate::customer::CustomerState>,
+) -> Vec<crate::metrics::Spend> {
+    use crate::metrics::Grain;
+    let mut signups: std::collections::BTreeMap<(&'static str, String), u32> = Default::default();
+    for c in customers {
+        let Some(channel) = c.acquisition.channel.as_deref() else {
+            continue;
+        };
+        let Some((name, _)) = DemoParams::COST_PER_SIGNUP
+            .iter()
+            .find(|(n, _)| *n == channel)
+        else {
+            continue;
+        };
+        let day = c.first_seen.div_euclid(MILLIS_PER_DAY) as i32;
+        *signups
+            .entry((name, Grain::Month.label(Grain::Month.floor_day(day))))
+            .or_default() += 1;
+    }
+    signups
+        .into_iter()
+        .filter_map(|((channel, month), n)| {
+            let cost = DemoParams::COST_PER_SIGNUP
+                .iter()
+                .find(|(c, _)| *c == channel)?
+                .1;
+            crate::metrics::Spend::parse(channel, &month, cost * f64::from(n), "USD").ok()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +595,45 @@ mod tests {
         assert_eq!(
             business(50).customer(10).events,
             business(20).customer(10).events
+        );
+    }
+
+    #[test]
+    fn spend_is_each_paid_sign_up_at_its_channels_cost() {
+        let b = business(300);
+        let envelope = crate::Envelope {
+            received_at: b.config().end + 1,
+            batch_sent_at: None,
+        };
+        let mut engine = crate::Engine::new(crate::WorkspaceId::parse("ws_demo").unwrap());
+        for c in b.customers() {
+            for e in c.events {
+                engine.apply(&crate::Message::parse(e, None, envelope).unwrap());
+            }
+        }
+        let spend = demo_spend(engine.customers());
+        for (channel, cost) in DemoParams::COST_PER_SIGNUP {
+            let signups = engine
+                .customers()
+                .filter(|c| c.acquisition.channel.as_deref() == Some(channel))
+                .count() as i64;
+            assert!(signups > 0, "{channel}");
+            let total: i64 = spend
+                .iter()
+                .filter(|s| s.channel == channel)
+                .map(|s| s.amount)
+                .sum();
+            assert_eq!(total, signups * (cost * 100.0) as i64, "{channel}");
+        }
+        assert!(
+            spend
+                .iter()
+                .all(|s| s.channel != "organic" && s.channel != "referral")
+        );
+        assert!(
+            spend
+                .iter()
+                .all(|s| s.month.len() == 7 && s.currency.as_str() == "USD")
         );
     }
 

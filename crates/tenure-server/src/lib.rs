@@ -38,7 +38,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub clock: Arc<dyn Clock>,
     /// Retrain each workspace's churn-risk model when it is this many days old (checked
-    /// hourly, docs/risk.md); `None`: only on demand.
+    /// hourly, docs/risk.md); `Some(0)`: only on demand. With `Some`, a model another process
+    /// stored is installed within a minute; `None` starts no schedule at all.
     pub risk_retrain_days: Option<u32>,
 }
 
@@ -129,7 +130,9 @@ impl Application {
             writer,
         } = core;
         let alive = Arc::new(ingestor.clone());
-        if let Some(days) = settings.risk_retrain_days.filter(|d| *d > 0) {
+        // `Some(0)`: no retraining, but models stored by `tenure risk train` still reach the
+        // segments; `None` (tests): no schedule at all.
+        if let Some(days) = settings.risk_retrain_days {
             risk::start_schedule(
                 store.clone(),
                 engines.clone(),

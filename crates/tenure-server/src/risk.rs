@@ -188,12 +188,39 @@ pub fn retrain_due(
     done
 }
 
-/// How often the schedule looks for models to retrain.
-const CHECK_EVERY: Duration = Duration::from_secs(3600);
+/// Models kept since each loaded engine's was installed, e.g. by `tenure risk train` in
+/// another process on the same database: the workspaces whose latest stored model is not the
+/// one their segments read, with that model (to hand over with [`install_blocking`]).
+pub fn stored_but_not_installed(
+    models: &RiskModels,
+    engines: &Engines,
+) -> Vec<(WorkspaceId, Arc<RiskModel>)> {
+    let mut out = Vec::new();
+    for (workspace, engine) in engines.loaded() {
+        let Ok(Some((_, latest))) = models.latest(&workspace) else {
+            continue;
+        };
+        let installed = engine
+            .read()
+            .ok()
+            .and_then(|e| e.risk_model().map(|m| m.trained_at));
+        if installed != Some(latest.trained_at) {
+            out.push((workspace, latest));
+        }
+    }
+    out
+}
 
-/// Starts the scheduled retraining (every `every_days`), checking hourly. It holds the
-/// writer's handle only weakly (`alive`, owned by the application's state): once the
-/// application stops, the writer can finish and the schedule ends at its next wake-up.
+/// How often the schedule looks for models stored by another process.
+const SYNC_EVERY: Duration = Duration::from_secs(60);
+/// How often it looks for models to retrain.
+const RETRAIN_CHECK_EVERY: Duration = Duration::from_secs(3600);
+
+/// Starts the schedule: every minute, a model another process stored (`tenure risk train`)
+/// is handed to the engine, so segments on `risk` read it; and, with `every_days` > 0, models
+/// older than that are retrained (checked hourly). It holds the writer's handle only weakly
+/// (`alive`, owned by the application's state): once the application stops, the writer can
+/// finish and the schedule ends at its next wake-up.
 pub fn start_schedule(
     store: Store,
     engines: Engines,
@@ -206,11 +233,23 @@ pub fn start_schedule(
         .spawn(move || {
             let mut attempts = HashMap::new();
             let options = TrainingOptions::default();
+            let models = RiskModels::new(store.clone());
+            let mut last_retrain_check = std::time::Instant::now();
             loop {
-                std::thread::sleep(CHECK_EVERY);
+                std::thread::sleep(SYNC_EVERY);
                 let Some(ingestor) = alive.upgrade() else {
                     return;
                 };
+                for (workspace, model) in stored_but_not_installed(&models, &engines) {
+                    tracing::info!(%workspace, "installing a risk model stored by another process");
+                    if let Err(e) = install_blocking(&ingestor, &workspace, model) {
+                        tracing::error!(%workspace, error = %e, "stored risk model not installed");
+                    }
+                }
+                if every_days == 0 || last_retrain_check.elapsed() < RETRAIN_CHECK_EVERY {
+                    continue;
+                }
+                last_retrain_check = std::time::Instant::now();
                 for (workspace, outcome) in retrain_due(
                     &store,
                     &engines,

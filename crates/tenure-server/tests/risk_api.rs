@@ -238,7 +238,23 @@ async fn train_then_read_the_model_the_riskiest_and_each_profile() {
                     .collect::<Vec<_>>()
             };
             let trained = parse_instant(END).unwrap();
-            vec![pass(trained + 3_600_000), pass(now), pass(now + 3_600_000)]
+            let passes = vec![pass(trained + 3_600_000), pass(now), pass(now + 3_600_000)];
+            // These engines were loaded with model 1; the schedule stored model 2 without
+            // handing it to them (as `tenure risk train` in another process would): it is
+            // found, and once installed nothing is left to do.
+            let models = tenure_server::risk::RiskModels::new(store.clone());
+            let pending = tenure_server::risk::stored_but_not_installed(&models, &engines);
+            assert_eq!(pending.len(), 1, "{pending:?}");
+            assert_eq!(pending[0].1.trained_at, now);
+            let (ws, model) = pending.into_iter().next().unwrap();
+            engines
+                .get(&ws)
+                .unwrap()
+                .write()
+                .unwrap()
+                .set_risk_model(Some(model));
+            assert!(tenure_server::risk::stored_but_not_installed(&models, &engines).is_empty());
+            passes
         })
         .await
         .unwrap();

@@ -64,7 +64,13 @@ fn main() {
         .unwrap()
         .port();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(["demo", "--customers", &customers, "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "demo",
+            "--customers",
+            &customers,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .current_dir(&dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -83,7 +89,9 @@ fn main() {
     }
     assert!(key.starts_with("tnr_a_"), "no admin key printed");
     let base = format!("http://127.0.0.1:{port}");
-    println!("tenure demo --customers {customers}; {rounds} requests per line, after 3 warm-up requests\n");
+    println!(
+        "tenure demo --customers {customers}; {rounds} requests per line, after 3 warm-up requests\n"
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -92,10 +100,27 @@ fn main() {
             .build()
             .unwrap();
         // Log in as a browser does: the form's token and its cookie, then the session.
-        let login = client.get(format!("{base}/dashboard/login")).send().await.unwrap();
-        let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let login = client
+            .get(format!("{base}/dashboard/login"))
+            .send()
+            .await
+            .unwrap();
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
         let html = login.text().await.unwrap();
-        let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
         let response = client
             .post(format!("{base}/dashboard/login"))
             .header("cookie", &cookie)
@@ -120,25 +145,63 @@ fn main() {
             .json()
             .await
             .unwrap();
-        let customer = ranking["data"][0]["customer_id"].as_str().unwrap_or("user_000001").to_owned();
+        let customer = ranking["data"][0]["customer_id"]
+            .as_str()
+            .unwrap_or("user_000001")
+            .to_owned();
         let pages: Vec<(String, Vec<String>)> = vec![
-            ("/dashboard".into(), vec!["/v1/metrics?metric=subscriptions,voice,referrals".into(), "/v1/health-scores?limit=1".into()]),
-            ("/dashboard?grain=week".into(), vec!["/v1/metrics?metric=subscriptions,voice,referrals&grain=week".into()]),
-            ("/dashboard/cohorts".into(), vec!["/v1/metrics?metric=cohorts,activity".into()]),
-            ("/dashboard/voice".into(), vec!["/v1/metrics?metric=voice,nps_breakdown,verbatims".into()]),
-            ("/dashboard/value".into(), vec!["/v1/metrics?metric=concentration,channels,what_if".into()]),
-            ("/dashboard/at-risk".into(), vec!["/v1/risk/customers?sort=expected_loss&limit=50".into()]),
-            (format!("/dashboard/customers/{customer}"), vec![format!("/v1/customers/{customer}")]),
+            (
+                "/dashboard".into(),
+                vec![
+                    "/v1/metrics?metric=subscriptions,voice,referrals".into(),
+                    "/v1/health-scores?limit=1".into(),
+                ],
+            ),
+            (
+                "/dashboard?grain=week".into(),
+                vec!["/v1/metrics?metric=subscriptions,voice,referrals&grain=week".into()],
+            ),
+            (
+                "/dashboard/cohorts".into(),
+                vec!["/v1/metrics?metric=cohorts,activity".into()],
+            ),
+            (
+                "/dashboard/voice".into(),
+                vec!["/v1/metrics?metric=voice,nps_breakdown,verbatims".into()],
+            ),
+            (
+                "/dashboard/value".into(),
+                vec!["/v1/metrics?metric=concentration,channels,what_if".into()],
+            ),
+            (
+                "/dashboard/at-risk".into(),
+                vec!["/v1/risk/customers?sort=expected_loss&limit=50".into()],
+            ),
+            (
+                format!("/dashboard/customers/{customer}"),
+                vec![format!("/v1/customers/{customer}")],
+            ),
             ("/dashboard/segments".into(), vec!["/v1/segments".into()]),
-            ("/dashboard/segments/seg_1".into(), vec!["/v1/segments/seg_1/members?limit=50".into()]),
+            (
+                "/dashboard/segments/seg_1".into(),
+                vec!["/v1/segments/seg_1/members?limit=50".into()],
+            ),
         ];
         println!("| Page | p50 ms | p95 ms | max ms | KB | same data from the API: p50 ms (p95) |");
         println!("|---|---|---|---|---|---|");
         for (page, apis) in &pages {
-            let t = time(rounds, || client.get(format!("{base}{page}")).header("cookie", &session)).await;
+            let t = time(rounds, || {
+                client
+                    .get(format!("{base}{page}"))
+                    .header("cookie", &session)
+            })
+            .await;
             let mut api_text = Vec::new();
             for api in apis {
-                let a = time(rounds, || client.get(format!("{base}{api}")).bearer_auth(&key)).await;
+                let a = time(rounds, || {
+                    client.get(format!("{base}{api}")).bearer_auth(&key)
+                })
+                .await;
                 api_text.push(format!("`{api}` {:.1} ({:.1})", a.p50, a.p95));
             }
             println!(

@@ -57,13 +57,13 @@ impl Config {
 }
 
 /// `TENURE_RISK_RETRAIN_DAYS`: retrain each workspace's churn-risk model when it is this many
-/// days old (default 7; 0 turns the schedule off: training only on demand).
-pub fn risk_retrain_days() -> anyhow::Result<Option<u32>> {
+/// days old (default 7; 0 turns retraining off: training only on demand, while a model
+/// `tenure risk train` stores still reaches the running server's segments).
+pub fn risk_retrain_days() -> anyhow::Result<u32> {
     match std::env::var("TENURE_RISK_RETRAIN_DAYS") {
-        Err(_) => Ok(Some(7)),
+        Err(_) => Ok(7),
         Ok(text) => match text.trim().parse::<u32>() {
-            Ok(0) => Ok(None),
-            Ok(days) => Ok(Some(days)),
+            Ok(days) => Ok(days),
             Err(_) => anyhow::bail!(
                 "TENURE_RISK_RETRAIN_DAYS=`{text}`: give a whole number of days (0 turns retraining off)"
             ),

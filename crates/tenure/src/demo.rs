@@ -156,6 +156,15 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?
         .customer_count();
     let segments = define_demo_segments(&core, &workspace.id)?;
+    // Marketing spend of the paid channels, so CAC and CAC payback are defined.
+    let spend = {
+        let engine = core.engines.get(&workspace.id)?;
+        let engine = engine
+            .read()
+            .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
+        tenure_core::demo::demo_spend(engine.customers())
+    };
+    core.store.with(|c| c.put_spend(&workspace.id, &spend))?;
     // The churn-risk model, trained on the demo's own history (docs/risk.md). A demo too
     // small to train on says so and goes on without one.
     let risk = {
@@ -204,7 +213,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
     let listen = config.listen(args.listen.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let app = Application::from_core(core, Settings { database: database.clone(), listen, clock: std::sync::Arc::new(clock), risk_retrain_days: crate::config::risk_retrain_days()? }).await?;
+        let app = Application::from_core(core, Settings { database: database.clone(), listen, clock: std::sync::Arc::new(clock), risk_retrain_days: Some(crate::config::risk_retrain_days()?) }).await?;
         let base = format!("http://{}:{}", listen.ip(), app.port());
         println!(
             "\nTenure demo: {customers} customers, {stored} events over {} months, loaded in {:.1} s ({}).\n",

@@ -166,11 +166,16 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     database,
                     listen,
                     clock: std::sync::Arc::new(clock),
-                    risk_retrain_days: config::risk_retrain_days()?,
+                    risk_retrain_days: Some(config::risk_retrain_days()?),
                 })
                 .await?;
                 eprintln!(
                     "tenure is listening on http://{}:{}",
+                    listen.ip(),
+                    app.port()
+                );
+                eprintln!(
+                    "the dashboard is at http://{}:{}/dashboard (log in with an admin key)",
                     listen.ip(),
                     app.port()
                 );

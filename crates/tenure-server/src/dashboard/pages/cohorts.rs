@@ -36,7 +36,7 @@ fn cohort_heatmap(
         table
             .rows
             .iter()
-            .flat_map(|r| r.cells.iter().filter_map(&value)),
+            .flat_map(|r| r.cells.iter().filter(|c| c.complete).filter_map(&value)),
     );
     html! {
         (scale.legend(what))
@@ -110,7 +110,9 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
             h2 { "Activity retention" }
             @match activity {
                 Some(a) if !a.cohorts.is_empty() => {
-                    @let scale = HeatScale::over(a.cohorts.iter().flat_map(|c| c.retention.iter().flatten().copied()));
+                    @let scale = HeatScale::over(a.cohorts.iter().flat_map(|c| {
+                        c.retention.iter().zip(&c.complete).filter(|(_, done)| **done).filter_map(|(v, _)| *v)
+                    }));
                     (scale.legend("share of the cohort active"))
                     @let ages = a.cohorts.iter().map(|c| c.retention.len()).max().unwrap_or(0);
                     table.heatmap data-measure="activity_retention" {

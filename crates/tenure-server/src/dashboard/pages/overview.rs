@@ -52,6 +52,7 @@ struct Card<'a> {
     period: Option<&'a str>,
     value: Option<f64>,
     previous: Option<f64>,
+    previous_period: Option<&'a str>,
     /// The value exactly as the API writes it.
     raw: String,
     shown: String,
@@ -82,7 +83,11 @@ fn card(c: &Card<'_>) -> Markup {
             };
             Some((
                 class,
-                format!("{arrow} {} vs previous period", (c.delta)(d)),
+                format!(
+                    "{arrow} {} vs {}",
+                    (c.delta)(d),
+                    c.previous_period.unwrap_or("the previous period")
+                ),
             ))
         }
         _ => None,
@@ -134,6 +139,7 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
             period: current.map(|r| r.header.period.as_str()),
             value: current.map(|r| r.mrr as f64),
             previous: before_current.map(|r| r.mrr as f64),
+            previous_period: before_current.map(|r| r.header.period.as_str()),
             raw: current.map_or_else(|| "null".to_owned(), |r| r.mrr.to_string()),
             shown: money(current.map(|r| r.mrr as f64), &currency),
             delta: &money_delta,
@@ -149,6 +155,7 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
             value: now_row.and_then(|r| r.logo_churn_rate),
             raw: format::raw(now_row.and_then(|r| r.logo_churn_rate)),
             previous: prev_row.and_then(|r| r.logo_churn_rate),
+            previous_period: prev_row.map(|r| r.header.period.as_str()),
             shown: pct(now_row.and_then(|r| r.logo_churn_rate)),
             delta: &points,
             better: Better::Down,
@@ -166,6 +173,7 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
             value: now_row.and_then(|r| r.net_revenue_retention),
             raw: format::raw(now_row.and_then(|r| r.net_revenue_retention)),
             previous: prev_row.and_then(|r| r.net_revenue_retention),
+            previous_period: prev_row.map(|r| r.header.period.as_str()),
             shown: pct(now_row.and_then(|r| r.net_revenue_retention)),
             delta: &points,
             better: Better::Up,
@@ -183,6 +191,7 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
             value: voice_row.and_then(|r| r.nps),
             raw: format::raw(voice_row.and_then(|r| r.nps)),
             previous: voice_prev.and_then(|r| r.nps),
+            previous_period: voice_prev.map(|r| r.header.period.as_str()),
             shown: num(voice_row.and_then(|r| r.nps), 1),
             delta: &nps_points,
             better: Better::Up,
@@ -197,6 +206,7 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
             value: ref_row.and_then(|r| r.referral_share),
             raw: format::raw(ref_row.and_then(|r| r.referral_share)),
             previous: ref_prev.and_then(|r| r.referral_share),
+            previous_period: ref_prev.map(|r| r.header.period.as_str()),
             shown: pct(ref_row.and_then(|r| r.referral_share)),
             delta: &points,
             better: Better::Up,
@@ -216,6 +226,7 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
             value: now_row.and_then(|r| r.ltv),
             raw: format::raw(now_row.and_then(|r| r.ltv)),
             previous: prev_row.and_then(|r| r.ltv),
+            previous_period: prev_row.map(|r| r.header.period.as_str()),
             shown: money(now_row.and_then(|r| r.ltv), &currency),
             delta: &money_delta,
             better: Better::Up,

@@ -76,6 +76,7 @@ fn editor(
             }
             @if let Some(p) = preview {
                 div #preview role="status" {
+                    @if let Some(id) = id { p { a href=(format!("/dashboard/segments/{id}")) { "← the segment as saved, with its members" } } }
                     p { strong data-field="preview.count" { (format::count(p["count"].as_u64().unwrap_or(0))) } " of " (format::count(p["customers"].as_u64().unwrap_or(0))) " customers would be members now." }
                     ul { @for c in p["sample"].as_array().into_iter().flatten() {
                         @let cid = format::text(&c["id"]);

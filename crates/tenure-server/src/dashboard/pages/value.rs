@@ -83,7 +83,7 @@ async fn build(state: &AppState, session: &Session, params: Params) -> PageResul
                                 td { (c.channel) } td.num { (c.new_customers) } td.num { (c.customers) } td.num { (pct(c.retention_rate)) }
                                 td.num { (money(c.arpa, &currency)) } td.num { (money(c.ltv, &currency)) } td.num { (num(c.nps, 1)) }
                                 td.num { (money(c.spend.map(|s| s as f64), &currency)) } td.num { (money(c.cac, &currency)) }
-                                td.num { (num(c.cac_payback_months, 1)) } td.num { (num(c.ltv_to_cac, 1)) }
+                                td.num data-field="cac_payback_months" { (num(c.cac_payback_months, 1)) } td.num { (num(c.ltv_to_cac, 1)) }
                             }
                         }
                     }
