@@ -768,6 +768,9 @@ impl AssignedModel {
                 if !d.slots.is_empty() {
                     return Err("applies_to: property filters (`where`) are not allowed here".to_owned());
                 }
+                if d.reads_daily_values() {
+                    return Err("applies_to: cannot read p_alive, predicted_clv or revenue_percentile (the day's table is not consulted when a health model is chosen)".to_owned());
+                }
                 if d.reads_health() {
                     return Err("applies_to: cannot read health (health, grade, health_band, health_drop): it chooses the model health is computed by".to_owned());
                 }
@@ -842,6 +845,7 @@ impl HealthModels {
             names,
             health: self,
             risk: None,
+            daily: None,
             slots: &[],
         }
     }

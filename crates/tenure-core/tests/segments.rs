@@ -582,3 +582,122 @@ fn a_health_alert_waits_for_the_band_to_hold() {
         );
     }
 }
+
+#[test]
+fn values_of_the_day_are_read_from_the_days_table_until_the_next_one() {
+    use std::sync::Arc;
+    use tenure_core::segments::{CustomerValues, DailyValues};
+    let mut e = engine();
+    let t0 = at("2026-05-10T10:00:00Z");
+    for user in ["u1", "u2", "u3"] {
+        let identify = json!({"type": "identify", "userId": user,
+                              "timestamp": format_instant(t0 - 3_600_000), "traits": {}});
+        e.apply(&message(identify, t0));
+    }
+    let ids: std::collections::HashMap<&str, CustomerId> = ["u1", "u2", "u3"]
+        .into_iter()
+        .map(|u| (u, e.find(u).unwrap().id.clone()))
+        .collect();
+    let id = |user: &str| ids[user].clone();
+    let table = |day: i32, values: &[(&str, Option<f64>, Option<f64>)]| DailyValues {
+        day,
+        currency: Some("USD".into()),
+        customers: values
+            .iter()
+            .map(|(u, p, pct)| {
+                let v = CustomerValues {
+                    p_alive: *p,
+                    predicted_clv: Some(12.5),
+                    revenue_percentile: *pct,
+                };
+                (id(u), v)
+            })
+            .collect(),
+    };
+    let day0 = tenure_core::time::day_of(t0);
+    let fading = SegmentId(7);
+    let top = SegmentId(8);
+    let def = |v: Value| Definition::parse(&v).unwrap();
+    // Before any table there are no values: nobody is in, and the shell is told to compute one.
+    assert!(
+        e.define_segment(
+            fading,
+            "fading",
+            def(json!({"computed": "p_alive", "op": "lt", "value": 0.5})),
+            [],
+            t0
+        )
+        .is_empty()
+    );
+    assert!(e.segments_read_daily_values());
+    let first = table(
+        day0,
+        &[("u1", Some(0.2), Some(95.0)), ("u2", Some(0.8), Some(40.0))],
+    );
+    e.set_daily_values(Arc::new(first));
+    let changes = e.due_segment_changes(t0);
+    assert_eq!(
+        names(&changes),
+        vec![("Segment Entered".into(), "2026-05-10T10:00".into())]
+    );
+    for (_, m) in &changes {
+        e.apply(m);
+    }
+    assert!(member(&e, "u1", fading) && !member(&e, "u2", fading));
+    let entered = e.define_segment(
+        top,
+        "top revenue",
+        def(json!({"computed": "revenue_percentile", "op": "gte", "value": 80})),
+        [],
+        t0,
+    );
+    assert_eq!(entered.len(), 1);
+    for (_, m) in &entered {
+        e.apply(m);
+    }
+    // The values are frozen until the next table: no timer, nothing changes with time.
+    assert_eq!(e.next_segment_timer(), None);
+    assert!(e.due_segment_changes(at("2026-05-10T23:59:59Z")).is_empty());
+    // The next day's table moves everyone at once, at the instant it is set.
+    let midnight = at("2026-05-11T00:00:00Z");
+    e.set_daily_values(Arc::new(table(
+        day0 + 1,
+        &[
+            ("u1", Some(0.9), Some(70.0)),
+            ("u2", Some(0.1), None),
+            ("u3", Some(0.3), Some(85.0)),
+        ],
+    )));
+    let changes = e.due_segment_changes(midnight);
+    let mut got: Vec<(String, String, u32)> = changes
+        .iter()
+        .map(|(c, m)| {
+            let user = e
+                .customers()
+                .find(|s| &s.id == c)
+                .unwrap()
+                .user_id
+                .clone()
+                .unwrap();
+            let segment = m.properties().unwrap()["segment_id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("seg_")
+                .parse()
+                .unwrap();
+            (user, m.name.clone().unwrap(), segment)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("u1".into(), "Segment Exited".into(), 7),
+            ("u1".into(), "Segment Exited".into(), 8),
+            ("u2".into(), "Segment Entered".into(), 7),
+            ("u3".into(), "Segment Entered".into(), 7),
+            ("u3".into(), "Segment Entered".into(), 8),
+        ]
+    );
+    assert!(changes.iter().all(|(_, m)| m.timestamp == midnight));
+}

@@ -22,6 +22,7 @@ use tenure_clv::purchases::{PurchaseModel, PurchaseModelKind};
 use tenure_clv::sbg::ShiftedBetaGeometric;
 use tenure_core::customer::CustomerState;
 use tenure_core::money::Currency;
+use tenure_core::segments::{CustomerValues, DailyValues};
 use tenure_core::time::{Millis, day_of};
 use tenure_core::{Engine, WorkspaceId};
 
@@ -282,6 +283,97 @@ impl OrderModels {
             currency: self.currency.as_str().to_owned(),
         })
     }
+}
+
+/// Computes today's table for a workspace whose segments read one (or when `needed`) and
+/// hands it to the writer, unless the engine already holds today's: the schedule does it for
+/// every loaded workspace once a minute (so within a minute of midnight), a segment's save
+/// or preview before it evaluates. The table is computed under a read lock only; the writer
+/// then reconciles every segment with it. Blocking. Whether a table was installed.
+pub fn refresh_daily_values(
+    engine: &std::sync::RwLock<Engine>,
+    ingestor: &crate::writer::Ingestor,
+    now: Millis,
+    needed: bool,
+) -> Result<bool, crate::writer::WriteError> {
+    let table = {
+        let Ok(engine) = engine.read() else {
+            return Ok(false);
+        };
+        let wanted = needed || engine.segments_read_daily_values();
+        if !wanted || engine.daily_values().is_some_and(|d| d.day == day_of(now)) {
+            return Ok(false);
+        }
+        let started = std::time::Instant::now();
+        let table = daily_values(&engine, now);
+        tracing::info!(
+            workspace = %engine.workspace(),
+            customers = table.customers.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "computed the day's values for segments"
+        );
+        table
+    };
+    let workspace = {
+        let Ok(engine) = engine.read() else {
+            return Ok(false);
+        };
+        engine.workspace().clone()
+    };
+    ingestor.segment_blocking(
+        workspace,
+        crate::writer::SegmentOp::SetDailyValues {
+            values: Arc::new(table),
+        },
+    )?;
+    Ok(true)
+}
+
+/// The day's table segments read (`tenure_core::segments::DailyValues`, docs/segments.md):
+/// each customer's probability alive and predicted 12-month CLV under the order models
+/// fitted now on every customer's orders, and their percentile by revenue over the trailing
+/// 12 months, counted as `concentration` counts it. Blocking.
+pub fn daily_values(engine: &Engine, now: Millis) -> DailyValues {
+    use rayon::prelude::*;
+    let today = day_of(now);
+    let customers: Vec<&CustomerState> = engine.customers().collect();
+    let mut table = DailyValues {
+        day: today,
+        currency: None,
+        customers: HashMap::new(),
+    };
+    let started = std::time::Instant::now();
+    let fitted = fit(engine, today);
+    let fit_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(models) = fitted {
+        table.currency = Some(models.currency.as_str().to_owned());
+        table.customers = customers
+            .par_iter()
+            .filter_map(|c| {
+                let p = models.predict(c)?;
+                Some((
+                    c.id.clone(),
+                    CustomerValues {
+                        p_alive: Some(p.probability_alive),
+                        predicted_clv: p.predicted_clv_12_months,
+                        revenue_percentile: None,
+                    },
+                ))
+            })
+            .collect();
+    }
+    let predict_ms = started.elapsed().as_secs_f64() * 1000.0 - fit_ms;
+    if let Ok(query) = tenure_core::metrics::Query::parse(std::iter::empty::<(&str, &str)>(), now) {
+        let data = tenure_core::metrics::Dataset::prepare(&customers, &query);
+        table.set_revenue_percentiles(&tenure_core::metrics::revenue_by_customer(&data, &query));
+    }
+    tracing::info!(
+        fit_ms,
+        predict_ms,
+        revenue_ms = started.elapsed().as_secs_f64() * 1000.0 - fit_ms - predict_ms,
+        "the day's values"
+    );
+    table
 }
 
 /// The workspace's purchase forecast: the models and the sum of every customer's

@@ -217,7 +217,8 @@ const SYNC_EVERY: Duration = Duration::from_secs(60);
 const RETRAIN_CHECK_EVERY: Duration = Duration::from_secs(3600);
 
 /// Starts the schedule: every minute, a model another process stored (`tenure risk train`)
-/// is handed to the engine, so segments on `risk` read it; and, with `every_days` > 0, models
+/// is handed to the engine, so segments on `risk` read it, and a workspace whose segments
+/// read the day's values gets the new day's table; and, with `every_days` > 0, models
 /// older than that are retrained (checked hourly). It holds the writer's handle only weakly
 /// (`alive`, owned by the application's state): once the application stops, the writer can
 /// finish and the schedule ends at its next wake-up.
@@ -244,6 +245,12 @@ pub fn start_schedule(
                     tracing::info!(%workspace, "installing a risk model stored by another process");
                     if let Err(e) = install_blocking(&ingestor, &workspace, model) {
                         tracing::error!(%workspace, error = %e, "stored risk model not installed");
+                    }
+                }
+                // A new day's table of values for the segments that read one.
+                for (workspace, engine) in engines.loaded() {
+                    if let Err(e) = crate::predictions::refresh_daily_values(&engine, &ingestor, clock.now(), false) {
+                        tracing::error!(%workspace, error = %e, "the day's values not installed");
                     }
                 }
                 if every_days == 0 || last_retrain_check.elapsed() < RETRAIN_CHECK_EVERY {

@@ -78,6 +78,11 @@ pub enum SegmentOp {
     SetRiskModel {
         model: Arc<tenure_core::risk::RiskModel>,
     },
+    /// Use a new day's table of values (`p_alive`, `predicted_clv`, `revenue_percentile`,
+    /// docs/segments.md); every segment is reconciled with it.
+    SetDailyValues {
+        values: Arc<tenure_core::segments::DailyValues>,
+    },
 }
 
 /// What a [`SegmentOp`] did.
@@ -289,7 +294,16 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
             }
         }
         match reader.join() {
-            Ok(read) => read.map(|()| engine),
+            Ok(read) => read.map(|()| {
+                // Before the first reconcile, or segments on the day's values would empty
+                // and fill again (docs/segments.md). The engine is not shared yet.
+                if engine.segments_read_daily_values() {
+                    let now = jiff::Timestamp::now().as_millisecond();
+                    engine
+                        .set_daily_values(Arc::new(crate::predictions::daily_values(&engine, now)));
+                }
+                engine
+            }),
             Err(_) => Err(StoreError::Corrupt("the log reader panicked".into())),
         }
     })
@@ -853,6 +867,12 @@ fn segment_job(
             let model = model.clone();
             reconcile_after(conn, &lock, ws, now, move |engine| {
                 engine.set_risk_model(Some(model))
+            })
+        }
+        SegmentOp::SetDailyValues { values } => {
+            let values = values.clone();
+            reconcile_after(conn, &lock, ws, now, move |engine| {
+                engine.set_daily_values(values)
             })
         }
         SegmentOp::Delete { id } => {

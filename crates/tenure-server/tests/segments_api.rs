@@ -273,3 +273,148 @@ async fn an_alert_segment_appends_its_event_with_each_entry() {
         app.stop();
     }
 }
+
+/// Probability alive, predicted CLV and revenue percentile: read from the day's table,
+/// computed when a definition first needs it, shown in the profile, and computed again
+/// once the day changes.
+#[tokio::test]
+async fn segments_on_the_days_values_read_the_days_table() {
+    let end = "2026-12-01T00:00:00Z";
+    let business = tenure_core::demo::DemoBusiness::new(tenure_core::demo::DemoConfig {
+        customers: 600,
+        months: 12,
+        seed: 5,
+        end: parse_instant(end).unwrap(),
+    });
+    let events: Vec<Value> = business.customers().flat_map(|c| c.events).collect();
+    for db in databases() {
+        let clock = Arc::new(AtomicU64::new(ms("2026-12-01T09:00:00Z")));
+        let app = TestApp::spawn_with_clock(&db, Arc::new(TestClock(clock.clone()))).await;
+        app.post_in_batches(&events).await;
+        // No segment reads them yet: no table.
+        let (_, profile) = app.get("/v1/customers/user_000001", &app.admin_key).await;
+        assert_eq!(profile["predictions"]["segment_values"], Value::Null);
+
+        let fading = json!({"computed": "p_alive", "op": "lt", "value": 0.9});
+        let (status, preview) = app
+            .post(
+                "/v1/segments/preview",
+                &app.admin_key,
+                &json!({"definition": fading, "sample": 100}),
+            )
+            .await;
+        assert_eq!(status, 200, "{preview}");
+        let count = preview["count"].as_u64().unwrap();
+        assert!(count > 0, "{preview}");
+        // Each member's value is the profile's: the day's table and the order model agree
+        // (nothing changed since the table was computed).
+        for c in preview["sample"].as_array().unwrap() {
+            let (_, p) = app
+                .get(
+                    &format!("/v1/customers/{}", c["id"].as_str().unwrap()),
+                    &app.admin_key,
+                )
+                .await;
+            let values = &p["predictions"]["segment_values"];
+            assert_eq!(values["as_of_day"], "2026-12-01T00:00:00.000Z");
+            let p_alive = values["values"]["p_alive"].as_f64().unwrap();
+            assert!(p_alive < 0.9);
+            assert_eq!(
+                p_alive,
+                p["predictions"]["orders"]["probability_alive"]
+                    .as_f64()
+                    .unwrap()
+            );
+        }
+        let (status, saved) = app
+            .post(
+                "/v1/segments",
+                &app.admin_key,
+                &json!({"name": "Fading buyers", "definition": fading}),
+            )
+            .await;
+        assert_eq!(status, 201, "{saved}");
+        assert_eq!(saved["members"].as_u64().unwrap(), count);
+
+        // The top fifth by revenue, as concentration ranks it.
+        let top = json!({"computed": "revenue_percentile", "op": "gt", "value": 80});
+        let (status, saved) = app
+            .post(
+                "/v1/segments",
+                &app.admin_key,
+                &json!({"name": "Top revenue", "definition": top}),
+            )
+            .await;
+        assert_eq!(status, 201, "{saved}");
+        let (_, concentration) = app
+            .get(
+                "/v1/metrics/concentration?to=2026-12-01T09:00:00Z",
+                &app.admin_key,
+            )
+            .await;
+        let earning = concentration["data"]["customers"].as_u64().unwrap() as f64;
+        let members = saved["members"].as_u64().unwrap() as f64;
+        assert!(
+            members <= 0.2 * earning + 1.0 && members >= 0.05 * earning,
+            "{members} of {earning}"
+        );
+        let top_customer = concentration["data"]["top_customers"][0]["customer_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, p) = app
+            .get(&format!("/v1/customers/{top_customer}"), &app.admin_key)
+            .await;
+        assert_eq!(
+            p["predictions"]["segment_values"]["values"]["revenue_percentile"],
+            100.0
+        );
+        assert!(
+            memberships(&app, &top_customer)
+                .await
+                .contains(&saved["id"].as_str().unwrap().to_owned())
+        );
+
+        // A health model may not be chosen by them.
+        let (status, body) = app
+            .put(
+                "/v1/health-models/buyers",
+                &app.admin_key,
+                &json!({"name": "buyers", "applies_to": fading, "priority": 1, "components": [
+                    {"name": "breadth", "weight": 1, "metric": {"kind": "breadth", "window_days": 30},
+                     "scale": {"type": "curve", "points": [[0, 0], [5, 100]]}}]}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("p_alive"),
+            "{body}"
+        );
+
+        // Within the day the table stays; the next day a new one is computed (by the
+        // schedule, within a minute of midnight; here by a preview, which needs today's).
+        let (_, p) = app.get("/v1/customers/user_000001", &app.admin_key).await;
+        assert_eq!(
+            p["predictions"]["segment_values"]["as_of_day"],
+            "2026-12-01T00:00:00.000Z"
+        );
+        clock.store(ms("2026-12-02T08:00:00Z"), Ordering::SeqCst);
+        let (status, _) = app
+            .post(
+                "/v1/segments/preview",
+                &app.admin_key,
+                &json!({"definition": top}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (_, p) = app.get("/v1/customers/user_000001", &app.admin_key).await;
+        assert_eq!(
+            p["predictions"]["segment_values"]["as_of_day"],
+            "2026-12-02T00:00:00.000Z"
+        );
+        app.stop();
+    }
+}

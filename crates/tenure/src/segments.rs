@@ -113,6 +113,14 @@ pub fn save(
     let mut results = Vec::new();
     for (name, definition, source) in parsed {
         let id = existing.iter().find(|r| r.name == name).map(|r| r.id);
+        if definition.reads_daily_values() {
+            // Backfilled against today's table of values (docs/segments.md).
+            use tenure_core::time::Clock;
+            let engine = core.engines.get(ws)?;
+            let now = tenure_server::SystemClock.now();
+            tenure_server::predictions::refresh_daily_values(&engine, &core.ingestor, now, true)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        }
         let done = core
             .ingestor
             .segment_blocking(

@@ -552,7 +552,7 @@ fn apply_loads_health_models_and_segments_from_a_file() {
     let (ok, text, err) = in_dir(&dir, "apply", &[file.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(
-        text.contains("health model onboarding: stored") && text.contains("segment seg_10 red"),
+        text.contains("health model onboarding: stored") && text.contains("segment seg_12 red"),
         "{text}"
     );
     let (ok, json_text, err) = in_dir(&dir, "health", &["--at", "2025-12-31", "--json"]);
@@ -717,12 +717,12 @@ fn segments_are_listed_applied_previewed_and_deleted_on_the_demo() {
     let dir = std::env::temp_dir().join(db::unique("tenure_segments"));
     std::fs::create_dir_all(&dir).unwrap();
     let demo = small_demo(&dir);
-    assert_eq!(demo["segments"], 9);
+    assert_eq!(demo["segments"], 11);
     let segments = |args: &[&str]| in_dir(&dir, "segments", args);
     let (ok, text, err) = segments(&["list", "--json"]);
     assert!(ok, "{err}");
     let list: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 9, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 11, "{list}");
 
     // A bad file names the item and the path of the bad node; nothing is saved.
     let file = dir.join("segments.json");
@@ -745,12 +745,12 @@ fn segments_are_listed_applied_previewed_and_deleted_on_the_demo() {
     let (ok, text, err) = segments(&["apply", file.to_str().unwrap(), "--json"]);
     assert!(ok, "{err}");
     let applied: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(applied[0]["id"], "seg_10");
+    assert_eq!(applied[0]["id"], "seg_12");
     assert_eq!(applied[0]["created"], true);
     let (ok, text, err) = segments(&["preview", file.to_str().unwrap(), "--json"]);
     assert!(ok, "{err}");
     let preview: Value = serde_json::from_str(&text).unwrap();
-    let (ok, text, err) = segments(&["show", "seg_10", "--json", "--members", "3"]);
+    let (ok, text, err) = segments(&["show", "seg_12", "--json", "--members", "3"]);
     assert!(ok, "{err}");
     let shown: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(shown["members"], preview["count"]);
@@ -764,8 +764,8 @@ fn segments_are_listed_applied_previewed_and_deleted_on_the_demo() {
     assert_eq!(again[0]["created"], false);
     assert_eq!(again[0]["entered"], 0);
 
-    let (ok, _, err) = segments(&["delete", "seg_10"]);
+    let (ok, _, err) = segments(&["delete", "seg_12"]);
     assert!(ok, "{err}");
-    let (ok, _, err) = segments(&["delete", "seg_10"]);
-    assert!(!ok && err.contains("no segment seg_10"), "{err}");
+    let (ok, _, err) = segments(&["delete", "seg_12"]);
+    assert!(!ok && err.contains("no segment seg_12"), "{err}");
 }

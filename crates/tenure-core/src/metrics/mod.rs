@@ -41,7 +41,7 @@ pub use subscriptions::{SubscriptionRow, subscription_metrics};
 pub use transactions::{TransactionRow, transaction_metrics};
 pub use value::{
     ChannelRow, Concentration, LorenzPoint, ReferralRow, Spend, WhatIf, WhatIfPoint,
-    channel_metrics, concentration, referral_share, what_if,
+    channel_metrics, concentration, referral_share, revenue_by_customer, what_if,
 };
 pub use voice::{NpsBreakdownRow, Verbatim, VoiceRow, nps_breakdown, verbatims, voice_metrics};
 

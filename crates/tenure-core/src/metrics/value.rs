@@ -377,6 +377,21 @@ pub fn concentration(data: &Dataset, query: &Query) -> Concentration {
     compute(data, &ConcentrationPlan::new(data, query))
 }
 
+/// Every customer's revenue over the 12 months ending at `query.to`, exactly as
+/// `concentration` counts it (customers without revenue left out): what the revenue
+/// percentile of segments ranks (`segments::DailyValues`).
+pub fn revenue_by_customer(data: &Dataset, query: &Query) -> Vec<(crate::CustomerId, i64)> {
+    let plan = ConcentrationPlan::new(data, query);
+    use rayon::prelude::*;
+    data.customers
+        .par_iter()
+        .filter_map(|c| {
+            let r = revenue_in(c, &plan.conversion, plan.from, plan.to, &plan.months);
+            (r > 0).then(|| (c.state.id.clone(), r))
+        })
+        .collect()
+}
+
 pub(crate) struct ConcentrationPlan {
     from: Millis,
     to: Millis,

@@ -11,9 +11,9 @@ use crate::engine::Engine;
 use crate::health::HealthModels;
 use crate::ids::{CustomerId, Identity};
 use crate::message::{Message, MessageType};
-use crate::segments::SegmentId;
 use crate::segments::definition::{Definition, passes};
 use crate::segments::eval::{Subject, holds, next_change};
+use crate::segments::{DailyValues, SegmentId};
 use crate::time::{Millis, day_of, format_instant};
 
 /// A defined segment as the engine runs it.
@@ -89,6 +89,27 @@ impl std::fmt::Debug for SharedRisk {
     }
 }
 
+/// A day's table of values, shared with the shell; compared by allocation like a model.
+#[derive(Clone)]
+struct SharedDaily(std::sync::Arc<DailyValues>);
+
+impl PartialEq for SharedDaily {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for SharedDaily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DailyValues(day {}, {} customers)",
+            self.0.day,
+            self.0.customers.len()
+        )
+    }
+}
+
 /// What the API lists about a segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentInfo {
@@ -110,6 +131,9 @@ pub struct SegmentBook {
     health: HealthModels,
     /// The churn-risk model `risk` conditions read (none until one is trained).
     risk: Option<SharedRisk>,
+    /// The day's table `p_alive`, `predicted_clv` and `revenue_percentile` read (none until
+    /// the shell computes one).
+    daily: Option<SharedDaily>,
     /// Set by a rebuild: every customer is evaluated once at the next clock tick.
     reconcile: bool,
 }
@@ -131,6 +155,10 @@ impl SegmentBook {
 
     fn risk(&self) -> Option<&crate::risk::RiskModel> {
         self.risk.as_ref().map(|r| r.0.as_ref())
+    }
+
+    fn daily(&self) -> Option<&DailyValues> {
+        self.daily.as_ref().map(|d| d.0.as_ref())
     }
 }
 
@@ -204,6 +232,27 @@ impl Engine {
         self.segment_book.risk.as_ref().map(|r| &r.0)
     }
 
+    /// Whether a live segment reads the day's table (`p_alive`, `predicted_clv`,
+    /// `revenue_percentile`): the shell keeps today's table set while one does.
+    pub fn segments_read_daily_values(&self) -> bool {
+        self.segment_book
+            .live
+            .values()
+            .any(|l| l.definition.reads_daily_values())
+    }
+
+    /// The day's table of values segments read, if one was set.
+    pub fn daily_values(&self) -> Option<&std::sync::Arc<DailyValues>> {
+        self.segment_book.daily.as_ref().map(|d| &d.0)
+    }
+
+    /// Replaces the day's table: every customer's values may change, so segments are
+    /// reconciled at the next `due_segment_changes`.
+    pub fn set_daily_values(&mut self, values: std::sync::Arc<DailyValues>) {
+        self.segment_book.daily = Some(SharedDaily(values));
+        self.segment_book.reconcile = true;
+    }
+
     /// Replaces the churn-risk model: every customer's risk may change, so segments are
     /// reconciled at the next `due_segment_changes`.
     pub fn set_risk_model(&mut self, model: Option<std::sync::Arc<crate::risk::RiskModel>>) {
@@ -266,6 +315,7 @@ impl Engine {
                     names,
                     health: book.health(),
                     risk: book.risk(),
+                    daily: book.daily(),
                     slots: &slots,
                 };
                 let member = holds(&live.definition.condition, &subject, now);
@@ -328,6 +378,7 @@ impl Engine {
                     names: self.names(),
                     health,
                     risk: self.segment_book.risk(),
+                    daily: self.segment_book.daily(),
                     slots: &slots,
                 };
                 holds(&live.definition.condition, &subject, now)
@@ -354,6 +405,7 @@ impl Engine {
             names: self.names(),
             health,
             risk: self.segment_book.risk(),
+            daily: self.segment_book.daily(),
             slots: &slots,
         };
         Some(holds(&live.definition.condition, &subject, now))
@@ -524,6 +576,7 @@ impl Engine {
                 names: self.names(),
                 health,
                 risk: self.segment_book.risk(),
+                daily: self.segment_book.daily(),
                 slots: &slots,
             };
             let member = holds(&live.definition.condition, &subject, at);

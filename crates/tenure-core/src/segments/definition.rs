@@ -76,10 +76,16 @@ pub enum Computed {
     /// Probability of churning within the horizon under the workspace's churn-risk model
     /// (docs/risk.md); absent without a model or for a customer who is not current.
     Risk,
+    /// Probability alive from the order models, as of the day's table (`daily.rs`).
+    PAlive,
+    /// Predicted 12-month CLV of orders, major units, as of the day's table.
+    PredictedClv,
+    /// 0–100 rank by trailing-12-month revenue, as of the day's table.
+    RevenuePercentile,
 }
 
 impl Computed {
-    const NAMES: [(&'static str, Computed); 10] = [
+    const NAMES: [(&'static str, Computed); 13] = [
         ("health", Self::Health),
         ("grade", Self::Grade),
         ("nps", Self::Nps),
@@ -90,7 +96,18 @@ impl Computed {
         ("status", Self::Status),
         ("orders", Self::Orders),
         ("risk", Self::Risk),
+        ("p_alive", Self::PAlive),
+        ("predicted_clv", Self::PredictedClv),
+        ("revenue_percentile", Self::RevenuePercentile),
     ];
+
+    /// Read from the day's table of values (frozen until the next one).
+    pub fn is_daily(self) -> bool {
+        matches!(
+            self,
+            Self::PAlive | Self::PredictedClv | Self::RevenuePercentile
+        )
+    }
 }
 
 /// How many times, for `performed`.
@@ -252,6 +269,21 @@ impl Definition {
         reads(&self.condition)
     }
 
+    /// Whether any condition reads the day's table of values (`p_alive`, `predicted_clv`,
+    /// `revenue_percentile`): the shell makes sure today's table is there before it
+    /// evaluates the definition.
+    pub fn reads_daily_values(&self) -> bool {
+        fn reads(c: &Condition) -> bool {
+            match c {
+                Condition::All(cs) | Condition::Any(cs) => cs.iter().any(reads),
+                Condition::Not(c) => reads(c),
+                Condition::Computed { value, .. } => value.is_daily(),
+                _ => false,
+            }
+        }
+        reads(&self.condition)
+    }
+
     /// Every event name the definition reads.
     pub fn events(&self) -> Vec<&str> {
         let mut out = Vec::new();
@@ -379,15 +411,10 @@ fn parse_condition(
                 .map(|(_, c)| *c)
                 .ok_or_else(|| {
                     let known: Vec<&str> = Computed::NAMES.iter().map(|(n, _)| *n).collect();
-                    let later = ["p_alive", "predicted_clv", "revenue_percentile"];
-                    if later.contains(&name.as_str()) {
-                        format!(
-                            "{here}: `{name}` cannot be used in segments yet (docs/segments.md, \"Not yet\"); use one of {}",
-                            known.join(", ")
-                        )
-                    } else {
-                        format!("{here}: unknown value `{name}`: expected one of {}", known.join(", "))
-                    }
+                    format!(
+                        "{here}: unknown value `{name}`: expected one of {}",
+                        known.join(", ")
+                    )
                 })?;
             Ok(Condition::Computed {
                 value,
@@ -746,8 +773,8 @@ mod tests {
                 .contains("definition.op: unknown operator `like`")
         );
         assert!(
-            error(json!({"computed": "p_alive", "op": "gt", "value": 0.5}))
-                .contains("cannot be used in segments yet")
+            error(json!({"computed": "p_live", "op": "gt", "value": 0.5}))
+                .contains("unknown value `p_live`: expected one of health")
         );
         assert!(error(json!({"performed": "Segment Entered"})).contains("segments cannot use it"));
         assert!(

@@ -21,6 +21,8 @@ pub struct Subject<'a> {
     pub health: &'a HealthModels,
     /// The workspace's churn-risk model, if one is trained.
     pub risk: Option<&'a crate::risk::RiskModel>,
+    /// The day's table of values (`daily.rs`), if the shell has computed one.
+    pub daily: Option<&'a crate::segments::DailyValues>,
     /// For each slot of the definition: the customer's matching occurrences per UTC day,
     /// sorted by day.
     pub slots: &'a [&'a [(i32, u32)]],
@@ -231,6 +233,16 @@ fn computed_passes(
             .risk
             .and_then(|m| m.probability(state, s.names, now))
             .map(Value::from)),
+        Computed::PAlive | Computed::PredictedClv | Computed::RevenuePercentile => {
+            let values = s.daily.and_then(|d| d.get(&state.id));
+            one(values
+                .and_then(|v| match value {
+                    Computed::PAlive => v.p_alive,
+                    Computed::PredictedClv => v.predicted_clv,
+                    _ => v.revenue_percentile,
+                })
+                .map(Value::from))
+        }
     }
 }
 
@@ -357,6 +369,9 @@ fn computed_next_change(value: Computed, s: &Subject, now: Millis) -> Option<Mil
             .flatten()
             .min()
         }
+        // Frozen until the next day's table, whose arrival reconciles every segment: no
+        // timer (the shell's schedule brings the table).
+        Computed::PAlive | Computed::PredictedClv | Computed::RevenuePercentile => None,
     }
 }
 

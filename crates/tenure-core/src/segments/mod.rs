@@ -18,10 +18,12 @@
 //! [`CustomerState::segments`]: crate::customer::CustomerState::segments
 
 mod book;
+pub mod daily;
 pub mod definition;
 pub mod eval;
 
 pub use book::{SegmentBook, SegmentInfo};
+pub use daily::{CustomerValues, DailyValues};
 pub use definition::{Computed, Condition, Count, Definition, Op, Test, When, Window};
 
 use std::fmt;

@@ -214,10 +214,20 @@ pub(crate) async fn profile_document(
         value["model"] = json!(model_id);
         Some(value)
     });
+    // What segments on p_alive, predicted_clv and revenue_percentile read: the day's table
+    // (docs/segments.md), null while no segment needs one.
+    let daily = engine.daily_values().map(|table| {
+        json!({
+            "as_of_day": tenure_core::time::format_instant(i64::from(table.day) * tenure_core::time::MILLIS_PER_DAY),
+            "currency": table.currency,
+            "values": table.get(&customer.id).copied().unwrap_or_default(),
+        })
+    });
     body["predictions"] = json!({
         "orders": serde_json::to_value(orders).unwrap_or(Value::Null),
         "subscription": serde_json::to_value(subscription).unwrap_or(Value::Null),
         "risk": risk,
+        "segment_values": daily,
     });
     Ok(body)
 }

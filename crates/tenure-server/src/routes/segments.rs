@@ -127,6 +127,19 @@ async fn show(
         .ok_or_else(|| not_found(id))
 }
 
+/// Today's table of values (`p_alive`, `predicted_clv`, `revenue_percentile`) in the engine
+/// before a definition reading it is evaluated: computed now if it is missing or older.
+async fn ensure_daily_values(state: &AppState, ws: &WorkspaceId) -> Result<(), ApiError> {
+    let engine = crate::routes::engine_for(state, ws).await?;
+    let (ingestor, now) = (state.ingestor.clone(), state.clock.now());
+    blocking(move || {
+        crate::predictions::refresh_daily_values(&engine, &ingestor, now, true)
+            .map(|_| ())
+            .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))
+    })
+    .await
+}
+
 /// `{"name": …, "definition": {…}}`, checked: the name, the definition, and that no other
 /// live segment has the name.
 async fn read_definition(
@@ -180,6 +193,9 @@ pub(crate) async fn save(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Value, ApiError> {
     let (name, definition, source) = read_definition(state, ws, body, id).await?;
+    if definition.reads_daily_values() {
+        ensure_daily_values(state, ws).await?;
+    }
     let done = state
         .ingestor
         .segment(
@@ -280,6 +296,9 @@ pub(crate) async fn preview_document(
         .get("definition")
         .ok_or_else(|| bad("definition: required (docs/segments.md)".into()))?;
     let definition = Definition::parse(source).map_err(bad)?;
+    if definition.reads_daily_values() {
+        ensure_daily_values(state, workspace).await?;
+    }
     let sample = match value.get("sample") {
         None => 10,
         Some(v) => v

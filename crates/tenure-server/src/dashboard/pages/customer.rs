@@ -203,6 +203,13 @@ async fn build(state: &AppState, session: &Session, id: &str) -> PageResult {
                     @if profile["predictions"]["orders"].is_null() { p.muted { "No order model: too few customers with orders, or none for this customer." } }
                     @else { (facts(&profile["predictions"]["orders"])) }
                 }
+                @if !profile["predictions"]["segment_values"].is_null() {
+                    div {
+                        h3 { "What segments read today" }
+                        p.muted { "The day's table (as of " (format::date(profile["predictions"]["segment_values"]["as_of_day"].as_str().unwrap_or(""))) "), docs/segments.md." }
+                        (facts(&profile["predictions"]["segment_values"]["values"]))
+                    }
+                }
                 div {
                     h3 { "Subscription (sBG)" }
                     @if profile["predictions"]["subscription"].is_null() { p.muted { "No subscription model for this customer." } }
