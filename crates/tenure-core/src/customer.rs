@@ -524,10 +524,7 @@ impl CustomerState {
                     insert_sorted_unique(&mut self.active_days, day_of(at));
                 }
                 if let Some(name) = name {
-                    match self.event_counts.binary_search_by_key(&name, |(n, _)| *n) {
-                        Ok(i) => self.event_counts[i].1 += 1,
-                        Err(i) => self.event_counts.insert(i, (name, 1)),
-                    }
+                    self.count_event(name);
                     if !operator {
                         add_activity(&mut self.activity, day_of(at), name, 1);
                         self.index_active_month(day_of(at));
@@ -550,6 +547,27 @@ impl CustomerState {
                 }
             }
         }
+    }
+
+    fn count_event(&mut self, name: NameId) {
+        match self.event_counts.binary_search_by_key(&name, |(n, _)| *n) {
+            Ok(i) => self.event_counts[i].1 += 1,
+            Err(i) => self.event_counts.insert(i, (name, 1)),
+        }
+    }
+
+    /// What [`Self::apply`] does with a `Segment Entered` / `Segment Exited` track of this
+    /// customer (an operator event: counted, not activity), without reading its properties.
+    pub(crate) fn apply_membership(
+        &mut self,
+        at: Millis,
+        name: NameId,
+        segment: crate::segments::SegmentId,
+        entered: bool,
+    ) {
+        self.event_total += 1;
+        self.count_event(name);
+        self.apply_semantic(Semantic::SegmentMembership { segment, entered }, at);
     }
 
     fn apply_traits(&mut self, traits: &Map<String, Value>, at: Millis) {

@@ -158,6 +158,28 @@ impl Engine {
         Applied { customer, merged }
     }
 
+    /// Folds a membership event Tenure built for one of its customers: what [`Self::apply`]
+    /// does with it (a rebuild folds the same message through `apply`; the property test in
+    /// tests/segments.rs compares the two), without resolving its identity or reading its
+    /// properties. A backfill folds one per member.
+    pub(crate) fn apply_membership(
+        &mut self,
+        customer: &CustomerId,
+        message: &Message,
+        segment: crate::segments::SegmentId,
+        entered: bool,
+    ) {
+        self.seen.insert(&message.message_id);
+        let name = self
+            .names
+            .intern(message.name.as_deref().unwrap_or_default());
+        if let Some(state) = self.customers.get_mut(customer) {
+            state.apply_membership(message.timestamp, name, segment, entered);
+        }
+        self.observe_for_segments(customer, message);
+        self.events += 1;
+    }
+
     /// Finds (or creates) the customer a message belongs to, merging customers when the
     /// message proves two of them are one person.
     ///

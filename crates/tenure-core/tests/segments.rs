@@ -411,18 +411,22 @@ fn run_streams(
         membership_log.extend(fired);
         check(&e, &log, &defined, now, &format!("seed {seed} end"));
         // Memberships are the fold of the log: replaying it, membership events included,
-        // into an engine with no definitions gives the same memberships, entry times too.
+        // into an engine with no definitions gives the same memberships, entry times too,
+        // and the same state in every other respect (the engine folds its own membership
+        // events by a direct path, `apply_membership`; a rebuild folds them through `apply`).
         let mut replayed = engine();
         for m in &full_log {
             replayed.apply(m);
         }
+        assert_eq!(replayed.events_applied(), e.events_applied(), "seed {seed}");
         for c in e.customers() {
+            let again = replayed.find(c.id.as_str()).unwrap();
             assert_eq!(
-                replayed.find(c.id.as_str()).unwrap().segments,
-                c.segments,
+                again.segments, c.segments,
                 "seed {seed}: {} replayed from the log",
                 c.id
             );
+            assert_eq!(again, c, "seed {seed}: {} replayed from the log", c.id);
         }
         for (_, m) in &membership_log {
             assert!(

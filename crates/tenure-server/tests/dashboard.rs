@@ -5,10 +5,8 @@
 
 mod common;
 
-use common::{TestApp, databases};
+use common::{TestApp, databases, demo_events};
 use serde_json::{Value, json};
-use tenure_core::demo::{DemoBusiness, DemoConfig};
-use tenure_core::time::parse_instant;
 
 const END: &str = "2026-12-01T00:00:00Z";
 
@@ -180,28 +178,6 @@ fn card_value(body: &str, metric: &str) -> (String, String) {
     (attr("data-period"), attr("data-value"))
 }
 
-fn demo_events() -> Vec<Value> {
-    let business = DemoBusiness::new(DemoConfig {
-        customers: 1500,
-        months: 18,
-        seed: 7,
-        end: parse_instant(END).unwrap(),
-    });
-    business.customers().flat_map(|c| c.events).collect()
-}
-
-async fn other_workspace_key(app: &TestApp) -> String {
-    let store = app.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let ws = tenure_server::admin::create_workspace(&store, "other", 0).unwrap();
-        tenure_server::admin::create_key(&store, &ws.id, tenure_store::KeyKind::Admin, 0)
-            .unwrap()
-            .1
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn login_asks_for_an_admin_key_and_guards_its_form() {
     for db in databases() {
@@ -303,7 +279,7 @@ async fn login_asks_for_an_admin_key_and_guards_its_form() {
 
 #[tokio::test]
 async fn every_page_shows_the_apis_numbers() {
-    let events = demo_events();
+    let events = demo_events(1500, 18, 7, END);
     for db in databases() {
         let app = TestApp::spawn_at(&db, END).await;
         app.post_in_batches(&events).await;
@@ -436,7 +412,7 @@ async fn every_page_shows_the_apis_numbers() {
 
 #[tokio::test]
 async fn the_segment_editor_previews_and_saves_only_with_the_sessions_token() {
-    let events = demo_events();
+    let events = demo_events(1500, 18, 7, END);
     for db in databases() {
         let app = TestApp::spawn_at(&db, END).await;
         app.post_in_batches(&events).await;
@@ -554,11 +530,11 @@ async fn the_segment_editor_previews_and_saves_only_with_the_sessions_token() {
 
 #[tokio::test]
 async fn a_session_sees_only_its_own_workspace() {
-    let events = demo_events();
+    let events = demo_events(1500, 18, 7, END);
     for db in databases() {
         let app = TestApp::spawn_at(&db, END).await;
         app.post_in_batches(&events).await;
-        let other = other_workspace_key(&app).await;
+        let other = app.other_workspace_key().await;
         let mut browser = Browser::new(&app);
         browser.login(&other, "/dashboard").await;
         // The other workspace has no customers: the demo's are nowhere on its pages.

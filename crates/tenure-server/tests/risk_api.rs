@@ -8,38 +8,15 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{TestApp, TestClock, databases};
+use common::{TestApp, TestClock, databases, demo_events};
 use serde_json::{Value, json};
-use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::time::{MILLIS_PER_DAY, parse_instant};
 
 const END: &str = "2026-12-01T00:00:00Z";
 
-fn demo_events(customers: usize) -> Vec<Value> {
-    let business = DemoBusiness::new(DemoConfig {
-        customers,
-        months: 18,
-        seed: 7,
-        end: parse_instant(END).unwrap(),
-    });
-    business.customers().flat_map(|c| c.events).collect()
-}
-
-async fn other_workspace_key(app: &TestApp) -> String {
-    let store = app.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let ws = tenure_server::admin::create_workspace(&store, "other", 0).unwrap();
-        tenure_server::admin::create_key(&store, &ws.id, tenure_store::KeyKind::Admin, 0)
-            .unwrap()
-            .1
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn train_then_read_the_model_the_riskiest_and_each_profile() {
-    let events = demo_events(1500);
+    let events = demo_events(1500, 18, 7, END);
     for db in databases() {
         let clock = Arc::new(AtomicU64::new(parse_instant(END).unwrap() as u64));
         let app = TestApp::spawn_with_clock(&db, Arc::new(TestClock(clock.clone()))).await;
@@ -201,7 +178,7 @@ async fn train_then_read_the_model_the_riskiest_and_each_profile() {
         );
 
         // Another workspace sees no model.
-        let other = other_workspace_key(&app).await;
+        let other = app.other_workspace_key().await;
         let (status, _) = app.get("/v1/risk/model", &other).await;
         assert_eq!(status, 404);
         let (status, body) = app

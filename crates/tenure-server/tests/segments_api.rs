@@ -280,13 +280,7 @@ async fn an_alert_segment_appends_its_event_with_each_entry() {
 #[tokio::test]
 async fn segments_on_the_days_values_read_the_days_table() {
     let end = "2026-12-01T00:00:00Z";
-    let business = tenure_core::demo::DemoBusiness::new(tenure_core::demo::DemoConfig {
-        customers: 600,
-        months: 12,
-        seed: 5,
-        end: parse_instant(end).unwrap(),
-    });
-    let events: Vec<Value> = business.customers().flat_map(|c| c.events).collect();
+    let events = common::demo_events(600, 12, 5, end);
     for db in databases() {
         let clock = Arc::new(AtomicU64::new(ms("2026-12-01T09:00:00Z")));
         let app = TestApp::spawn_with_clock(&db, Arc::new(TestClock(clock.clone()))).await;

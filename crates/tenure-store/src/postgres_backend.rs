@@ -381,19 +381,7 @@ impl Backend for PostgresBackend {
              WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             &[&workspace.as_str(), &after, &(limit as i64)],
         )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredEvent {
-                seq: r.get(0),
-                message_id: r.get(1),
-                customer: r.get(2),
-                kind: r.get(3),
-                name: r.get(4),
-                timestamp: r.get(5),
-                received_at: r.get(6),
-                raw: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(stored_event).collect())
     }
 
     fn customer_events(
@@ -409,19 +397,7 @@ impl Backend for PostgresBackend {
              ORDER BY timestamp DESC, seq DESC LIMIT $3",
             &[&workspace.as_str(), &ids, &(limit as i64)],
         )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredEvent {
-                seq: r.get(0),
-                message_id: r.get(1),
-                customer: r.get(2),
-                kind: r.get(3),
-                name: r.get(4),
-                timestamp: r.get(5),
-                received_at: r.get(6),
-                raw: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(stored_event).collect())
     }
 
     fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64> {
@@ -669,5 +645,19 @@ impl Backend for PostgresBackend {
             })
         })
         .transpose()
+    }
+}
+
+/// A row of `SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw`.
+fn stored_event(r: &postgres::Row) -> StoredEvent {
+    StoredEvent {
+        seq: r.get(0),
+        message_id: r.get(1),
+        customer: r.get(2),
+        kind: r.get(3),
+        name: r.get(4),
+        timestamp: r.get(5),
+        received_at: r.get(6),
+        raw: r.get(7),
     }
 }

@@ -355,18 +355,10 @@ impl Backend for SqliteBackend {
             "SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw FROM events
              WHERE workspace_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![workspace.as_str(), after, limit as i64], |r| {
-            Ok(StoredEvent {
-                seq: r.get(0)?,
-                message_id: r.get(1)?,
-                customer: r.get(2)?,
-                kind: r.get(3)?,
-                name: r.get(4)?,
-                timestamp: r.get(5)?,
-                received_at: r.get(6)?,
-                raw: r.get(7)?,
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![workspace.as_str(), after, limit as i64],
+            stored_event,
+        )?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -383,18 +375,7 @@ impl Backend for SqliteBackend {
              WHERE workspace_id = ?1 AND customer_id IN (SELECT value FROM json_each(?2))
              ORDER BY timestamp DESC, seq DESC LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![workspace.as_str(), ids, limit as i64], |r| {
-            Ok(StoredEvent {
-                seq: r.get(0)?,
-                message_id: r.get(1)?,
-                customer: r.get(2)?,
-                kind: r.get(3)?,
-                name: r.get(4)?,
-                timestamp: r.get(5)?,
-                received_at: r.get(6)?,
-                raw: r.get(7)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![workspace.as_str(), ids, limit as i64], stored_event)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -660,5 +641,19 @@ pub(crate) fn key_from_row(
         workspace: WorkspaceId::parse(workspace).map_err(|e| corrupt(e.to_string()))?,
         kind: KeyKind::parse(kind).ok_or_else(|| corrupt(format!("unknown key kind `{kind}`")))?,
         created_at,
+    })
+}
+
+/// A row of `SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw`.
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        message_id: r.get(1)?,
+        customer: r.get(2)?,
+        kind: r.get(3)?,
+        name: r.get(4)?,
+        timestamp: r.get(5)?,
+        received_at: r.get(6)?,
+        raw: r.get(7)?,
     })
 }

@@ -8,7 +8,7 @@
 //!    DuckDB loads them into an in-memory table (not timed), then computes the same matrix
 //!    (median of 5), and the two matrices must be equal cell by cell.
 //!
-//! Settings: `BENCH_CUSTOMERS`, `BENCH_PYTHON` (a Python with `duckdb`, default
+//! Settings: `BENCH_CUSTOMERS`, `BENCH_ONLY_SEGMENTS=1`, `BENCH_PYTHON` (a Python with `duckdb`, default
 //! target/metrics-venv/bin/python), `BENCH_SKIP_DUCKDB=1`. Timings are printed, never
 //! asserted: the machine is shared. Figures: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -267,6 +267,12 @@ fn main() {
         heap as f64 / customers as f64,
         heap as f64 / events as f64
     );
+
+    // `BENCH_ONLY_SEGMENTS=1`: the segment figures alone (to profile them).
+    if std::env::var("BENCH_ONLY_SEGMENTS").is_ok_and(|v| v == "1") {
+        segments(&mut engine, end, envelope);
+        return;
+    }
 
     // The full report, every table, default range (12 months to the end).
     let query = Query::parse([], end).unwrap();

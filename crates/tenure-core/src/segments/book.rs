@@ -149,6 +149,29 @@ impl SegmentBook {
         }
     }
 
+    /// Sets many customers' timers at once (a backfill). Past a few thousand, the set is
+    /// rebuilt from the per-customer map in one sorted pass: removing and inserting each
+    /// entry of a set ordered by (instant, id string) cost about 1 µs per customer, most of a
+    /// backfill over a million customers whose definition wakes everyone (health, tenure).
+    fn set_timers(&mut self, updates: Vec<(CustomerId, Millis)>) {
+        if updates.len() < 4_096 {
+            for (customer, at) in updates {
+                self.set_timer(&customer, Some(at));
+            }
+            return;
+        }
+        for (customer, at) in updates {
+            self.timer_of.insert(customer, at);
+        }
+        let mut all: Vec<(Millis, CustomerId)> = self
+            .timer_of
+            .iter()
+            .map(|(customer, at)| (*at, customer.clone()))
+            .collect();
+        all.par_sort_unstable();
+        self.timers = all.into_iter().collect();
+    }
+
     fn health(&self) -> &HealthModels {
         &self.health
     }
@@ -334,15 +357,17 @@ impl Engine {
             })
             .collect();
         let mut messages = Vec::new();
+        let mut timers = Vec::new();
         for (customer, changed, next) in actions {
             for m in changed {
-                self.apply(&m);
+                self.fold_own(&customer, id, &m);
                 messages.push((customer.clone(), m));
             }
-            if next.is_some() {
-                self.segment_book.set_timer(&customer, next);
+            if let Some(next) = next {
+                timers.push((customer, next));
             }
         }
+        self.segment_book.set_timers(timers);
         messages
     }
 
@@ -544,6 +569,18 @@ impl Engine {
         self.commit(customer, verdict, at, now, cause, messages);
     }
 
+    /// Folds a message `membership_messages` built for the customer: a membership through
+    /// the direct path, an alert through `apply`.
+    fn fold_own(&mut self, customer: &CustomerId, segment: SegmentId, m: &Message) {
+        match m.name.as_deref() {
+            Some("Segment Entered") => self.apply_membership(customer, m, segment, true),
+            Some("Segment Exited") => self.apply_membership(customer, m, segment, false),
+            _ => {
+                self.apply(m);
+            }
+        }
+    }
+
     /// Appends (and applies) the messages of a verdict reached at `at`, and sets the
     /// customer's next timer.
     fn commit(
@@ -558,7 +595,7 @@ impl Engine {
         let stamp = format_instant(at);
         for (segment, member) in verdict.changes {
             for m in self.membership_messages(customer, segment, member, (at, &stamp), now, cause) {
-                self.apply(&m);
+                self.fold_own(customer, segment, &m);
                 messages.push((customer.clone(), m));
             }
         }
@@ -625,12 +662,12 @@ impl Engine {
             state.id,
             if entered { "in" } else { "out" }
         );
-        let mut properties = Map::new();
-        properties.insert("segment_id".into(), Value::from(segment.to_string()));
-        properties.insert("segment_name".into(), Value::from(live.name.as_str()));
-        properties.insert("cause".into(), Value::from(cause));
+        let segment_id = segment.to_string();
         let alert = live.definition.alert.filter(|_| entered).map(|event| {
-            let mut properties = properties.clone();
+            let mut properties = Map::new();
+            properties.insert("segment_id".into(), Value::from(segment_id.as_str()));
+            properties.insert("segment_name".into(), Value::from(live.name.as_str()));
+            properties.insert("cause".into(), Value::from(cause));
             let (score, grade) = self.segment_book.health().grade(state, self.names(), at);
             properties.insert("health_score".into(), serde_json::json!(score));
             properties.insert("health_grade".into(), serde_json::json!(grade));
@@ -643,7 +680,7 @@ impl Engine {
                 properties,
             )
         });
-        let membership = Message::tenure_track_stamped(
+        let membership = Message::tenure_track_text(
             message_id,
             &identity,
             if entered {
@@ -653,8 +690,39 @@ impl Engine {
             },
             (at, stamp),
             now,
-            properties,
+            &[
+                ("segment_id", &segment_id),
+                ("segment_name", &live.name),
+                ("cause", cause),
+            ],
         );
         std::iter::once(membership).chain(alert).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bulk path of `set_timers` leaves the book as setting each timer would.
+    #[test]
+    fn many_timers_at_once_equal_one_at_a_time() {
+        let id = |i: usize| CustomerId::parse(&format!("cus_{i}")).unwrap();
+        let mut one = SegmentBook::default();
+        let mut bulk = SegmentBook::default();
+        for i in 0..3_000 {
+            one.set_timer(&id(i), Some(1_000 + (i % 7) as Millis));
+            bulk.set_timer(&id(i), Some(1_000 + (i % 7) as Millis));
+        }
+        // Earlier timers for some known customers and for new ones: past the threshold.
+        let updates: Vec<(CustomerId, Millis)> =
+            (1_000..6_000).map(|i| (id(i), (i % 5) as Millis)).collect();
+        for (c, at) in &updates {
+            one.set_timer(c, Some(*at));
+        }
+        bulk.set_timers(updates);
+        assert_eq!(bulk.timers, one.timers);
+        assert_eq!(bulk.timer_of, one.timer_of);
+        assert_eq!(bulk.timers.len(), 6_000);
     }
 }

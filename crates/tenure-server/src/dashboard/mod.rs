@@ -191,26 +191,24 @@ pub fn csrf_refusal(session: &Session, token: &str) -> Option<Response> {
     })
 }
 
-async fn style() -> Response {
+/// An embedded asset, cached by the browser for an hour.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLE,
+        body,
     )
         .into_response()
 }
 
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
 async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        SCRIPT,
-    )
-        .into_response()
+    asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 #[derive(Debug, Deserialize)]

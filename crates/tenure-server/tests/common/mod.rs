@@ -178,4 +178,28 @@ impl TestApp {
     pub fn stop(self) {
         self.server.abort();
     }
+
+    /// A second workspace with an admin key (for tests that one never sees the other).
+    pub async fn other_workspace_key(&self) -> String {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let ws = tenure_server::admin::create_workspace(&store, "other", 0).unwrap();
+            tenure_server::admin::create_key(&store, &ws.id, KeyKind::Admin, 0)
+                .unwrap()
+                .1
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// The demo business's events: `customers` over `months` ending at `end` (RFC 3339).
+pub fn demo_events(customers: usize, months: u32, seed: u64, end: &str) -> Vec<Value> {
+    let business = tenure_core::demo::DemoBusiness::new(tenure_core::demo::DemoConfig {
+        customers,
+        months,
+        seed,
+        end: tenure_core::time::parse_instant(end).unwrap(),
+    });
+    business.customers().flat_map(|c| c.events).collect()
 }
