@@ -479,6 +479,27 @@ impl Message {
             properties: Properties(properties),
         })
         .unwrap_or_default();
+        let body = Body::Stored {
+            raw,
+            parsed: std::sync::OnceLock::new(),
+        };
+        Self::own_track(
+            message_id,
+            (user_id, anonymous_id),
+            event,
+            (timestamp, received_at),
+            body,
+        )
+    }
+
+    /// A track message Tenure itself sends (`tenure_track_*`).
+    fn own_track(
+        message_id: String,
+        (user_id, anonymous_id): (Option<String>, Option<String>),
+        event: &str,
+        (timestamp, received_at): (Millis, Millis),
+        body: Body,
+    ) -> Message {
         Message {
             message_id,
             kind: MessageType::Track,
@@ -490,10 +511,7 @@ impl Message {
             timestamp,
             received_at,
             campaign_source: None,
-            body: Body::Stored {
-                raw,
-                parsed: std::sync::OnceLock::new(),
-            },
+            body,
         }
     }
 
@@ -519,19 +537,14 @@ impl Message {
         };
         body.insert("properties".into(), Value::Object(properties));
         let raw = serde_json::to_string(&body).unwrap_or_default();
-        Message {
+        let body = Body::Parsed { map: body, raw };
+        Self::own_track(
             message_id,
-            kind: MessageType::Track,
-            user_id,
-            anonymous_id,
-            previous_id: None,
-            group_id: None,
-            name: Some(event.to_owned()),
-            timestamp,
-            received_at,
-            campaign_source: None,
-            body: Body::Parsed { map: body, raw },
-        }
+            (user_id, anonymous_id),
+            event,
+            (timestamp, received_at),
+            body,
+        )
     }
 
     /// Rebuilds a message from the log, where it was validated when it was appended.

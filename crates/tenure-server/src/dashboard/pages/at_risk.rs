@@ -2,27 +2,18 @@
 //! probability × MRR) or the likeliest to leave, with grade, trend and the model's top
 //! reasons; filtered by grade, plan and channel. The rows are `GET /v1/risk/customers`.
 
-use axum::extract::{Query, State};
-use axum::response::Response;
 use maud::html;
 use serde_json::Value;
 
-use super::{Params, customer_link, empty, grade_badge, non_empty, param};
+use super::{Params, customer_link, empty, grade_badge, param};
 use crate::AppState;
 use crate::dashboard::format::{self, money, pct};
 use crate::dashboard::session::Session;
-use crate::dashboard::{Nav, PageError, PageResult, respond};
+use crate::dashboard::{Nav, PageError, PageResult};
 use crate::error::Code;
 use crate::routes::risk::RankingParams;
 
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    Query(params): Query<Params>,
-) -> Response {
-    let body = build(&state, &session, non_empty(params)).await;
-    respond("At risk", Nav::AtRisk, &session, body)
-}
+page_handler!("At risk", Nav::AtRisk);
 
 /// A feature name as words (`days_since_last_event` → `days since last event`).
 fn words(name: &str) -> String {

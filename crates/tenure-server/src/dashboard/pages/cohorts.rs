@@ -2,26 +2,17 @@
 //! the options of docs/metrics.md (`event`, `cohort_kind`, `mode`, `window`,
 //! `min_occurrences`), each a heatmap with the size-weighted average below.
 
-use axum::extract::{Query, State};
-use axum::response::Response;
 use maud::{Markup, html};
 use tenure_core::metrics::{CohortTable, Report, Table};
 
-use super::{Params, empty, filter_bar, non_empty, param, segment_choices};
+use super::{Params, empty, filter_bar, param, segment_choices};
 use crate::AppState;
 use crate::dashboard::charts::HeatScale;
 use crate::dashboard::format::{self, pct};
 use crate::dashboard::session::Session;
-use crate::dashboard::{Nav, PageResult, respond};
+use crate::dashboard::{Nav, PageResult};
 
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    Query(params): Query<Params>,
-) -> Response {
-    let body = build(&state, &session, non_empty(params)).await;
-    respond("Cohorts", Nav::Cohorts, &session, body)
-}
+page_handler!("Cohorts", Nav::Cohorts);
 
 /// A subscription cohort table as a heatmap of one measure, with the average row.
 fn cohort_heatmap(

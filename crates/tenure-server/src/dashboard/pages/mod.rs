@@ -1,6 +1,21 @@
 //! The dashboard's pages, one module each, and what they share: the filter bar, which
 //! writes the report's query parameters (docs/metrics.md) into the URL.
 
+/// The handler of a page drawn from the query parameters: `build(&state, &session,
+/// params)` in the layout, under `$title` and the `$nav` entry.
+macro_rules! page_handler {
+    ($title:expr, $nav:expr) => {
+        pub async fn page(
+            axum::extract::State(state): axum::extract::State<crate::AppState>,
+            session: crate::dashboard::session::Session,
+            axum::extract::Query(params): axum::extract::Query<super::Params>,
+        ) -> axum::response::Response {
+            let body = build(&state, &session, super::non_empty(params)).await;
+            crate::dashboard::respond($title, $nav, &session, body)
+        }
+    };
+}
+
 mod at_risk;
 mod cohorts;
 mod customer;

@@ -3,27 +3,18 @@
 //! `data-metric`, `data-period` and `data-value`: the table, field, row and raw value of
 //! `GET /v1/metrics` it shows (the browser test compares them).
 
-use axum::extract::{Query, State};
-use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::Value;
 use tenure_core::metrics::{PeriodHeader, Report, Table};
 
-use super::{Params, empty, filter_bar, labels, non_empty, segment_choices};
+use super::{Params, empty, filter_bar, labels, segment_choices};
 use crate::AppState;
 use crate::dashboard::charts::{self, Series, Titles};
 use crate::dashboard::format::{self, money, money_short, num, pct};
 use crate::dashboard::session::Session;
-use crate::dashboard::{Nav, PageResult, respond};
+use crate::dashboard::{Nav, PageResult};
 
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    Query(params): Query<Params>,
-) -> Response {
-    let body = build(&state, &session, non_empty(params)).await;
-    respond("Overview", Nav::Overview, &session, body)
-}
+page_handler!("Overview", Nav::Overview);
 
 /// The row a headline reads (the last complete period, or the running one when none has
 /// ended) and the one before it.

@@ -2,26 +2,17 @@
 //! payback by acquisition channel, and the what-if projection of a churn change (a slider
 //! on `churn_change`, the query parameter of docs/metrics.md).
 
-use axum::extract::{Query, State};
-use axum::response::Response;
 use maud::html;
 use tenure_core::metrics::{Report, Table};
 
-use super::{Params, customer_link, empty, filter_bar, non_empty, param, segment_choices};
+use super::{Params, customer_link, empty, filter_bar, param, segment_choices};
 use crate::AppState;
 use crate::dashboard::charts::{self, Series, Titles};
 use crate::dashboard::format::{self, money, money_short, num, pct};
 use crate::dashboard::session::Session;
-use crate::dashboard::{Nav, PageResult, respond};
+use crate::dashboard::{Nav, PageResult};
 
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    Query(params): Query<Params>,
-) -> Response {
-    let body = build(&state, &session, non_empty(params)).await;
-    respond("Value", Nav::Value, &session, body)
-}
+page_handler!("Value", Nav::Value);
 
 async fn build(state: &AppState, session: &Session, params: Params) -> PageResult {
     let ws = &session.workspace;

@@ -1,26 +1,17 @@
 //! Voice of the customer: NPS over time, the promoter / passive / detractor split per
 //! period, NPS by channel and plan, and the latest verbatims by category.
 
-use axum::extract::{Query, State};
-use axum::response::Response;
 use maud::html;
 use tenure_core::metrics::{Report, Table};
 
-use super::{Params, customer_link, empty, filter_bar, labels, non_empty, segment_choices};
+use super::{Params, customer_link, empty, filter_bar, labels, segment_choices};
 use crate::AppState;
 use crate::dashboard::charts::{self, Series, Titles};
 use crate::dashboard::format::{self, num, pct};
 use crate::dashboard::session::Session;
-use crate::dashboard::{Nav, PageResult, respond};
+use crate::dashboard::{Nav, PageResult};
 
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    Query(params): Query<Params>,
-) -> Response {
-    let body = build(&state, &session, non_empty(params)).await;
-    respond("Voice of the customer", Nav::Voice, &session, body)
-}
+page_handler!("Voice of the customer", Nav::Voice);
 
 async fn build(state: &AppState, session: &Session, params: Params) -> PageResult {
     let ws = &session.workspace;
