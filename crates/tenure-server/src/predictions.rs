@@ -134,7 +134,6 @@ fn summary(state: &CustomerState, today: i32, currency: Currency) -> Option<(Rft
 impl PredictionCache {
     /// The workspace's models, refitted if the engine or the day moved on since the last fit.
     pub fn models(&self, engine: &Engine, now: Millis) -> Option<Arc<OrderModels>> {
-        let today = day_of(now);
         let mut fitted = self.fitted.lock().ok()?;
         if let Some(models) = fitted.get(engine.workspace())
             && still_fresh(
@@ -147,9 +146,7 @@ impl PredictionCache {
         {
             return Some(models.clone());
         }
-        let mut models = fit(engine, today)?;
-        models.fitted_at = now;
-        let models = Arc::new(models);
+        let models = Arc::new(fit(engine, now)?);
         fitted.insert(engine.workspace().clone(), models.clone());
         Some(models)
     }
@@ -252,7 +249,8 @@ impl SubscriptionModel {
     }
 }
 
-fn fit(engine: &Engine, today: i32) -> Option<OrderModels> {
+fn fit(engine: &Engine, now: Millis) -> Option<OrderModels> {
+    let today = day_of(now);
     // The main currency: the one most purchasers' first order is in.
     let mut by_currency: HashMap<Currency, usize> = HashMap::new();
     for c in engine.customers() {
@@ -287,7 +285,7 @@ fn fit(engine: &Engine, today: i32) -> Option<OrderModels> {
         customers: rft.len(),
         events_at_fit: engine.events_applied(),
         day_at_fit: today,
-        fitted_at: i64::from(today) * tenure_core::time::MILLIS_PER_DAY,
+        fitted_at: now,
     })
 }
 
@@ -326,7 +324,7 @@ pub fn refresh_daily_values(
     now: Millis,
     needed: bool,
 ) -> Result<bool, crate::writer::WriteError> {
-    let table = {
+    let (workspace, table) = {
         let Ok(engine) = engine.read() else {
             return Ok(false);
         };
@@ -334,21 +332,7 @@ pub fn refresh_daily_values(
         if !wanted || engine.daily_values().is_some_and(|d| d.day == day_of(now)) {
             return Ok(false);
         }
-        let started = std::time::Instant::now();
-        let table = daily_values(&engine, now);
-        tracing::info!(
-            workspace = %engine.workspace(),
-            customers = table.customers.len(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "computed the day's values for segments"
-        );
-        table
-    };
-    let workspace = {
-        let Ok(engine) = engine.read() else {
-            return Ok(false);
-        };
-        engine.workspace().clone()
+        (engine.workspace().clone(), daily_values(&engine, now))
     };
     ingestor.segment_blocking(
         workspace,
@@ -373,7 +357,7 @@ pub fn daily_values(engine: &Engine, now: Millis) -> DailyValues {
         customers: HashMap::new(),
     };
     let started = std::time::Instant::now();
-    let fitted = fit(engine, today);
+    let fitted = fit(engine, now);
     let fit_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(models) = fitted {
         table.currency = Some(models.currency.as_str().to_owned());
@@ -398,10 +382,12 @@ pub fn daily_values(engine: &Engine, now: Millis) -> DailyValues {
         table.set_revenue_percentiles(&tenure_core::metrics::revenue_by_customer(&data, &query));
     }
     tracing::info!(
+        workspace = %engine.workspace(),
+        customers = table.customers.len(),
         fit_ms,
         predict_ms,
         revenue_ms = started.elapsed().as_secs_f64() * 1000.0 - fit_ms - predict_ms,
-        "the day's values"
+        "computed the day's values for segments"
     );
     table
 }

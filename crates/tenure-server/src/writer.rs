@@ -298,7 +298,7 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
                 // Before the first reconcile, or segments on the day's values would empty
                 // and fill again (docs/segments.md). The engine is not shared yet.
                 if engine.segments_read_daily_values() {
-                    let now = jiff::Timestamp::now().as_millisecond();
+                    let now = tenure_core::time::Clock::now(&crate::SystemClock);
                     engine
                         .set_daily_values(Arc::new(crate::predictions::daily_values(&engine, now)));
                 }

@@ -83,18 +83,26 @@ impl Nav {
     }
 }
 
+/// Every page's `<head>`: the title, the viewport, the stylesheet and, for pages behind
+/// the login, the script.
+fn head(title: &str, script: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Tenure" }
+            link rel="stylesheet" href="/dashboard/assets/style.css";
+            @if script { script src="/dashboard/assets/app.js" defer {} }
+        }
+    }
+}
+
 /// A whole page: navigation, the workspace, the logout form and the body.
 pub fn layout(title: &str, active: Nav, session: &Session, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Tenure" }
-                link rel="stylesheet" href="/dashboard/assets/style.css";
-                script src="/dashboard/assets/app.js" defer {}
-            }
+            (head(title, true))
             body {
                 header.top {
                     a.brand href="/dashboard" { "Tenure" }
@@ -176,7 +184,7 @@ pub fn forbidden(message: &str) -> Response {
         StatusCode::FORBIDDEN,
         html! {
             (DOCTYPE)
-            html lang="en" { head { meta charset="utf-8"; title { "Refused · Tenure" } link rel="stylesheet" href="/dashboard/assets/style.css"; }
+            html lang="en" { (head("Refused", false))
             body { main { h1 { "Refused" } p.error { (message) } p { a href="/dashboard" { "Back to the dashboard" } } } } }
         },
     )
@@ -229,12 +237,7 @@ fn login_form(next: &str, csrf: &str, error: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Log in · Tenure" }
-                link rel="stylesheet" href="/dashboard/assets/style.css";
-            }
+            (head("Log in", false))
             body.login {
                 main {
                     h1 { "Tenure" }

@@ -44,8 +44,10 @@ pub async fn page(
     respond(&format!("Customer {id}"), Nav::Customers, &session, body)
 }
 
-/// A JSON array of flat objects as a table (nested values as compact JSON).
-fn table(rows: &[Value], money_fields: &[&str], currency_field: &str) -> Markup {
+/// A JSON array of flat objects as a table (nested values as compact JSON). Money objects
+/// (`{"currency", "minor"}`) are written as money; `minor_units` names the plain numbers in
+/// minor units with the money field whose currency they are in (`("mrr", "amount")`).
+fn table(rows: &[Value], minor_units: &[(&str, &str)]) -> Markup {
     let mut columns: Vec<String> = Vec::new();
     for row in rows {
         for key in row.as_object().into_iter().flat_map(|o| o.keys()) {
@@ -62,8 +64,9 @@ fn table(rows: &[Value], money_fields: &[&str], currency_field: &str) -> Markup 
                     tr {
                         @for c in &columns {
                             @let v = &row[c.as_str()];
-                            @if money_fields.contains(&c.as_str()) && v.is_number() {
-                                td.num { (money(v.as_f64(), row[currency_field].as_str().unwrap_or("USD"))) }
+                            @let currency = minor_units.iter().find(|(f, _)| *f == c.as_str()).and_then(|(_, m)| row[*m]["currency"].as_str());
+                            @if let (Some(cur), true) = (currency, v.is_number()) {
+                                td.num { (money(v.as_f64(), cur)) }
                             } @else if let (Some(minor), Some(cur)) = (v["minor"].as_f64(), v["currency"].as_str()) {
                                 td.num { (money(Some(minor), cur)) }
                             } @else {
@@ -222,10 +225,10 @@ async fn build(state: &AppState, session: &Session, id: &str) -> PageResult {
             @if segments.is_empty() { p.muted { "In no segment now." } }
             ul { @for s in &segments { li { a href=(format!("/dashboard/segments/{}", format::text(&s["id"]))) { (format::text(&s["name"])) } span.muted { " since " (format::date(s["entered_at"].as_str().unwrap_or(""))) } } } }
         }
-        section.panel { h2 { "Subscriptions" } @if subscriptions.is_empty() { p.muted { "None." } } @else { (table(&subscriptions, &["amount", "mrr", "discount"], "currency")) } }
-        section.panel { h2 { "Orders" } @if orders.is_empty() { p.muted { "None." } } @else { (table(&orders, &["amount", "refunded"], "currency")) } }
-        @if !answers.is_empty() { section.panel { h2 { "Survey answers" } (table(&answers, &[], "")) } }
-        @if !tickets.is_empty() { section.panel { h2 { "Tickets" } (table(&tickets, &[], "")) } }
+        section.panel { h2 { "Subscriptions" } @if subscriptions.is_empty() { p.muted { "None." } } @else { (table(&subscriptions, &[("mrr", "amount")])) } }
+        section.panel { h2 { "Orders" } @if orders.is_empty() { p.muted { "None." } } @else { (table(&orders, &[])) } }
+        @if !answers.is_empty() { section.panel { h2 { "Survey answers" } (table(&answers, &[])) } }
+        @if !tickets.is_empty() { section.panel { h2 { "Tickets" } (table(&tickets, &[])) } }
         section.panel {
             h2 { "Timeline" }
             p.muted { "The latest " (events.len()) " events from the log, newest first." }
