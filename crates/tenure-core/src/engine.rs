@@ -162,6 +162,9 @@ impl Engine {
     /// does with it (a rebuild folds the same message through `apply`; the property test in
     /// tests/segments.rs compares the two), without resolving its identity or reading its
     /// properties. A backfill folds one per member.
+    ///
+    /// Its id is Tenure's own (not held by the seen filter), and no segment counts it (a
+    /// definition cannot name `Segment Entered` / `Segment Exited`), so neither is touched.
     pub(crate) fn apply_membership(
         &mut self,
         customer: &CustomerId,
@@ -169,15 +172,35 @@ impl Engine {
         segment: crate::segments::SegmentId,
         entered: bool,
     ) {
-        self.seen.insert(&message.message_id);
         let name = self
             .names
             .intern(message.name.as_deref().unwrap_or_default());
         if let Some(state) = self.customers.get_mut(customer) {
             state.apply_membership(message.timestamp, name, segment, entered);
         }
-        self.observe_for_segments(customer, message);
         self.events += 1;
+    }
+
+    /// For a backfill: every customer mutably, in id order, beside the name table (to
+    /// intern the names of what it folds, in log order) and the segment book they are
+    /// judged with. The caller counts what it folds with [`Self::count_own_events`].
+    pub(crate) fn customers_for_backfill(
+        &mut self,
+    ) -> (
+        Vec<&mut CustomerState>,
+        &mut NameTable,
+        &crate::segments::SegmentBook,
+    ) {
+        (
+            self.customers.values_mut().collect(),
+            &mut self.names,
+            &self.segment_book,
+        )
+    }
+
+    /// Counts events folded directly into customers' states (a backfill's memberships).
+    pub(crate) fn count_own_events(&mut self, count: usize) {
+        self.events += count as u64;
     }
 
     /// Finds (or creates) the customer a message belongs to, merging customers when the

@@ -5,6 +5,11 @@
 //! never answers "not" for an id it was given, so it can only save work, never let a
 //! duplicate through (and the unique constraint stands behind it anyway).
 //!
+//! Tenure's own events (ids starting `tenure:`, the segment memberships and alerts the
+//! engine derives) are not held: the filter always answers "maybe" for them. A backfill
+//! derives hundreds of thousands at once, and only an import of an export sends one back,
+//! so holding them would cost memory and a backfill's time to save a rare lookup.
+//!
 //! It grows as a list of filters, each four times larger than the last, at 10 bits and 7
 //! probes per id of capacity (≈ 1% false positives): 1.25 bytes per id of capacity, so
 //! between 1.3 and 5 bytes per event held depending on how full the newest filter is.
@@ -86,8 +91,14 @@ pub(crate) fn hash(id: &str) -> (u64, u64) {
     (h1, mix64(h1 ^ K))
 }
 
+/// The prefix of the message ids Tenure gives the events it derives itself.
+pub const OWN_PREFIX: &str = "tenure:";
+
 impl SeenIds {
     pub fn insert(&mut self, id: &str) {
+        if id.starts_with(OWN_PREFIX) {
+            return;
+        }
         let full = self.filters.last().is_none_or(|f| f.len >= f.capacity);
         if full {
             let capacity = self
@@ -103,6 +114,9 @@ impl SeenIds {
 
     /// `false`: the id was certainly never inserted. `true`: it may have been.
     pub fn may_contain(&self, id: &str) -> bool {
+        if id.starts_with(OWN_PREFIX) {
+            return true;
+        }
         let h = hash(id);
         self.filters.iter().any(|f| f.may_contain(h))
     }
@@ -141,5 +155,16 @@ mod tests {
             "{} bytes for 200,000 ids",
             seen.heap_bytes()
         );
+    }
+
+    /// Tenure's own ids are never held, and always "maybe": the log is asked.
+    #[test]
+    fn tenure_ids_are_always_looked_up() {
+        let mut seen = SeenIds::default();
+        seen.insert("tenure:seg_1.v1:cus_x:in:0");
+        assert_eq!(seen.heap_bytes(), 0, "nothing held");
+        assert!(seen.may_contain("tenure:seg_1.v1:cus_x:in:0"));
+        assert!(seen.may_contain("tenure:never-inserted"));
+        assert!(!seen.may_contain("client-id"));
     }
 }

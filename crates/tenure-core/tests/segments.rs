@@ -369,8 +369,9 @@ fn run_streams(
             if step == 80 {
                 for (i, def) in all.iter().enumerate().skip(early) {
                     let id = SegmentId(i as u32 + 1);
-                    let backfill =
-                        e.define_segment(id, "s", Definition::parse(def).unwrap(), &log, now);
+                    let backfill = e
+                        .define_segment(id, "s", Definition::parse(def).unwrap(), &log, now)
+                        .messages();
                     full_log.extend(backfill.iter().map(|(_, m)| m.clone()));
                     membership_log.extend(backfill);
                     defined.push((id, def.clone()));
@@ -656,7 +657,7 @@ fn values_of_the_day_are_read_from_the_days_table_until_the_next_one() {
         t0,
     );
     assert_eq!(entered.len(), 1);
-    for (_, m) in &entered {
+    for (_, m) in &entered.messages() {
         e.apply(m);
     }
     // The values are frozen until the next table: no timer, nothing changes with time.
@@ -704,4 +705,63 @@ fn values_of_the_day_are_read_from_the_days_table_until_the_next_one() {
         ]
     );
     assert!(changes.iter().all(|(_, m)| m.timestamp == midnight));
+}
+
+/// A backfill's events: in customer order, each membership followed by its alert, the same
+/// whether built at once or a few customers at a time (as the writer stores them), and
+/// counted as entries and exits; an edit that drops customers exits them.
+#[test]
+fn a_backfill_builds_its_events_in_customer_order_in_any_chunks() {
+    let mut e = engine();
+    let now = at("2026-06-01T12:00:00Z");
+    for (i, user) in ["u1", "u2", "u3", "u4", "u5"].iter().enumerate() {
+        let when = now - (i as i64 + 1) * 3_600_000;
+        e.apply(&message(track(user, when, "Exported", json!({})), now));
+        if i % 2 == 0 {
+            e.apply(&message(track(user, when, "Exported", json!({})), now));
+        }
+    }
+    let def = |v: Value| Definition::parse(&v).unwrap();
+    let backfill = e.define_segment(
+        SegmentId(4),
+        "exporters",
+        def(json!({"performed": "Exported", "alert": "At Risk Entered"})),
+        [],
+        now,
+    );
+    assert_eq!(
+        (backfill.entered(), backfill.exited(), backfill.len()),
+        (5, 0, 10)
+    );
+    let all = backfill.messages();
+    let chunked: Vec<(CustomerId, Message)> = backfill.message_chunks(2).flatten().collect();
+    assert_eq!(all, chunked);
+    let ids: Vec<&CustomerId> = all.iter().step_by(2).map(|(c, _)| c).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "customer order");
+    for pair in all.chunks(2) {
+        assert_eq!(pair[0].1.name.as_deref(), Some("Segment Entered"));
+        assert_eq!(pair[1].1.name.as_deref(), Some("At Risk Entered"));
+        assert_eq!(pair[0].0, pair[1].0);
+        assert!(pair[0].1.message_id.starts_with("tenure:"));
+        assert_eq!(pair[0].1.timestamp, now);
+    }
+    assert!((1..=5).all(|i| member(&e, &format!("u{i}"), SegmentId(4))));
+    // The edit keeps u1, u3 and u5 (two exports each) and exits the others, without alerts.
+    let edit = e.define_segment(
+        SegmentId(4),
+        "exporters",
+        def(json!({"performed": "Exported", "at_least": 2, "alert": "At Risk Entered"})),
+        [],
+        now + 1,
+    );
+    assert_eq!((edit.entered(), edit.exited(), edit.len()), (0, 2, 2));
+    assert!(
+        edit.messages()
+            .iter()
+            .all(|(_, m)| m.name.as_deref() == Some("Segment Exited")
+                && m.message_id.contains(".v2:"))
+    );
+    assert!(member(&e, "u1", SegmentId(4)) && !member(&e, "u2", SegmentId(4)));
 }

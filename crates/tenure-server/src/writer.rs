@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use tenure_core::health::{AssignedModel, HealthModels};
-use tenure_core::segments::{Definition, SegmentId};
+use tenure_core::segments::{Backfill, Definition, SegmentId};
 use tenure_core::time::{Clock, Millis};
 use tenure_core::{CustomerId, Engine, Message, MessageType, WorkspaceId};
 use tenure_store::{Append, Backend, CustomerRow, NewEvent, Store, StoreError};
@@ -816,6 +816,25 @@ fn append_derived(
     }
 }
 
+/// How many customers' membership events of a backfill are built and stored at a time:
+/// a backfill over a million customers never holds all its events at once.
+const BACKFILL_CHUNK: usize = 20_000;
+
+/// Appends a backfill's events (already folded into the engine), a chunk per transaction.
+/// If one fails, the engine is folded again from the log, which then holds the chunks
+/// before it; the next tick's reconcile appends what the failure left out.
+fn append_backfill(
+    conn: &mut dyn Backend,
+    ws: &WorkspaceId,
+    engine: &mut Engine,
+    backfill: &Backfill,
+) -> Result<(), StoreError> {
+    for chunk in backfill.message_chunks(BACKFILL_CHUNK) {
+        append_derived(conn, ws, engine, &chunk)?;
+    }
+    Ok(())
+}
+
 /// Fires every due segment timer of every loaded workspace.
 fn tick(conn: &mut dyn Backend, engines: &Engines, now: Millis) {
     for (ws, lock) in engines.loaded() {
@@ -905,20 +924,15 @@ fn segment_job(
                 .write()
                 .map_err(|_| StoreError::Corrupt("engine lock poisoned".into()))?;
             // Timers due first, so the backfill starts from memberships that are current.
-            let mut derived = engine.due_segment_changes(now);
-            let changes =
+            let due = engine.due_segment_changes(now);
+            append_derived(conn, ws, &mut engine, &due)?;
+            let backfill =
                 engine.define_segment(SegmentId(id), name, definition.clone(), &history, now);
-            let entered = changes
-                .iter()
-                .filter(|(_, m)| m.name.as_deref() == Some("Segment Entered"))
-                .count();
-            let exited = changes.len() - entered;
-            derived.extend(changes);
-            append_derived(conn, ws, &mut engine, &derived)?;
+            append_backfill(conn, ws, &mut engine, &backfill)?;
             Ok(SegmentDone::Saved {
                 id,
-                entered,
-                exited,
+                entered: backfill.entered(),
+                exited: backfill.exited(),
             })
         }
     }

@@ -140,6 +140,11 @@ impl SqliteBackend {
         // Reads through a memory map: a rebuild scans the whole log, and copying every page
         // through read(2) cost a third of it.
         conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        // A page cache of up to 64 MiB (the default is 2 MiB), filled only as pages are
+        // used: storing a backfill's events inserts into three indexes at random places,
+        // and with the default cache the same pages were read and written again and again
+        // (43,830 membership events: 1.63 s with 2 MiB, 0.79 s with 64 MiB).
+        conn.pragma_update(None, "cache_size", -65536i64)?;
         Ok(Self { conn })
     }
 }

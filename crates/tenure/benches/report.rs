@@ -129,6 +129,7 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
     // per member, timers set).
     let (mut evaluations, mut backfills) = (Vec::new(), Vec::new());
     let mut members = 0usize;
+    let mut largest: Option<(usize, tenure_core::segments::Backfill)> = None;
     for (i, def) in defs.iter().enumerate() {
         let definition = Definition::parse(def).unwrap();
         let history = if definition.slots.is_empty() {
@@ -140,14 +141,20 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
         let (count, _) = engine.preview_segment(&definition, history, end, 10);
         evaluations.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let changes =
+        let backfill =
             engine.define_segment(SegmentId(i as u32 + 1), "bench", definition, history, end);
         backfills.push(t.elapsed().as_secs_f64());
         assert_eq!(
-            changes.len(),
-            count,
+            (backfill.entered(), backfill.len()),
+            (count, count),
             "the backfill enters exactly the previewed customers"
         );
+        if largest
+            .as_ref()
+            .is_none_or(|(_, b)| b.len() < backfill.len())
+        {
+            largest = Some((i, backfill));
+        }
         if std::env::var("BENCH_VERBOSE").is_ok() {
             println!(
                 "  {def}: {count} members, evaluation {:.3} s, backfill {:.3} s",
@@ -166,6 +173,9 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
         history.len(),
         backfills[12]
     );
+    if let Some((i, backfill)) = largest {
+        persist(i, &backfill);
+    }
     let mut rng = Rng::new(5);
     let mut latencies = Vec::with_capacity(20_000);
     let mut changed = 0usize;
@@ -207,6 +217,50 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
         pct(0.5),
         pct(0.99),
         latencies[latencies.len() - 1]
+    );
+}
+
+/// The largest backfill's events stored as the writer stores them: built and appended to
+/// a new SQLite log (the embedded default, WAL, synchronous FULL) in chunks of 20,000
+/// customers, one transaction each; and built alone, to separate the two.
+fn persist(i: usize, backfill: &tenure_core::segments::Backfill) {
+    use tenure_store::{Append, DatabaseUrl, NewEvent, Store};
+    let t = Instant::now();
+    let built: usize = backfill.message_chunks(20_000).map(|c| c.len()).sum();
+    let build = t.elapsed().as_secs_f64();
+    let dir = std::env::temp_dir().join(format!("tenure_bench_backfill_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(DatabaseUrl::Sqlite(dir.join("log.db"))).unwrap();
+    let ws = WorkspaceId::parse("ws_bench").unwrap();
+    store
+        .with(|c| {
+            c.create_workspace(&tenure_store::Workspace {
+                id: ws.clone(),
+                name: "bench".into(),
+                created_at: 0,
+            })
+        })
+        .unwrap();
+    let mut conn = store.connect().unwrap();
+    let t = Instant::now();
+    for chunk in backfill.message_chunks(20_000) {
+        let append = Append {
+            workspace: &ws,
+            events: chunk
+                .iter()
+                .map(|(customer, message)| NewEvent { message, customer })
+                .collect(),
+            customers: Vec::new(),
+        };
+        conn.append(std::slice::from_ref(&append)).unwrap();
+    }
+    let stored = t.elapsed().as_secs_f64();
+    drop(conn);
+    std::fs::remove_dir_all(&dir).ok();
+    println!(
+        "segments: storing the largest backfill (definition {}, {built} events) in SQLite as the writer does: {stored:.2} s ({:.0} events/s), of which building the events {build:.2} s",
+        i + 1,
+        built as f64 / stored
     );
 }
 

@@ -11,10 +11,15 @@ use crate::engine::Engine;
 use crate::health::HealthModels;
 use crate::ids::{CustomerId, Identity};
 use crate::message::{Message, MessageType};
-use crate::segments::definition::{Definition, passes};
+use crate::seen::OWN_PREFIX;
+use crate::segments::definition::{Definition, SEGMENT_EVENTS, passes};
 use crate::segments::eval::{Subject, holds, next_change};
 use crate::segments::{DailyValues, SegmentId};
 use crate::time::{Millis, day_of, format_instant};
+
+/// A map keyed by customer id, read once per customer by a backfill: foldhash (seeded per
+/// map) instead of SipHash. Customer ids are Tenure's own, derived by hashing.
+type CustomerMap<V> = foldhash::HashMap<CustomerId, V>;
 
 /// A defined segment as the engine runs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +29,7 @@ struct Live {
     version: u32,
     definition: Definition,
     /// Per slot: each customer's matching occurrences per UTC day, sorted by day.
-    slots: Vec<HashMap<CustomerId, Vec<(i32, u32)>>>,
+    slots: Vec<CustomerMap<Vec<(i32, u32)>>>,
 }
 
 impl Live {
@@ -32,7 +37,7 @@ impl Live {
         Self {
             name: name.to_owned(),
             version,
-            slots: vec![HashMap::new(); definition.slots.len()],
+            slots: vec![CustomerMap::default(); definition.slots.len()],
             definition,
         }
     }
@@ -125,7 +130,7 @@ pub struct SegmentBook {
     live: BTreeMap<SegmentId, Live>,
     /// `(instant, customer)`: re-evaluate the customer's segments at the instant.
     timers: BTreeSet<(Millis, CustomerId)>,
-    timer_of: HashMap<CustomerId, Millis>,
+    timer_of: CustomerMap<Millis>,
     /// The health model `health` and `grade` conditions read (the shipped default unless
     /// set).
     health: HealthModels,
@@ -310,9 +315,10 @@ impl Engine {
 
     /// Defines (or redefines) a segment and backfills it: `history` is every logged event
     /// the definition's filtered leaves need (its [`Definition::slots`] events; none when
-    /// it has no filters). Returns the `Segment Entered` / `Segment Exited` messages that
-    /// bring every customer's membership in line with the definition at `now`, already
-    /// applied; the caller appends them to the log.
+    /// it has no filters). Every customer's membership is brought in line with the
+    /// definition at `now`, already folded into the states; the returned [`Backfill`] holds
+    /// the `Segment Entered` / `Segment Exited` events that say so, which the caller
+    /// appends to the log.
     pub fn define_segment<'m>(
         &mut self,
         id: SegmentId,
@@ -320,20 +326,24 @@ impl Engine {
         definition: Definition,
         history: impl IntoIterator<Item = &'m Message>,
         now: Millis,
-    ) -> Vec<(CustomerId, Message)> {
+    ) -> Backfill {
         let version = self.segment_book.live.get(&id).map_or(1, |l| l.version + 1);
         let live = self.live_with_history(name, version, definition, history);
         self.segment_book.live.insert(id, live);
-        let live = &self.segment_book.live[&id];
-        let book = &self.segment_book;
-        let names = self.names();
-        // In parallel: who changes (with the message that says so), and whose timer must
-        // move earlier. Most customers need neither, and cost no allocation.
         let stamp = format_instant(now);
-        let actions: Vec<(CustomerId, Vec<Message>, Option<Millis>)> = self
-            .customers_vec()
+        // In parallel, each customer on its own (read only): whether it changes (then under
+        // which identity the event is sent, and its alert, built from the state before),
+        // and whether its timer must move earlier. Most customers need neither, and cost no
+        // allocation. The membership events themselves are built only when the caller
+        // stores them.
+        let (customers, names, book) = self.customers_for_backfill();
+        let live = &book.live[&id];
+        type Action = (usize, Option<Change>, Option<(CustomerId, Millis)>);
+        let actions: Vec<Action> = customers
             .par_iter()
-            .filter_map(|c| {
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c: &CustomerState = c;
                 let slots = live.subject_slots(&c.id);
                 let subject = Subject {
                     state: c,
@@ -349,28 +359,77 @@ impl Engine {
                 // be wrong: keep the earlier of the two.
                 let next = next_change(&live.definition.condition, &subject, now)
                     .filter(|n| *n > now)
-                    .filter(|n| book.timer_of.get(&c.id).is_none_or(|t| n < t));
-                let messages = if was == member {
-                    Vec::new()
-                } else {
-                    self.membership_messages(&c.id, id, member, (now, &stamp), now, "definition")
-                };
-                (!messages.is_empty() || next.is_some()).then(|| (c.id.clone(), messages, next))
+                    .filter(|n| book.timer_of.get(&c.id).is_none_or(|t| n < t))
+                    .map(|n| (c.id.clone(), n));
+                let change = (was != member)
+                    .then(|| sender(c))
+                    .flatten()
+                    .map(|identity| {
+                        let alert = alert_message(
+                            c,
+                            (id, live),
+                            (book, names),
+                            (&identity, member),
+                            (now, &stamp),
+                            now,
+                            "definition",
+                        );
+                        Change {
+                            customer: c.id.clone(),
+                            identity,
+                            entered: member,
+                            alert: alert.map(Box::new),
+                        }
+                    });
+                (change.is_some() || next.is_some()).then_some((i, change, next))
             })
             .collect();
-        let mut messages = Vec::new();
+        // Names are interned in the order the log shows them (a rebuild numbers them so):
+        // each change's membership, then its alert.
+        let mut folds = vec![None; customers.len()];
+        let mut changes =
+            Vec::with_capacity(actions.iter().filter(|(_, c, _)| c.is_some()).count());
         let mut timers = Vec::new();
-        for (customer, changed, next) in actions {
-            for m in changed {
-                self.fold_own(&customer, id, &m);
-                messages.push((customer.clone(), m));
+        let mut name_ids = [None; 2];
+        for (i, change, next) in actions {
+            if let Some(change) = change {
+                let direction = usize::from(!change.entered);
+                let name = match name_ids[direction] {
+                    Some(name) => name,
+                    None => *name_ids[direction].insert(names.intern(SEGMENT_EVENTS[direction])),
+                };
+                folds[i] = Some((name, change.entered));
+                if let Some(event) = change.alert.as_ref().and_then(|a| a.name.as_deref()) {
+                    names.intern(event);
+                }
+                changes.push(change);
             }
-            if let Some(next) = next {
-                timers.push((customer, next));
+            timers.extend(next);
+        }
+        // In parallel again, the memberships folded into the states; then the alerts,
+        // through `apply`, in customer order.
+        customers
+            .into_par_iter()
+            .zip(folds.into_par_iter())
+            .for_each(|(c, fold)| {
+                if let Some((name, entered)) = fold {
+                    c.apply_membership(now, name, id, entered);
+                }
+            });
+        for change in &changes {
+            if let Some(alert) = &change.alert {
+                self.apply(alert);
             }
         }
+        self.count_own_events(changes.len());
         self.segment_book.set_timers(timers);
-        messages
+        Backfill {
+            segment: id,
+            version,
+            name: name.to_owned(),
+            at: (now, stamp),
+            changes,
+        }
     }
 
     /// Forgets a segment. Memberships are dropped from the state without events (the
@@ -571,18 +630,6 @@ impl Engine {
         self.commit(customer, verdict, at, now, cause, messages);
     }
 
-    /// Folds a message `membership_messages` built for the customer: a membership through
-    /// the direct path, an alert through `apply`.
-    fn fold_own(&mut self, customer: &CustomerId, segment: SegmentId, m: &Message) {
-        match m.name.as_deref() {
-            Some("Segment Entered") => self.apply_membership(customer, m, segment, true),
-            Some("Segment Exited") => self.apply_membership(customer, m, segment, false),
-            _ => {
-                self.apply(m);
-            }
-        }
-    }
-
     /// Appends (and applies) the messages of a verdict reached at `at`, and sets the
     /// customer's next timer.
     fn commit(
@@ -596,9 +643,36 @@ impl Engine {
     ) {
         let stamp = format_instant(at);
         for (segment, member) in verdict.changes {
-            for m in self.membership_messages(customer, segment, member, (at, &stamp), now, cause) {
-                self.fold_own(customer, segment, &m);
-                messages.push((customer.clone(), m));
+            let (Some(state), Some(live)) = (
+                self.customer(customer),
+                self.segment_book.live.get(&segment),
+            ) else {
+                continue;
+            };
+            let Some(identity) = sender(state) else {
+                continue;
+            };
+            let membership = membership_message(
+                (segment, live.version, &live.name),
+                (customer, &identity, member),
+                (at, &stamp),
+                now,
+                cause,
+            );
+            let alert = alert_message(
+                state,
+                (segment, live),
+                (&self.segment_book, self.names()),
+                (&identity, member),
+                (at, &stamp),
+                now,
+                cause,
+            );
+            self.apply_membership(customer, &membership, segment, member);
+            messages.push((customer.clone(), membership));
+            if let Some(alert) = alert {
+                self.apply(&alert);
+                messages.push((customer.clone(), alert));
             }
         }
         self.segment_book.set_timer(customer, verdict.next);
@@ -631,75 +705,165 @@ impl Engine {
         }
         Verdict { changes, next }
     }
+}
 
-    /// The `Segment Entered` / `Segment Exited` message for the customer, stamped `at`
-    /// (`stamp`: `at` formatted), and on an entry the definition's alert event, if it names
-    /// one (with the health score and grade at `at`).
-    fn membership_messages(
-        &self,
-        customer: &CustomerId,
-        segment: SegmentId,
-        entered: bool,
-        (at, stamp): (Millis, &str),
-        now: Millis,
-        cause: &str,
-    ) -> Vec<Message> {
-        let (Some(state), Some(live)) = (
-            self.customer(customer),
-            self.segment_book.live.get(&segment),
-        ) else {
-            return Vec::new();
-        };
-        let identity = match (
-            &state.user_id,
-            state.identities.iter().find_map(|k| k.strip_prefix("a:")),
-        ) {
-            (Some(user), _) => Identity::User(user.clone()),
-            (None, Some(anon)) => Identity::Anonymous(anon.to_owned()),
-            (None, None) => return Vec::new(),
-        };
-        let message_id = format!(
-            "tenure:{segment}.v{}:{}:{}:{at}",
-            live.version,
-            state.id,
-            if entered { "in" } else { "out" }
-        );
-        let segment_id = segment.to_string();
-        let alert = live.definition.alert.filter(|_| entered).map(|event| {
-            let mut properties = Map::new();
-            properties.insert("segment_id".into(), Value::from(segment_id.as_str()));
-            properties.insert("segment_name".into(), Value::from(live.name.as_str()));
-            properties.insert("cause".into(), Value::from(cause));
-            let (score, grade) = self.segment_book.health().grade(state, self.names(), at);
-            properties.insert("health_score".into(), serde_json::json!(score));
-            properties.insert("health_grade".into(), serde_json::json!(grade));
-            Message::tenure_track_stamped(
-                format!("{message_id}:alert"),
-                &identity,
-                event,
-                (at, stamp),
-                now,
-                properties,
-            )
-        });
-        let membership = Message::tenure_track_text(
-            message_id,
-            &identity,
-            if entered {
-                "Segment Entered"
-            } else {
-                "Segment Exited"
-            },
-            (at, stamp),
-            now,
-            &[
-                ("segment_id", &segment_id),
-                ("segment_name", &live.name),
-                ("cause", cause),
-            ],
-        );
-        std::iter::once(membership).chain(alert).collect()
+/// One customer's change in a [`Backfill`].
+#[derive(Debug, Clone)]
+struct Change {
+    customer: CustomerId,
+    identity: Identity,
+    entered: bool,
+    /// Boxed: alerts are rare, and a change is held per member.
+    alert: Option<Box<Message>>,
+}
+
+/// What defining a segment changed, already folded into the engine: per customer whose
+/// membership changed, its `Segment Entered` / `Segment Exited` event (and the alert, if the
+/// definition names one). The events are built when asked for, so that a backfill over a
+/// million customers holds a few words per member rather than a million messages; the
+/// writer builds and stores them a chunk at a time.
+#[derive(Debug, Clone)]
+pub struct Backfill {
+    segment: SegmentId,
+    version: u32,
+    name: String,
+    /// The instant every event is stamped with, and it formatted.
+    at: (Millis, String),
+    changes: Vec<Change>,
+}
+
+impl Backfill {
+    /// How many customers entered the segment.
+    pub fn entered(&self) -> usize {
+        self.changes.iter().filter(|c| c.entered).count()
     }
+
+    /// How many customers left it.
+    pub fn exited(&self) -> usize {
+        self.changes.len() - self.entered()
+    }
+
+    /// How many events there are to append (memberships and alerts).
+    pub fn len(&self) -> usize {
+        self.changes.len() + self.changes.iter().filter(|c| c.alert.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The events to append, in customer order (a membership, then its alert), built
+    /// `chunk` customers at a time in parallel.
+    pub fn message_chunks(
+        &self,
+        chunk: usize,
+    ) -> impl Iterator<Item = Vec<(CustomerId, Message)>> + '_ {
+        self.changes.chunks(chunk.max(1)).map(|changes| {
+            changes
+                .par_iter()
+                .flat_map_iter(|c| {
+                    let membership = membership_message(
+                        (self.segment, self.version, &self.name),
+                        (&c.customer, &c.identity, c.entered),
+                        (self.at.0, &self.at.1),
+                        self.at.0,
+                        "definition",
+                    );
+                    std::iter::once((c.customer.clone(), membership))
+                        .chain(c.alert.iter().map(|a| (c.customer.clone(), (**a).clone())))
+                })
+                .collect()
+        })
+    }
+
+    /// Every event to append, in customer order.
+    pub fn messages(&self) -> Vec<(CustomerId, Message)> {
+        self.message_chunks(usize::MAX).flatten().collect()
+    }
+}
+
+/// The identity Tenure's events about the customer are sent under (none for a customer
+/// with neither a user id nor an anonymous id).
+fn sender(state: &CustomerState) -> Option<Identity> {
+    match &state.user_id {
+        Some(user) => Some(Identity::User(user.clone())),
+        None => state
+            .identities
+            .iter()
+            .find_map(|k| k.strip_prefix("a:"))
+            .map(|anon| Identity::Anonymous(anon.to_owned())),
+    }
+}
+
+/// The `Segment Entered` / `Segment Exited` event of the customer, stamped `at` (`stamp`:
+/// `at` formatted). Its id names the segment's version, the customer, the direction and the
+/// instant, so the same change is never logged twice.
+fn membership_message(
+    (segment, version, name): (SegmentId, u32, &str),
+    (customer, identity, entered): (&CustomerId, &Identity, bool),
+    (at, stamp): (Millis, &str),
+    now: Millis,
+    cause: &str,
+) -> Message {
+    Message::tenure_track_text(
+        membership_id(segment, version, customer, entered, at),
+        identity,
+        if entered {
+            "Segment Entered"
+        } else {
+            "Segment Exited"
+        },
+        (at, stamp),
+        now,
+        &[
+            ("segment_id", &segment.to_string()),
+            ("segment_name", name),
+            ("cause", cause),
+        ],
+    )
+}
+
+fn membership_id(
+    segment: SegmentId,
+    version: u32,
+    customer: &CustomerId,
+    entered: bool,
+    at: Millis,
+) -> String {
+    format!(
+        "{OWN_PREFIX}{segment}.v{version}:{customer}:{}:{at}",
+        if entered { "in" } else { "out" }
+    )
+}
+
+/// On an entry, the definition's alert event, if it names one, with the health score and
+/// grade of the state at `at`.
+fn alert_message(
+    state: &CustomerState,
+    (segment, live): (SegmentId, &Live),
+    (book, names): (&SegmentBook, &crate::engine::NameTable),
+    (identity, entered): (&Identity, bool),
+    (at, stamp): (Millis, &str),
+    now: Millis,
+    cause: &str,
+) -> Option<Message> {
+    let event = live.definition.alert.filter(|_| entered)?;
+    let mut properties = Map::new();
+    properties.insert("segment_id".into(), Value::from(segment.to_string()));
+    properties.insert("segment_name".into(), Value::from(live.name.as_str()));
+    properties.insert("cause".into(), Value::from(cause));
+    let (score, grade) = book.health().grade(state, names, at);
+    properties.insert("health_score".into(), serde_json::json!(score));
+    properties.insert("health_grade".into(), serde_json::json!(grade));
+    let id = membership_id(segment, live.version, &state.id, entered, at);
+    Some(Message::tenure_track_stamped(
+        format!("{id}:alert"),
+        identity,
+        event,
+        (at, stamp),
+        now,
+        properties,
+    ))
 }
 
 #[cfg(test)]

@@ -39,6 +39,43 @@ enum Days<'a> {
     Slot(&'a [(i32, u32)]),
 }
 
+/// The iterator of [`Days::range`]: the entries from the start of the range, up to its
+/// last day (`to`).
+enum DayRange<'a> {
+    /// The state's activity, every event's days: only `name`'s are taken.
+    Activity(std::slice::Iter<'a, DayCount>, NameId, i32),
+    Slot(std::slice::Iter<'a, (i32, u32)>, i32),
+}
+
+impl Iterator for DayRange<'_> {
+    type Item = (i32, u32);
+
+    fn next(&mut self) -> Option<(i32, u32)> {
+        match self {
+            DayRange::Activity(days, name, to) => {
+                for d in days.by_ref() {
+                    if d.day > *to {
+                        *days = [].iter();
+                        return None;
+                    }
+                    if d.name == *name {
+                        return Some((d.day, d.count));
+                    }
+                }
+                None
+            }
+            DayRange::Slot(days, to) => match days.next() {
+                Some(&(day, count)) if day <= *to => Some((day, count)),
+                Some(_) => {
+                    *days = [].iter();
+                    None
+                }
+                None => None,
+            },
+        }
+    }
+}
+
 impl Days<'_> {
     fn of<'a>(subject: &Subject<'a>, event: &str, slot: Option<usize>) -> Days<'a> {
         match slot {
@@ -47,28 +84,18 @@ impl Days<'_> {
         }
     }
 
-    /// `(day, count)` for the days `from..=to`, in day order.
-    fn range(&self, from: i32, to: i32) -> Box<dyn Iterator<Item = (i32, u32)> + '_> {
+    /// `(day, count)` for the days `from..=to`, in day order (no allocation: evaluation
+    /// calls this for every customer).
+    fn range(&self, from: i32, to: i32) -> DayRange<'_> {
         match *self {
-            Days::Activity(_, None) => Box::new(std::iter::empty()),
+            Days::Activity(_, None) => DayRange::Slot([].iter(), to),
             Days::Activity(activity, Some(name)) => {
                 let start = activity.partition_point(|d| d.day < from);
-                Box::new(
-                    activity[start..]
-                        .iter()
-                        .take_while(move |d| d.day <= to)
-                        .filter(move |d| d.name == name)
-                        .map(|d| (d.day, d.count)),
-                )
+                DayRange::Activity(activity[start..].iter(), name, to)
             }
             Days::Slot(days) => {
                 let start = days.partition_point(|(d, _)| *d < from);
-                Box::new(
-                    days[start..]
-                        .iter()
-                        .copied()
-                        .take_while(move |(d, _)| *d <= to),
-                )
+                DayRange::Slot(days[start..].iter(), to)
             }
         }
     }

@@ -22,7 +22,7 @@ pub mod daily;
 pub mod definition;
 pub mod eval;
 
-pub use book::{SegmentBook, SegmentInfo};
+pub use book::{Backfill, SegmentBook, SegmentInfo};
 pub use daily::{CustomerValues, DailyValues};
 pub use definition::{Computed, Condition, Count, Definition, Op, Test, When, Window};
 
