@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::ids::Fnv128;
 use crate::semantic::Semantic;
-use crate::time::{MILLIS_PER_DAY, Millis, format_instant, parse_instant};
+use crate::time::{MILLIS_PER_DAY, Millis, parse_instant};
 
 /// Largest accepted message, serialized (Segment's limit).
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
@@ -410,29 +410,8 @@ impl Message {
         })
     }
 
-    /// A `track` message Tenure itself records about a customer (a segment entered…),
-    /// built without the validation an incoming message needs: the caller guarantees the
-    /// id, the name and one identity. Stored exactly as an incoming one would be.
-    pub fn tenure_track(
-        message_id: String,
-        identity: &crate::ids::Identity,
-        event: &str,
-        timestamp: Millis,
-        received_at: Millis,
-        properties: Map<String, Value>,
-    ) -> Message {
-        Self::tenure_track_stamped(
-            message_id,
-            identity,
-            event,
-            (timestamp, &format_instant(timestamp)),
-            received_at,
-            properties,
-        )
-    }
-
-    /// The same, with the timestamp already formatted (many messages stamped alike).
-    /// The same message with only its JSON text (parsed on first use, as a stored one is):
+    /// A `track` message Tenure itself records about a customer (a segment entered…) with
+    /// only its JSON text (parsed on first use, as a stored one is):
     /// what a backfill builds for each of up to a million members, where the tree is never
     /// read. `properties` holds string values only.
     pub fn tenure_track_text(
@@ -515,6 +494,10 @@ impl Message {
         }
     }
 
+    /// A `track` message Tenure itself records about a customer (a segment entered…),
+    /// built without the validation an incoming message needs: the caller guarantees the
+    /// id, the name and one identity. Stored exactly as an incoming one would be.
+    /// The timestamp comes already formatted (many messages are stamped alike).
     pub fn tenure_track_stamped(
         message_id: String,
         identity: &crate::ids::Identity,
