@@ -146,6 +146,10 @@ pub struct Terms {
 pub struct Subscription {
     pub subscription_id: String,
     pub facts: Vec<SubscriptionFact>,
+    /// [`Self::phases`] under the default [`BillingPolicy`], kept with the facts: what
+    /// segments, health scores and risk features read at an instant (status, MRR, the
+    /// next change) by a binary search instead of a replay of every renewal.
+    default_phases: Vec<Phase>,
 }
 
 /// What a subscription looks like at one instant.
@@ -351,6 +355,47 @@ impl<'a> Life<'a> {
 }
 
 impl Subscription {
+    fn new(subscription_id: String, fact: SubscriptionFact) -> Self {
+        let mut subscription = Self {
+            subscription_id,
+            facts: vec![fact],
+            default_phases: Vec::new(),
+        };
+        subscription.default_phases = subscription.phases(&BillingPolicy::default());
+        subscription
+    }
+
+    /// The whole life under the default policy (as [`Self::phases`] gives it, kept).
+    pub fn default_phases(&self) -> &[Phase] {
+        &self.default_phases
+    }
+
+    /// Status and MRR at `at` under the default policy: what [`Self::view_at`] says, from
+    /// the kept phases (no replay, no allocation).
+    pub fn status_at(&self, at: Millis) -> (SubscriptionStatus, i64) {
+        let i = self.default_phases.partition_point(|p| p.from <= at);
+        match i.checked_sub(1).map(|k| self.default_phases[k]) {
+            Some(phase) => (phase.status, phase.mrr),
+            None => (SubscriptionStatus::Unknown, 0),
+        }
+    }
+
+    /// The terms in force at `at`: the latest start or change stamped by then.
+    pub fn terms_at(&self, at: Millis) -> Option<&Terms> {
+        let end = self.facts.partition_point(|f| f.at <= at);
+        self.facts[..end].iter().rev().find_map(|f| match &f.kind {
+            FactKind::Started(t) | FactKind::Changed(t) => Some(t),
+            _ => None,
+        })
+    }
+
+    /// The first instant after `at` at which the status or MRR changes under the default
+    /// policy (a fact stamped later, a trial or period end, a scheduled cancellation).
+    pub fn next_change_after(&self, at: Millis) -> Option<Millis> {
+        let i = self.default_phases.partition_point(|p| p.from <= at);
+        self.default_phases.get(i).map(|p| p.from)
+    }
+
     /// Replays the facts up to `at` (inclusive) and describes the subscription then, under
     /// the default [`BillingPolicy`].
     pub fn view_at(&self, at: Millis) -> SubscriptionView {
@@ -433,17 +478,15 @@ impl Subscription {
 
     /// Every instant at which this subscription's MRR may change under the default policy
     /// (facts, trial ends and scheduled ends), sorted.
-    fn change_points(&self) -> Vec<Millis> {
-        self.phases(&BillingPolicy::default())
-            .into_iter()
-            .map(|p| p.from)
-            .collect()
+    fn change_points(&self) -> impl Iterator<Item = Millis> + '_ {
+        self.default_phases.iter().map(|p| p.from)
     }
 
     fn insert_fact(&mut self, fact: SubscriptionFact) {
         // Stable for equal instants: log order breaks ties.
         let at = self.facts.partition_point(|f| f.at <= fact.at);
         self.facts.insert(at, fact);
+        self.default_phases = self.phases(&BillingPolicy::default());
     }
 }
 
@@ -715,10 +758,9 @@ impl CustomerState {
             .find(|s| s.subscription_id == subscription_id)
         {
             Some(sub) => sub.insert_fact(fact),
-            None => self.subscriptions.push(Subscription {
-                subscription_id,
-                facts: vec![fact],
-            }),
+            None => self
+                .subscriptions
+                .push(Subscription::new(subscription_id, fact)),
         }
         self.default_mrr = DefaultMrr::of(&self.subscriptions);
         self.main_currency = self.first_currency();
@@ -851,6 +893,52 @@ impl CustomerState {
     /// Subscriptions as of `at`.
     pub fn subscriptions_at(&self, at: Millis) -> Vec<SubscriptionView> {
         self.subscriptions.iter().map(|s| s.view_at(at)).collect()
+    }
+
+    /// Where the customer stands at `at` (what the profile's `status` says), from the
+    /// subscriptions' kept phases.
+    pub fn status_at(&self, at: Millis) -> crate::engine::CustomerStatus {
+        crate::engine::status_from(self.subscriptions.iter().map(|s| s.status_at(at).0))
+    }
+
+    /// MRR at `at` in one currency, minor units (what [`Self::mrr_at`] gives for it), from
+    /// the subscriptions' kept phases.
+    pub fn mrr_in(&self, currency: Currency, at: Millis) -> i64 {
+        self.subscriptions
+            .iter()
+            .filter(|s| {
+                s.terms_at(at)
+                    .is_some_and(|t| t.amount.currency == currency)
+            })
+            .map(|s| s.status_at(at).1)
+            .sum()
+    }
+
+    /// The plans of the subscriptions paying or trialing at `at`.
+    pub fn plans_at(&self, at: Millis) -> impl Iterator<Item = &str> {
+        self.subscriptions
+            .iter()
+            .filter(move |s| {
+                let status = s.status_at(at).0;
+                status.is_paying() || status == SubscriptionStatus::Trialing
+            })
+            .filter_map(move |s| s.terms_at(at).map(|t| t.plan.as_str()))
+    }
+
+    /// How many subscriptions are past due at `at`.
+    pub fn past_due_at(&self, at: Millis) -> usize {
+        self.subscriptions
+            .iter()
+            .filter(|s| s.status_at(at).0 == SubscriptionStatus::PastDue)
+            .count()
+    }
+
+    /// The first instant after `at` at which a subscription's status or MRR changes.
+    pub fn next_subscription_change(&self, at: Millis) -> Option<Millis> {
+        self.subscriptions
+            .iter()
+            .filter_map(|s| s.next_change_after(at))
+            .min()
     }
 
     /// Whether any subscription pays at `at` (MRR > 0 under the default billing policy),

@@ -22,6 +22,7 @@ use crate::customer::{
     Acquisition, CustomerState, NameId, Order, SubscriptionStatus, SubscriptionView, SurveyAnswer,
     Ticket,
 };
+use crate::customers::{Customers, Place};
 use crate::ids::{CustomerId, Identity, WorkspaceId};
 use crate::message::{Message, MessageType};
 use crate::seen::SeenIds;
@@ -31,7 +32,10 @@ use crate::time::{Millis, format_instant};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NameTable {
     names: Vec<String>,
-    ids: HashMap<String, NameId>,
+    /// foldhash rather than SipHash: every event folded, and every behaviour condition
+    /// evaluated for every customer, looks a name up (the map is never iterated, so its
+    /// seed changes nothing).
+    ids: foldhash::HashMap<String, NameId>,
 }
 
 impl NameTable {
@@ -66,12 +70,13 @@ pub struct Applied {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Engine {
     workspace: WorkspaceId,
-    /// `userId` → customer (also previous ids bound by `alias`).
-    users: HashMap<String, CustomerId>,
-    /// `anonymousId` → customer.
-    anonymous: HashMap<String, CustomerId>,
-    /// Sorted by id, so listing pages through customers in a stable order.
-    customers: BTreeMap<CustomerId, CustomerState>,
+    /// `userId` → the customer's place (also previous ids bound by `alias`). foldhash: every
+    /// event folded looks its sender up (the maps are never iterated).
+    users: foldhash::HashMap<String, Place>,
+    /// `anonymousId` → the customer's place.
+    anonymous: foldhash::HashMap<String, Place>,
+    /// Every customer at its place, and by id (listing pages through them in id order).
+    customers: Customers,
     /// Customers merged away, pointing at the customer that absorbed them.
     merged_into: HashMap<CustomerId, CustomerId>,
     names: NameTable,
@@ -87,9 +92,9 @@ impl Engine {
     pub fn new(workspace: WorkspaceId) -> Self {
         Self {
             workspace,
-            users: HashMap::new(),
-            anonymous: HashMap::new(),
-            customers: BTreeMap::new(),
+            users: Default::default(),
+            anonymous: Default::default(),
+            customers: Customers::default(),
             merged_into: HashMap::new(),
             names: NameTable::default(),
             seen: SeenIds::default(),
@@ -181,21 +186,13 @@ impl Engine {
         self.events += 1;
     }
 
-    /// For a backfill: every customer mutably, in id order, beside the name table (to
-    /// intern the names of what it folds, in log order) and the segment book they are
-    /// judged with. The caller counts what it folds with [`Self::count_own_events`].
+    /// For a backfill: every place mutably, in place order, beside the name table (to
+    /// intern the names of what it folds, in log order). The caller counts what it folds
+    /// with [`Self::count_own_events`].
     pub(crate) fn customers_for_backfill(
         &mut self,
-    ) -> (
-        Vec<&mut CustomerState>,
-        &mut NameTable,
-        &crate::segments::SegmentBook,
-    ) {
-        (
-            self.customers.values_mut().collect(),
-            &mut self.names,
-            &self.segment_book,
-        )
+    ) -> (&mut [Option<CustomerState>], &mut NameTable) {
+        (self.customers.table_mut(), &mut self.names)
     }
 
     /// Counts events folded directly into customers' states (a backfill's memberships).
@@ -259,9 +256,9 @@ impl Engine {
                 .get(id)
                 .is_some_and(|c| c.user_id.is_none())
         };
-        let by_anon = anon.and_then(|a| self.anonymous.get(a).cloned());
+        let by_anon = anon.and_then(|a| self.id_at(self.anonymous.get(a)));
         let target = match user {
-            Some(user) => match (self.users.get(user).cloned(), by_anon) {
+            Some(user) => match (self.id_at(self.users.get(user)), by_anon) {
                 (Some(current), Some(anonymous)) if current != anonymous => {
                     if unidentified(self, &anonymous) {
                         self.merge(&anonymous, &current);
@@ -293,12 +290,20 @@ impl Engine {
 
     fn lookup(&self, identity: &Identity) -> Option<CustomerId> {
         match identity {
-            Identity::User(id) => self.users.get(id.as_str()).cloned(),
-            Identity::Anonymous(id) => self.anonymous.get(id.as_str()).cloned(),
+            Identity::User(id) => self.id_at(self.users.get(id.as_str())),
+            Identity::Anonymous(id) => self.id_at(self.anonymous.get(id.as_str())),
         }
     }
 
-    fn identity_map(&mut self, identity: &Identity) -> (&mut HashMap<String, CustomerId>, String) {
+    /// The id of the customer at a place an identity map gave.
+    fn id_at(&self, place: Option<&Place>) -> Option<CustomerId> {
+        Some(self.customers.at(*place?)?.id.clone())
+    }
+
+    fn identity_map(
+        &mut self,
+        identity: &Identity,
+    ) -> (&mut foldhash::HashMap<String, Place>, String) {
         match identity {
             Identity::User(id) => (&mut self.users, id.clone()),
             Identity::Anonymous(id) => (&mut self.anonymous, id.clone()),
@@ -318,7 +323,7 @@ impl Engine {
         if let Identity::User(user) = identity {
             state.user_id = Some(user.clone());
         }
-        self.customers.insert(id.clone(), state);
+        self.customers.insert(state);
         self.bind_if_free(identity, &id);
         id
     }
@@ -336,14 +341,22 @@ impl Engine {
         if self.lookup(identity).is_some() {
             return;
         }
-        if let Some(state) = self.customers.get_mut(customer) {
+        let Some(place) = self.customers.place(customer) else {
+            return;
+        };
+        if let Some(state) = self.customers.at_mut(place) {
             state.identities.push(identity.key());
         }
         let (map, id) = self.identity_map(identity);
-        map.insert(id, customer.clone());
+        map.insert(id, place);
     }
 
     fn merge(&mut self, loser: &CustomerId, winner: &CustomerId) {
+        // What segments counted for the loser moves while it still has its place.
+        self.merge_for_segments(loser, winner);
+        let Some(winner_place) = self.customers.place(winner) else {
+            return;
+        };
         let Some(state) = self.customers.remove(loser) else {
             return;
         };
@@ -353,7 +366,7 @@ impl Engine {
                 (_, id) => Identity::Anonymous(id.to_owned()),
             };
             let (map, id) = self.identity_map(&identity);
-            map.insert(id, winner.clone());
+            map.insert(id, winner_place);
         }
         // Anything that pointed at the loser now points at the winner.
         for target in self.merged_into.values_mut() {
@@ -362,7 +375,6 @@ impl Engine {
             }
         }
         self.merged_into.insert(loser.clone(), winner.clone());
-        self.merge_for_segments(loser, winner);
         if let Some(w) = self.customers.get_mut(winner) {
             w.identities.extend(state.identities.iter().cloned());
             if w.user_id.is_none() {
@@ -380,26 +392,44 @@ impl Engine {
                 return Some(state);
             }
         }
-        let id = self.users.get(key)?;
-        self.customers.get(id)
+        self.customers.at(*self.users.get(key)?)
     }
 
+    /// Every customer, in id order.
     pub fn customers(&self) -> impl Iterator<Item = &CustomerState> {
-        self.customers.values()
+        self.customers.in_id_order()
     }
 
-    /// A live customer by its id (no merge following, no parsing: the hot paths).
-    pub(crate) fn customer(&self, id: &CustomerId) -> Option<&CustomerState> {
-        self.customers.get(id)
+    /// Every customer, in place (first-seen) order: the table as it lies in memory, faster
+    /// to walk than id order (docs/benchmarks.md). For passes whose result does not depend
+    /// on the order (a report's folds, scoring everyone).
+    pub fn customers_by_place(&self) -> impl Iterator<Item = &CustomerState> {
+        self.customers.table().iter().flatten()
     }
 
-    /// Every customer, for data-parallel work.
-    pub(crate) fn customers_vec(&self) -> Vec<&CustomerState> {
-        self.customers.values().collect()
+    /// A live customer's place (the dense index timers and backfills use).
+    pub fn place(&self, id: &CustomerId) -> Option<Place> {
+        self.customers.place(id)
+    }
+
+    /// Every live customer's id and place, in id order.
+    pub(crate) fn places_in_id_order(&self) -> impl Iterator<Item = (&CustomerId, Place)> {
+        self.customers.places_in_id_order()
+    }
+
+    /// The customer at a place, unless it was merged away.
+    pub fn customer_at(&self, place: Place) -> Option<&CustomerState> {
+        self.customers.at(place)
+    }
+
+    /// Every place, in place order (`None` where a customer was merged away), for
+    /// data-parallel work: a slice splits across cores as it is.
+    pub fn customer_table(&self) -> &[Option<CustomerState>] {
+        self.customers.table()
     }
 
     pub(crate) fn customers_mut(&mut self) -> impl Iterator<Item = &mut CustomerState> {
-        self.customers.values_mut()
+        self.customers.iter_mut()
     }
 
     /// Customers in id order, after the cursor.
@@ -407,19 +437,12 @@ impl Engine {
         &self,
         after: Option<&CustomerId>,
     ) -> impl Iterator<Item = &CustomerState> {
-        let range = match after {
-            Some(after) => self.customers.range::<CustomerId, _>((
-                std::ops::Bound::Excluded(after),
-                std::ops::Bound::Unbounded,
-            )),
-            None => self.customers.range::<CustomerId, _>(..),
-        };
-        range.map(|(_, c)| c)
+        self.customers.after(after)
     }
 
-    /// The customer a logged message belongs to now (following merges), without creating
-    /// one.
-    pub(crate) fn owner_of(&self, message: &Message) -> Option<CustomerId> {
+    /// The place of the customer a logged message belongs to now (following merges),
+    /// without creating one.
+    pub(crate) fn owner_of(&self, message: &Message) -> Option<Place> {
         message
             .user_id
             .as_deref()
@@ -430,7 +453,8 @@ impl Engine {
                     .as_deref()
                     .and_then(|a| self.anonymous.get(a))
             })
-            .cloned()
+            .copied()
+            .filter(|p| self.customers.at(*p).is_some())
     }
 
     /// One page of customers matching `filter`, in id order, after the cursor.
@@ -479,7 +503,7 @@ impl Engine {
             .map(|(n, c)| (self.names.name(*n).to_owned(), *c))
             .collect();
         event_counts.sort();
-        let status = customer_status(&subscriptions, state);
+        let status = customer_status(&subscriptions);
         CustomerProfile {
             id: state.id.clone(),
             user_id: state.user_id.clone(),
@@ -550,6 +574,17 @@ pub enum CustomerStatus {
 }
 
 impl CustomerStatus {
+    /// The name the API uses (`lead`, `trialing`, `active`, `paused`, `churned`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lead => "lead",
+            Self::Trialing => "trialing",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Churned => "churned",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "lead" => Self::Lead,
@@ -562,20 +597,29 @@ impl CustomerStatus {
     }
 }
 
-pub(crate) fn customer_status(
-    subscriptions: &[SubscriptionView],
-    state: &CustomerState,
-) -> CustomerStatus {
+pub(crate) fn customer_status(subscriptions: &[SubscriptionView]) -> CustomerStatus {
+    status_from(subscriptions.iter().map(|v| v.status))
+}
+
+/// Where a customer stands, from the status of each of their subscriptions at one instant.
+pub(crate) fn status_from(statuses: impl Iterator<Item = SubscriptionStatus>) -> CustomerStatus {
     use SubscriptionStatus as S;
-    let has = |s: S| subscriptions.iter().any(|v| v.status == s);
-    if subscriptions.iter().any(|v| v.status.is_paying()) {
+    let (mut paying, mut trialing, mut paused, mut any, mut all_unknown) =
+        (false, false, false, false, true);
+    for status in statuses {
+        any = true;
+        paying |= status.is_paying();
+        trialing |= status == S::Trialing;
+        paused |= status == S::Paused;
+        all_unknown &= status == S::Unknown;
+    }
+    if paying {
         CustomerStatus::Active
-    } else if has(S::Trialing) {
+    } else if trialing {
         CustomerStatus::Trialing
-    } else if has(S::Paused) {
+    } else if paused {
         CustomerStatus::Paused
-    } else if state.subscriptions.is_empty() || subscriptions.iter().all(|v| v.status == S::Unknown)
-    {
+    } else if !any || all_unknown {
         CustomerStatus::Lead
     } else {
         CustomerStatus::Churned
@@ -630,7 +674,7 @@ impl CustomerFilter {
             }
         }
         self.status
-            .is_none_or(|status| customer_status(&subscriptions, c) == status)
+            .is_none_or(|status| customer_status(&subscriptions) == status)
     }
 }
 

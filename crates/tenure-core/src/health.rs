@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::customer::{CustomerState, NameId, SubscriptionStatus};
+use crate::customer::{CustomerState, NameId};
 use crate::engine::NameTable;
 use crate::time::{Millis, day_of};
 
@@ -505,15 +505,22 @@ impl Metric {
             }
             Metric::Breadth { window_days } => {
                 let from = today - *window_days as i32 + 1;
-                let mut seen: Vec<NameId> = state
-                    .activity
+                let start = state.activity.partition_point(|e| e.day < from);
+                // Distinct names: a bit per name for the first 128 names interned (the
+                // common ones: names are numbered as first seen), a list past them. No
+                // allocation for most customers: every customer is scored on a rescore.
+                let (mut low, mut high) = (0u128, Vec::new());
+                for e in state.activity[start..]
                     .iter()
-                    .filter(|e| e.day >= from && e.day <= today)
-                    .map(|e| e.name)
-                    .collect();
-                seen.sort_unstable();
-                seen.dedup();
-                Some(seen.len() as f64)
+                    .take_while(|e| e.day <= today)
+                {
+                    match 1u128.checked_shl(e.name) {
+                        Some(bit) => low |= bit,
+                        None if !high.contains(&e.name) => high.push(e.name),
+                        None => {}
+                    }
+                }
+                Some(f64::from(low.count_ones()) + high.len() as f64)
             }
             Metric::Nps => state
                 .survey_answers
@@ -532,13 +539,7 @@ impl Metric {
                     })
                     .count() as f64,
             ),
-            Metric::BillingProblems => Some(
-                state
-                    .subscriptions_at(now)
-                    .iter()
-                    .filter(|s| s.status == SubscriptionStatus::PastDue)
-                    .count() as f64,
-            ),
+            Metric::BillingProblems => Some(state.past_due_at(now) as f64),
             Metric::Trait { key } => state.traits.get(key).and_then(|v| {
                 v.as_f64()
                     .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))

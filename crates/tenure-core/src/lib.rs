@@ -5,6 +5,7 @@
 
 pub mod active_months;
 pub mod customer;
+pub mod customers;
 pub mod demo;
 pub mod engine;
 pub mod health;

@@ -554,3 +554,49 @@ fn assigned_models_are_refused_with_the_field_at_fault() {
     let err = HealthModels::new(vec![a, b]).unwrap_err();
     assert!(err.contains("both apply to every customer"), "{err}");
 }
+
+/// Breadth counts distinct names in the window, also past the first 128 names interned
+/// (the fast path keeps a bit per name below 128, a list above), and nothing outside it.
+#[test]
+fn breadth_counts_distinct_names_past_the_first_hundred_and_twenty_eight() {
+    let mut m = vec![track("old", "2026-01-01T10:00:00Z", "Ancient", json!({}))];
+    for i in 0..140 {
+        m.push(track(
+            "A",
+            "2026-03-20T10:00:00Z",
+            &format!("E{i}"),
+            json!({}),
+        ));
+        // Twice each, and a third time for the names past 128: counted once.
+        m.push(track(
+            "A",
+            "2026-03-21T10:00:00Z",
+            &format!("E{i}"),
+            json!({}),
+        ));
+        if i >= 130 {
+            m.push(track(
+                "A",
+                "2026-03-22T10:00:00Z",
+                &format!("E{i}"),
+                json!({}),
+            ));
+        }
+    }
+    m.push(track("A", "2026-01-02T10:00:00Z", "Ancient", json!({})));
+    let engine = fold(&m);
+    let a = engine.find("A").unwrap();
+    let breadth = tenure_core::health::Metric::Breadth { window_days: 30 };
+    let now = at("2026-03-31T12:00:00Z");
+    assert_eq!(breadth.value(a, engine.names(), now), Some(140.0));
+    // Seen from the 21st: only that day is in a 1-day window.
+    assert_eq!(
+        breadth.value(a, engine.names(), at("2026-03-21T23:00:00Z")),
+        Some(140.0)
+    );
+    let one_day = tenure_core::health::Metric::Breadth { window_days: 1 };
+    assert_eq!(
+        one_day.value(a, engine.names(), at("2026-03-22T01:00:00Z")),
+        Some(10.0)
+    );
+}

@@ -829,8 +829,9 @@ fn append_backfill(
     engine: &mut Engine,
     backfill: &Backfill,
 ) -> Result<(), StoreError> {
-    for chunk in backfill.message_chunks(BACKFILL_CHUNK) {
-        append_derived(conn, ws, engine, &chunk)?;
+    for chunk in backfill.chunks(BACKFILL_CHUNK) {
+        let messages = chunk.messages(engine);
+        append_derived(conn, ws, engine, &messages)?;
     }
     Ok(())
 }

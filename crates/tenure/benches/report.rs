@@ -174,7 +174,7 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
         backfills[12]
     );
     if let Some((i, backfill)) = largest {
-        persist(i, &backfill);
+        persist(i, &backfill, engine);
     }
     let mut rng = Rng::new(5);
     let mut latencies = Vec::with_capacity(20_000);
@@ -223,10 +223,13 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
 /// The largest backfill's events stored as the writer stores them: built and appended to
 /// a new SQLite log (the embedded default, WAL, synchronous FULL) in chunks of 20,000
 /// customers, one transaction each; and built alone, to separate the two.
-fn persist(i: usize, backfill: &tenure_core::segments::Backfill) {
+fn persist(i: usize, backfill: &tenure_core::segments::Backfill, engine: &Engine) {
     use tenure_store::{Append, DatabaseUrl, NewEvent, Store};
     let t = Instant::now();
-    let built: usize = backfill.message_chunks(20_000).map(|c| c.len()).sum();
+    let built: usize = backfill
+        .chunks(20_000)
+        .map(|c| c.messages(engine).len())
+        .sum();
     let build = t.elapsed().as_secs_f64();
     let dir = std::env::temp_dir().join(format!("tenure_bench_backfill_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -243,7 +246,8 @@ fn persist(i: usize, backfill: &tenure_core::segments::Backfill) {
         .unwrap();
     let mut conn = store.connect().unwrap();
     let t = Instant::now();
-    for chunk in backfill.message_chunks(20_000) {
+    for chunk in backfill.chunks(20_000) {
+        let chunk = chunk.messages(engine);
         let append = Append {
             workspace: &ws,
             events: chunk
@@ -358,7 +362,7 @@ fn main() {
 
     // The activity matrix alone: first-time monthly cohorts over all 24 months, any event.
     let q = Query::parse([("from", "2024-01-01"), ("to", "2025-12-31")], end).unwrap();
-    let refs: Vec<_> = engine.customers().collect();
+    let refs: Vec<_> = engine.customers_by_place().collect();
     let mut runs = Vec::new();
     let mut matrix = None;
     for _ in 0..5 {
@@ -393,7 +397,7 @@ fn main() {
     let mut overview = None;
     for _ in 0..3 {
         let t = Instant::now();
-        overview = Some(model.overview(engine.customers(), engine.names(), end, 20));
+        overview = Some(model.overview(engine.customers_by_place(), engine.names(), end, 20));
         runs.push(t.elapsed().as_secs_f64());
     }
     let overview = overview.unwrap();

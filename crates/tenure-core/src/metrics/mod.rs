@@ -684,8 +684,10 @@ mod tests {
         assert_eq!(Grain::Quarter.parse_label("2026-Q5"), None);
     }
 
-    /// The engine's cached MRR steps (default policy) stay equal to a replay of the
-    /// subscriptions, whatever order the facts arrive in and when customers merge.
+    /// The engine's cached MRR steps and each subscription's kept phases (default policy)
+    /// stay equal to a replay of the subscriptions, whatever order the facts arrive in and
+    /// when customers merge; and what segments and health read from the phases (status,
+    /// MRR, plans, past due, the next change) equals what the replayed views say.
     #[test]
     fn cached_mrr_steps_equal_a_replay() {
         use crate::message::{Envelope, Message};
@@ -709,6 +711,9 @@ mod tests {
                 let sub = format!("s{c}-{s}");
                 let start = base + (rng.uniform() * 300.0) as i64 * MILLIS_PER_DAY;
                 let mut facts = vec![("Subscription Started", start)];
+                if rng.chance(0.3) {
+                    facts.push(("Subscription Changed", start + 50 * MILLIS_PER_DAY));
+                }
                 for k in 1..rng.below(14) as i32 {
                     facts.push(("Subscription Renewed", crate::time::add_months(start, k)));
                 }
@@ -719,10 +724,16 @@ mod tests {
                     let end = facts.last().map_or(start, |f| f.1) + 5 * MILLIS_PER_DAY;
                     facts.push(("Subscription Cancelled", end));
                 }
+                let trial = rng.chance(0.3);
                 for (event, at) in facts {
+                    let changed = event == "Subscription Changed";
                     let mut m = json!({"type": "track", "event": event, "timestamp": format_instant(at),
-                        "properties": {"subscription_id": sub, "plan": "p", "interval": "month",
-                                       "amount": 10 + 5 * s, "currency": "USD"}});
+                        "properties": {"subscription_id": sub, "plan": if changed { "q" } else { "p" },
+                                       "interval": "month", "amount": 10 + 5 * s, "currency": "USD"}});
+                    if trial && event == "Subscription Started" {
+                        m["properties"]["trial_end"] =
+                            json!(format_instant(at + 14 * MILLIS_PER_DAY));
+                    }
                     if user.starts_with('a') {
                         m["anonymousId"] = json!(user);
                     } else {
@@ -746,6 +757,8 @@ mod tests {
             engine.apply(&Message::parse(m, None, envelope).unwrap());
         }
         let mut compared = 0;
+        // What the instants compared covered: a changed plan, a trial, past due, a next change.
+        let mut seen = [false; 4];
         for state in engine.customers().filter(|s| !s.subscriptions.is_empty()) {
             let replay = mrr_steps(
                 &state.subscriptions,
@@ -759,20 +772,78 @@ mod tests {
                 .and_then(|s| s.currency())
                 .or_else(|| state.orders.first().map(|o| o.revenue.currency));
             assert_eq!(state.main_currency, first);
-            for day in (0..900).step_by(7) {
-                let at = base + day * MILLIS_PER_DAY;
+            let policy = crate::customer::BillingPolicy::default();
+            for sub in &state.subscriptions {
+                assert_eq!(
+                    sub.default_phases(),
+                    &sub.phases(&policy)[..],
+                    "{}",
+                    state.id
+                );
+            }
+            for day in (0..900).step_by(3) {
+                let at = base + day * MILLIS_PER_DAY + (day % 5) * 3_600_000;
+                let here = format!("{} at {}", state.id, format_instant(at));
                 assert_eq!(
                     state.paying_at(at),
                     state.mrr_at(at).values().any(|m| *m > 0),
-                    "{} at {}",
-                    state.id,
-                    format_instant(at)
+                    "{here}"
                 );
+                let views = state.subscriptions_at(at);
+                for (sub, view) in state.subscriptions.iter().zip(&views) {
+                    assert_eq!(sub.status_at(at), (view.status, view.mrr), "{here}");
+                    assert_eq!(
+                        sub.terms_at(at).map(|t| &t.plan),
+                        view.plan.as_ref(),
+                        "{here}"
+                    );
+                }
+                assert_eq!(
+                    state.status_at(at),
+                    crate::engine::customer_status(&views),
+                    "{here}"
+                );
+                let usd = Currency::parse("USD").unwrap();
+                let mrr = state.mrr_at(at).get(&usd).copied().unwrap_or(0);
+                assert_eq!(state.mrr_in(usd, at), mrr, "{here}");
+                let plans: Vec<&str> = views
+                    .iter()
+                    .filter(|v| {
+                        v.status.is_paying()
+                            || v.status == crate::customer::SubscriptionStatus::Trialing
+                    })
+                    .filter_map(|v| v.plan.as_deref())
+                    .collect();
+                assert_eq!(state.plans_at(at).collect::<Vec<_>>(), plans, "{here}");
+                seen[0] |= plans.contains(&"q");
+                seen[1] |= state.status_at(at) == crate::engine::CustomerStatus::Trialing;
+                let past_due = views
+                    .iter()
+                    .filter(|v| v.status == crate::customer::SubscriptionStatus::PastDue)
+                    .count();
+                assert_eq!(state.past_due_at(at), past_due, "{here}");
+                seen[2] |= past_due > 0;
+                // The next change: the replayed views are as now just before it (and
+                // halfway to it), and one differs at it.
+                let now = |t: Millis| {
+                    let state = state.subscriptions.iter();
+                    state
+                        .map(|s| (s.view_at(t).status, s.view_at(t).mrr))
+                        .collect::<Vec<_>>()
+                };
+                if let Some(next) = state.next_subscription_change(at) {
+                    seen[3] = true;
+                    assert!(next > at, "{here}");
+                    assert_eq!(now(next - 1), now(at), "{here}");
+                    assert_eq!(now(at + (next - at) / 2), now(at), "{here}");
+                    assert_ne!(now(next), now(at), "{here}: {}", format_instant(next));
+                }
             }
             assert!(!replay.is_empty());
             compared += 1;
         }
         assert!(compared > 40, "{compared}");
+        assert_eq!(seen, [true; 4], "plan change, trial, past due, next change");
     }
 
     #[test]

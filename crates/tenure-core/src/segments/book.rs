@@ -1,25 +1,27 @@
 //! The live segments of one workspace: definitions, the occurrences their filtered leaves
 //! count, and one timer per customer.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::customer::CustomerState;
-use crate::engine::Engine;
+use crate::customer::{CustomerState, NameId};
+use crate::customers::Place;
+use crate::engine::{Engine, NameTable};
 use crate::health::HealthModels;
 use crate::ids::{CustomerId, Identity};
 use crate::message::{Message, MessageType};
 use crate::seen::OWN_PREFIX;
 use crate::segments::definition::{Definition, SEGMENT_EVENTS, passes};
 use crate::segments::eval::{Subject, holds, next_change};
+use crate::segments::timers::Timers;
 use crate::segments::{DailyValues, SegmentId};
 use crate::time::{Millis, day_of, format_instant};
 
-/// A map keyed by customer id, read once per customer by a backfill: foldhash (seeded per
-/// map) instead of SipHash. Customer ids are Tenure's own, derived by hashing.
-type CustomerMap<V> = foldhash::HashMap<CustomerId, V>;
+/// A filtered leaf's counts, keyed by the customer's place: foldhash instead of SipHash
+/// (a backfill reads it once per customer).
+type PlaceMap<V> = foldhash::HashMap<Place, V>;
 
 /// A defined segment as the engine runs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +31,7 @@ struct Live {
     version: u32,
     definition: Definition,
     /// Per slot: each customer's matching occurrences per UTC day, sorted by day.
-    slots: Vec<CustomerMap<Vec<(i32, u32)>>>,
+    slots: Vec<PlaceMap<Vec<(i32, u32)>>>,
 }
 
 impl Live {
@@ -37,37 +39,45 @@ impl Live {
         Self {
             name: name.to_owned(),
             version,
-            slots: vec![CustomerMap::default(); definition.slots.len()],
+            slots: vec![PlaceMap::default(); definition.slots.len()],
             definition,
         }
     }
 
-    fn subject_slots<'a>(&'a self, customer: &CustomerId) -> Vec<&'a [(i32, u32)]> {
+    fn subject_slots(&self, place: Place) -> Vec<&[(i32, u32)]> {
         self.slots
             .iter()
-            .map(|s| s.get(customer).map_or(&[][..], Vec::as_slice))
+            .map(|s| s.get(&place).map_or(&[][..], Vec::as_slice))
             .collect()
     }
 
     /// Counts one occurrence if the message passes a slot's filters.
-    fn observe(&mut self, customer: &CustomerId, message: &Message) {
-        let Some(event) = message.name.as_deref() else {
-            return;
-        };
-        for (i, (slot_event, filters)) in self.definition.slots.iter().enumerate() {
-            if slot_event != event {
-                continue;
-            }
-            let properties = message.properties();
-            let pass = filters
-                .iter()
-                .all(|(key, test)| passes(test, properties.and_then(|p| p.get(key))));
-            if pass {
-                let days = self.slots[i].entry(customer.clone()).or_default();
-                add_day(days, day_of(message.timestamp), 1);
-            }
+    fn observe(&mut self, place: Place, message: &Message) {
+        let day = day_of(message.timestamp);
+        for i in slots_passed(&self.definition, message) {
+            add_day(self.slots[i].entry(place).or_default(), day, 1);
         }
     }
+}
+
+/// The slots of the definition whose event and filters the message passes.
+fn slots_passed<'a>(
+    definition: &'a Definition,
+    message: &'a Message,
+) -> impl Iterator<Item = usize> + 'a {
+    let event = message.name.as_deref();
+    definition
+        .slots
+        .iter()
+        .enumerate()
+        .filter(move |(_, (slot_event, _))| event == Some(slot_event.as_str()))
+        .filter(move |(_, (_, filters))| {
+            let properties = message.properties();
+            filters
+                .iter()
+                .all(|(key, test)| passes(test, properties.and_then(|p| p.get(key))))
+        })
+        .map(|(i, _)| i)
 }
 
 fn add_day(days: &mut Vec<(i32, u32)>, day: i32, count: u32) {
@@ -128,9 +138,8 @@ pub struct SegmentInfo {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentBook {
     live: BTreeMap<SegmentId, Live>,
-    /// `(instant, customer)`: re-evaluate the customer's segments at the instant.
-    timers: BTreeSet<(Millis, CustomerId)>,
-    timer_of: CustomerMap<Millis>,
+    /// Per customer: re-evaluate its segments at this instant.
+    timers: Timers,
     /// The health model `health` and `grade` conditions read (the shipped default unless
     /// set).
     health: HealthModels,
@@ -144,41 +153,6 @@ pub struct SegmentBook {
 }
 
 impl SegmentBook {
-    fn set_timer(&mut self, customer: &CustomerId, at: Option<Millis>) {
-        if let Some(old) = self.timer_of.remove(customer) {
-            self.timers.remove(&(old, customer.clone()));
-        }
-        if let Some(at) = at {
-            self.timers.insert((at, customer.clone()));
-            self.timer_of.insert(customer.clone(), at);
-        }
-    }
-
-    /// Sets many customers' timers at once (a backfill). When they are thousands and an
-    /// eighth or more of the timers, the set is rebuilt from the per-customer map in one
-    /// sorted pass: removing and inserting each entry of a set ordered by (instant, id
-    /// string) cost about 1 µs per customer, most of a backfill over a million customers
-    /// whose definition wakes everyone (health, tenure). Fewer go one at a time, which is
-    /// then cheaper than re-sorting every timer.
-    fn set_timers(&mut self, updates: Vec<(CustomerId, Millis)>) {
-        if updates.len() < 4_096 || updates.len() < self.timer_of.len() / 8 {
-            for (customer, at) in updates {
-                self.set_timer(&customer, Some(at));
-            }
-            return;
-        }
-        for (customer, at) in updates {
-            self.timer_of.insert(customer, at);
-        }
-        let mut all: Vec<(Millis, CustomerId)> = self
-            .timer_of
-            .iter()
-            .map(|(customer, at)| (*at, customer.clone()))
-            .collect();
-        all.par_sort_unstable();
-        self.timers = all.into_iter().collect();
-    }
-
     fn health(&self) -> &HealthModels {
         &self.health
     }
@@ -190,6 +164,23 @@ impl SegmentBook {
     fn daily(&self) -> Option<&DailyValues> {
         self.daily.as_ref().map(|d| d.0.as_ref())
     }
+
+    /// What a condition reads for the customer at `place`.
+    fn subject<'a>(
+        &'a self,
+        state: &'a CustomerState,
+        names: &'a NameTable,
+        slots: &'a [&'a [(i32, u32)]],
+    ) -> Subject<'a> {
+        Subject {
+            state,
+            names,
+            health: self.health(),
+            risk: self.risk(),
+            daily: self.daily(),
+            slots,
+        }
+    }
 }
 
 /// The result of evaluating every segment for one customer.
@@ -199,11 +190,22 @@ struct Verdict {
     next: Option<Millis>,
 }
 
+/// What a backfill found for one customer (read only, in parallel): a membership change,
+/// its alert, and a timer earlier than the one the customer has.
+struct Outcome {
+    place: Place,
+    /// `Some(entered)` when the membership changes.
+    change: Option<bool>,
+    /// Boxed: alerts are rare.
+    alert: Option<Box<Message>>,
+    next: Option<Millis>,
+}
+
 impl Engine {
     /// The live segments, in id order, with their member counts.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let mut members: HashMap<SegmentId, usize> = HashMap::new();
-        for c in self.customers() {
+        for c in self.customer_table().iter().flatten() {
             for (s, _) in &c.segments {
                 *members.entry(*s).or_default() += 1;
             }
@@ -248,7 +250,7 @@ impl Engine {
         if self.segment_book.reconcile {
             return Some(Millis::MIN);
         }
-        self.segment_book.timers.first().map(|(at, _)| *at)
+        self.segment_book.timers.first().map(|(at, _)| at)
     }
 
     /// The workspace's health models: what profiles, the health overview and the `health`
@@ -316,9 +318,9 @@ impl Engine {
     /// Defines (or redefines) a segment and backfills it: `history` is every logged event
     /// the definition's filtered leaves need (its [`Definition::slots`] events; none when
     /// it has no filters). Every customer's membership is brought in line with the
-    /// definition at `now`, already folded into the states; the returned [`Backfill`] holds
-    /// the `Segment Entered` / `Segment Exited` events that say so, which the caller
-    /// appends to the log.
+    /// definition at `now`, already folded into the states; the returned [`Backfill`] says
+    /// who entered and left, and builds the `Segment Entered` / `Segment Exited` events
+    /// that say so, which the caller appends to the log.
     pub fn define_segment<'m>(
         &mut self,
         id: SegmentId,
@@ -331,105 +333,130 @@ impl Engine {
         let live = self.live_with_history(name, version, definition, history);
         self.segment_book.live.insert(id, live);
         let stamp = format_instant(now);
-        // In parallel, each customer on its own (read only): whether it changes (then under
-        // which identity the event is sent, and its alert, built from the state before),
-        // and whether its timer must move earlier. Most customers need neither, and cost no
-        // allocation. The membership events themselves are built only when the caller
-        // stores them.
-        let (customers, names, book) = self.customers_for_backfill();
+        // In parallel over the table, each customer on its own (read only): whether its
+        // membership changes (and the alert, built from the state before), and whether its
+        // timer must move earlier. A stale, earlier timer costs one needless evaluation; a
+        // missing one would be wrong: the earlier of the two is kept. Most customers need
+        // nothing, and cost no allocation.
+        let (book, names) = (&self.segment_book, self.names());
         let live = &book.live[&id];
-        type Action = (usize, Option<Change>, Option<(CustomerId, Millis)>);
-        let actions: Vec<Action> = customers
+        let timers = book.timers.by_place();
+        let outcomes: Vec<Outcome> = self
+            .customer_table()
             .par_iter()
             .enumerate()
             .filter_map(|(i, c)| {
-                let c: &CustomerState = c;
-                let slots = live.subject_slots(&c.id);
-                let subject = Subject {
-                    state: c,
-                    names,
-                    health: book.health(),
-                    risk: book.risk(),
-                    daily: book.daily(),
-                    slots: &slots,
-                };
+                let c = c.as_ref()?;
+                let place = Place::at(i);
+                let slots = live.subject_slots(place);
+                let subject = book.subject(c, names, &slots);
                 let member = holds(&live.definition.condition, &subject, now);
                 let was = c.segments.binary_search_by_key(&id, |(s, _)| *s).is_ok();
-                // A stale, earlier timer costs one needless evaluation; a missing one would
-                // be wrong: keep the earlier of the two.
                 let next = next_change(&live.definition.condition, &subject, now)
-                    .filter(|n| *n > now)
-                    .filter(|n| book.timer_of.get(&c.id).is_none_or(|t| n < t))
-                    .map(|n| (c.id.clone(), n));
-                let change = (was != member)
-                    .then(|| sender(c))
-                    .flatten()
-                    .map(|identity| {
-                        let alert = alert_message(
+                    .filter(|n| *n > now && timers.get(i).is_none_or(|t| n < t));
+                let change = (was != member && has_sender(c)).then_some(member);
+                let alert = (change == Some(true))
+                    .then(|| {
+                        let identity = sender(c)?;
+                        alert_message(
                             c,
                             (id, live),
                             (book, names),
-                            (&identity, member),
+                            (&identity, true),
                             (now, &stamp),
                             now,
                             "definition",
-                        );
-                        Change {
-                            customer: c.id.clone(),
-                            identity,
-                            entered: member,
-                            alert: alert.map(Box::new),
-                        }
-                    });
-                (change.is_some() || next.is_some()).then_some((i, change, next))
+                        )
+                    })
+                    .flatten()
+                    .map(Box::new);
+                (change.is_some() || next.is_some()).then_some(Outcome {
+                    place,
+                    change,
+                    alert,
+                    next,
+                })
             })
             .collect();
-        // Names are interned in the order the log shows them (a rebuild numbers them so):
-        // each change's membership, then its alert.
-        let mut folds = vec![None; customers.len()];
-        let mut changes =
-            Vec::with_capacity(actions.iter().filter(|(_, c, _)| c.is_some()).count());
-        let mut timers = Vec::new();
-        let mut name_ids = [None; 2];
-        for (i, change, next) in actions {
-            if let Some(change) = change {
-                let direction = usize::from(!change.entered);
-                let name = match name_ids[direction] {
-                    Some(name) => name,
-                    None => *name_ids[direction].insert(names.intern(SEGMENT_EVENTS[direction])),
-                };
-                folds[i] = Some((name, change.entered));
-                if let Some(event) = change.alert.as_ref().and_then(|a| a.name.as_deref()) {
-                    names.intern(event);
-                }
-                changes.push(change);
+        // Each place's change (0: none, 1: entered, 2: exited), the alerts by place, and the
+        // timers that move.
+        let mut codes = vec![0u8; self.customer_table().len()];
+        let mut alerts = Vec::new();
+        let mut timer_updates = Vec::new();
+        for o in outcomes {
+            if let Some(entered) = o.change {
+                codes[o.place.index()] = if entered { 1 } else { 2 };
             }
-            timers.extend(next);
+            if let Some(alert) = o.alert {
+                alerts.push((o.place, *alert));
+            }
+            if let Some(at) = o.next {
+                timer_updates.push((o.place, at));
+            }
         }
-        // In parallel again, the memberships folded into the states; then the alerts,
-        // through `apply`, in customer order.
-        customers
-            .into_par_iter()
-            .zip(folds.into_par_iter())
-            .for_each(|(c, fold)| {
-                if let Some((name, entered)) = fold {
-                    c.apply_membership(now, name, id, entered);
-                }
-            });
-        for change in &changes {
-            if let Some(alert) = &change.alert {
-                self.apply(alert);
+        let changes = self.in_id_order(&codes);
+        let (table, names) = self.customers_for_backfill();
+        let name_ids = intern_in_log_order(names, &changes, &alerts);
+        // In parallel again, the memberships folded into the states (folding inside the
+        // evaluating pass would need the names before anyone is evaluated); then the
+        // alerts, through `apply`, in log order.
+        if !changes.is_empty() {
+            table
+                .par_iter_mut()
+                .zip(codes.par_iter())
+                .for_each(|(c, code)| {
+                    let direction = match code {
+                        1 => 0,
+                        2 => 1,
+                        _ => return,
+                    };
+                    if let (Some(c), Some(name)) = (c.as_mut(), name_ids[direction]) {
+                        c.apply_membership(now, name, id, direction == 0);
+                    }
+                });
+        }
+        for (place, _) in &changes {
+            if let Ok(i) = alerts.binary_search_by_key(place, |(p, _)| *p) {
+                self.apply(&alerts[i].1);
             }
         }
         self.count_own_events(changes.len());
-        self.segment_book.set_timers(timers);
+        self.segment_book.timers.set_many(timer_updates);
         Backfill {
             segment: id,
             version,
             name: name.to_owned(),
             at: (now, stamp),
             changes,
+            alerts,
         }
+    }
+
+    /// The places with a change (`codes`, by place: 1 entered, 2 exited) in customer id
+    /// order, the order their events go to the log: stored in that order they extend the
+    /// log's per-customer index at its end, where at random places a million events took
+    /// three times as long (docs/benchmarks.md). Few changes are sorted by id; many are
+    /// picked out of a walk of the id index, which costs tens of ms on a million customers
+    /// whatever the count.
+    fn in_id_order(&self, codes: &[u8]) -> Vec<(Place, bool)> {
+        let change = |place: Place| match codes.get(place.index()) {
+            Some(1) => Some((place, true)),
+            Some(2) => Some((place, false)),
+            _ => None,
+        };
+        let count = codes.iter().filter(|c| **c != 0).count();
+        if count * 16 >= codes.len() {
+            return self
+                .places_in_id_order()
+                .filter_map(|(_, place)| change(place))
+                .collect();
+        }
+        let mut changes: Vec<(Place, bool)> = (0..codes.len())
+            .filter_map(|i| change(Place::at(i)))
+            .collect();
+        let id = |place: Place| self.customer_at(place).map(|c| &c.id);
+        changes.par_sort_unstable_by(|a, b| id(a.0).cmp(&id(b.0)));
+        changes
     }
 
     /// Forgets a segment. Memberships are dropped from the state without events (the
@@ -444,7 +471,8 @@ impl Engine {
         true
     }
 
-    /// Counts and a sample of who a definition would hold at `now`, without saving it.
+    /// Counts and a sample (the members with the smallest ids) of who a definition would
+    /// hold at `now`, without saving it.
     pub fn preview_segment<'m>(
         &self,
         definition: &Definition,
@@ -453,26 +481,27 @@ impl Engine {
         sample: usize,
     ) -> (usize, Vec<CustomerId>) {
         let live = self.live_with_history("", 0, definition.clone(), history);
-        let health = self.segment_book.health();
-        let members: Vec<CustomerId> = self
-            .customers_vec()
+        let book = &self.segment_book;
+        let members: Vec<bool> = self
+            .customer_table()
             .par_iter()
-            .filter(|c| {
-                let slots = live.subject_slots(&c.id);
-                let subject = Subject {
-                    state: c,
-                    names: self.names(),
-                    health,
-                    risk: self.segment_book.risk(),
-                    daily: self.segment_book.daily(),
-                    slots: &slots,
-                };
-                holds(&live.definition.condition, &subject, now)
+            .enumerate()
+            .map(|(i, c)| {
+                c.as_ref().is_some_and(|c| {
+                    let slots = live.subject_slots(Place::at(i));
+                    let subject = book.subject(c, self.names(), &slots);
+                    holds(&live.definition.condition, &subject, now)
+                })
             })
-            .map(|c| c.id.clone())
             .collect();
-        let count = members.len();
-        (count, members.into_iter().take(sample).collect())
+        let count = members.iter().filter(|m| **m).count();
+        let sample = self
+            .places_in_id_order()
+            .filter(|(_, place)| members.get(place.index()).copied().unwrap_or(false))
+            .map(|(id, _)| id.clone())
+            .take(sample)
+            .collect();
+        (count, sample)
     }
 
     /// Whether the customer is in the segment by its definition at `now`, evaluated from
@@ -484,48 +513,52 @@ impl Engine {
         now: Millis,
     ) -> Option<bool> {
         let live = self.segment_book.live.get(&id)?;
-        let health = self.segment_book.health();
-        let slots = live.subject_slots(&customer.id);
-        let subject = Subject {
-            state: customer,
-            names: self.names(),
-            health,
-            risk: self.segment_book.risk(),
-            daily: self.segment_book.daily(),
-            slots: &slots,
-        };
+        let slots = self
+            .place(&customer.id)
+            .map(|p| live.subject_slots(p))
+            .unwrap_or_default();
+        let subject = self.segment_book.subject(customer, self.names(), &slots);
         Some(holds(&live.definition.condition, &subject, now))
     }
 
     /// Counts an event for the filtered leaves that want it (called by `apply`).
     pub(crate) fn observe_for_segments(&mut self, customer: &CustomerId, message: &Message) {
-        if message.kind != MessageType::Track {
+        if message.kind != MessageType::Track
+            || self.segment_book.live.values().all(|l| l.slots.is_empty())
+        {
             return;
         }
+        let Some(place) = self.place(customer) else {
+            return;
+        };
         for live in self.segment_book.live.values_mut() {
             if !live.slots.is_empty() {
-                live.observe(customer, message);
+                live.observe(place, message);
             }
         }
     }
 
-    /// Moves what segments counted for `loser` to `winner` (called by a merge).
+    /// Moves what segments counted for `loser` to `winner` (called by a merge, before the
+    /// loser leaves its place).
     pub(crate) fn merge_for_segments(&mut self, loser: &CustomerId, winner: &CustomerId) {
+        let (Some(loser), Some(winner)) = (self.place(loser), self.place(winner)) else {
+            return;
+        };
         for live in self.segment_book.live.values_mut() {
             for slot in &mut live.slots {
-                if let Some(days) = slot.remove(loser) {
-                    let target = slot.entry(winner.clone()).or_default();
+                if let Some(days) = slot.remove(&loser) {
+                    let target = slot.entry(winner).or_default();
                     for (day, count) in days {
                         add_day(target, day, count);
                     }
                 }
             }
         }
-        self.segment_book.set_timer(loser, None);
+        self.segment_book.timers.set(loser, None);
     }
 
     /// A definition ready to run, its filtered leaves counted from `history` (logged
-    /// events, resolved to today's customers).
+    /// events, resolved to today's customers; in parallel, then grouped by customer).
     fn live_with_history<'m>(
         &self,
         name: &str,
@@ -534,14 +567,34 @@ impl Engine {
         history: impl IntoIterator<Item = &'m Message>,
     ) -> Live {
         let mut live = Live::new(name, version, definition);
-        if !live.slots.is_empty() {
-            for message in history {
-                if message.kind == MessageType::Track
-                    && let Some(customer) = self.owner_of(message)
-                {
-                    live.observe(&customer, message);
+        if live.slots.is_empty() {
+            return live;
+        }
+        let history: Vec<&Message> = history
+            .into_iter()
+            .filter(|m| m.kind == MessageType::Track)
+            .collect();
+        let definition = &live.definition;
+        let mut counted: Vec<(usize, Place, i32)> = history
+            .par_iter()
+            .flat_map_iter(|message| {
+                let day = day_of(message.timestamp);
+                self.owner_of(message).into_iter().flat_map(move |place| {
+                    slots_passed(definition, message).map(move |i| (i, place, day))
+                })
+            })
+            .collect();
+        counted.par_sort_unstable();
+        for group in counted.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (slot, place, _) = group[0];
+            let mut days: Vec<(i32, u32)> = Vec::new();
+            for (_, _, day) in group {
+                match days.last_mut() {
+                    Some((d, n)) if d == day => *n += 1,
+                    _ => days.push((*day, 1)),
                 }
             }
+            live.slots[slot].insert(place, days);
         }
         live
     }
@@ -559,14 +612,16 @@ impl Engine {
         let mut messages = Vec::new();
         let mut done = std::collections::HashSet::new();
         for id in customers {
-            let Some(state) = self.find(id.as_str()) else {
+            let Some(place) = self
+                .find(id.as_str())
+                .and_then(|state| self.place(&state.id))
+            else {
                 continue;
             };
-            let id = state.id.clone();
-            if !done.insert(id.clone()) {
+            if !done.insert(place) {
                 continue;
             }
-            self.settle(&id, now, now, "event", &mut messages);
+            self.settle(place, now, now, "event", &mut messages);
         }
         messages
     }
@@ -579,7 +634,6 @@ impl Engine {
         if self.segment_book.reconcile {
             self.segment_book.reconcile = false;
             self.segment_book.timers.clear();
-            self.segment_book.timer_of.clear();
             let live: Vec<SegmentId> = self.segment_book.live.keys().copied().collect();
             // Memberships of segments that no longer exist are dropped.
             for c in self.customers_mut() {
@@ -587,29 +641,29 @@ impl Engine {
             }
             if !live.is_empty() {
                 // Every customer at once: the verdicts in parallel (read only), then their
-                // messages folded and the timers set, in customer order.
-                let verdicts: Vec<(CustomerId, Verdict)> = self
-                    .customers_vec()
+                // messages folded and the timers set, in customer id order (the order the
+                // log stores fastest).
+                let mut verdicts: Vec<Option<Verdict>> = self
+                    .customer_table()
                     .par_iter()
-                    .map(|c| (c.id.clone(), self.verdict_of(c, now)))
+                    .enumerate()
+                    .map(|(i, c)| c.as_ref().map(|c| self.verdict_of(c, Place::at(i), now)))
                     .collect();
-                for (id, verdict) in verdicts {
-                    self.commit(&id, verdict, now, now, "start", &mut messages);
+                let order: Vec<Place> = self.places_in_id_order().map(|(_, p)| p).collect();
+                for place in order {
+                    if let Some(verdict) = verdicts[place.index()].take() {
+                        self.commit(place, verdict, now, now, "start", &mut messages);
+                    }
                 }
             }
             return messages;
         }
-        while let Some((at, customer)) = self.segment_book.timers.first().cloned() {
+        while let Some((at, place)) = self.segment_book.timers.first() {
             if at > now {
                 break;
             }
-            self.segment_book.set_timer(&customer, None);
-            if self
-                .find(customer.as_str())
-                .is_some_and(|c| c.id == customer)
-            {
-                self.settle(&customer, at, now, "timer", &mut messages);
-            }
+            self.segment_book.timers.set(place, None);
+            self.settle(place, at, now, "timer", &mut messages);
         }
         messages
     }
@@ -618,23 +672,26 @@ impl Engine {
     /// changed (applied), and sets the customer's next timer.
     fn settle(
         &mut self,
-        customer: &CustomerId,
+        place: Place,
         at: Millis,
         now: Millis,
         cause: &str,
         messages: &mut Vec<(CustomerId, Message)>,
     ) {
-        let Some(verdict) = self.find(customer.as_str()).map(|c| self.verdict_of(c, at)) else {
+        let Some(verdict) = self
+            .customer_at(place)
+            .map(|c| self.verdict_of(c, place, at))
+        else {
             return;
         };
-        self.commit(customer, verdict, at, now, cause, messages);
+        self.commit(place, verdict, at, now, cause, messages);
     }
 
     /// Appends (and applies) the messages of a verdict reached at `at`, and sets the
     /// customer's next timer.
     fn commit(
         &mut self,
-        customer: &CustomerId,
+        place: Place,
         verdict: Verdict,
         at: Millis,
         now: Millis,
@@ -644,7 +701,7 @@ impl Engine {
         let stamp = format_instant(at);
         for (segment, member) in verdict.changes {
             let (Some(state), Some(live)) = (
-                self.customer(customer),
+                self.customer_at(place),
                 self.segment_book.live.get(&segment),
             ) else {
                 continue;
@@ -652,9 +709,10 @@ impl Engine {
             let Some(identity) = sender(state) else {
                 continue;
             };
+            let customer = state.id.clone();
             let membership = membership_message(
                 (segment, live.version, &live.name),
-                (customer, &identity, member),
+                (&customer, &identity, member),
                 (at, &stamp),
                 now,
                 cause,
@@ -668,30 +726,22 @@ impl Engine {
                 now,
                 cause,
             );
-            self.apply_membership(customer, &membership, segment, member);
+            self.apply_membership(&customer, &membership, segment, member);
             messages.push((customer.clone(), membership));
             if let Some(alert) = alert {
                 self.apply(&alert);
-                messages.push((customer.clone(), alert));
+                messages.push((customer, alert));
             }
         }
-        self.segment_book.set_timer(customer, verdict.next);
+        self.segment_book.timers.set(place, verdict.next);
     }
 
-    fn verdict_of(&self, state: &CustomerState, at: Millis) -> Verdict {
-        let health = self.segment_book.health();
+    fn verdict_of(&self, state: &CustomerState, place: Place, at: Millis) -> Verdict {
         let mut changes = Vec::new();
         let mut next: Option<Millis> = None;
         for (id, live) in &self.segment_book.live {
-            let slots = live.subject_slots(&state.id);
-            let subject = Subject {
-                state,
-                names: self.names(),
-                health,
-                risk: self.segment_book.risk(),
-                daily: self.segment_book.daily(),
-                slots: &slots,
-            };
+            let slots = live.subject_slots(place);
+            let subject = self.segment_book.subject(state, self.names(), &slots);
             let member = holds(&live.definition.condition, &subject, at);
             let was = state.segments.binary_search_by_key(id, |(s, _)| *s).is_ok();
             if member != was {
@@ -707,21 +757,35 @@ impl Engine {
     }
 }
 
-/// One customer's change in a [`Backfill`].
-#[derive(Debug, Clone)]
-struct Change {
-    customer: CustomerId,
-    identity: Identity,
-    entered: bool,
-    /// Boxed: alerts are rare, and a change is held per member.
-    alert: Option<Box<Message>>,
+/// The ids of `Segment Entered` and `Segment Exited` for a backfill's changes, each
+/// interned when the log first shows it: a rebuild folds the backfill's events in order
+/// (each membership, then its alert) and numbers new names as it meets them.
+fn intern_in_log_order(
+    names: &mut NameTable,
+    changes: &[(Place, bool)],
+    alerts: &[(Place, Message)],
+) -> [Option<NameId>; 2] {
+    let mut ids = [None; 2];
+    for (place, entered) in changes {
+        let direction = usize::from(!*entered);
+        if ids[direction].is_none() {
+            ids[direction] = Some(names.intern(SEGMENT_EVENTS[direction]));
+        }
+        if let Ok(i) = alerts.binary_search_by_key(place, |(p, _)| *p)
+            && let Some(event) = alerts[i].1.name.as_deref()
+        {
+            names.intern(event);
+        }
+    }
+    ids
 }
 
-/// What defining a segment changed, already folded into the engine: per customer whose
-/// membership changed, its `Segment Entered` / `Segment Exited` event (and the alert, if the
-/// definition names one). The events are built when asked for, so that a backfill over a
-/// million customers holds a few words per member rather than a million messages; the
-/// writer builds and stores them a chunk at a time.
+/// What defining a segment changed, already folded into the engine: the customers whose
+/// membership changed, in id order, and the alerts of those that entered, if the definition
+/// names one. The `Segment Entered` / `Segment Exited` events are built when asked for,
+/// from the engine that made the backfill (each customer's id and identity) and before it
+/// folds anything else: a backfill over a million customers holds a few bytes per member
+/// rather than a million messages, and the writer builds and stores them a chunk at a time.
 #[derive(Debug, Clone)]
 pub struct Backfill {
     segment: SegmentId,
@@ -729,13 +793,16 @@ pub struct Backfill {
     name: String,
     /// The instant every event is stamped with, and it formatted.
     at: (Millis, String),
-    changes: Vec<Change>,
+    /// `(place, entered)` in customer id order.
+    changes: Vec<(Place, bool)>,
+    /// The alerts, sorted by place.
+    alerts: Vec<(Place, Message)>,
 }
 
 impl Backfill {
     /// How many customers entered the segment.
     pub fn entered(&self) -> usize {
-        self.changes.iter().filter(|c| c.entered).count()
+        self.changes.iter().filter(|(_, entered)| *entered).count()
     }
 
     /// How many customers left it.
@@ -745,41 +812,72 @@ impl Backfill {
 
     /// How many events there are to append (memberships and alerts).
     pub fn len(&self) -> usize {
-        self.changes.len() + self.changes.iter().filter(|c| c.alert.is_some()).count()
+        self.changes.len() + self.alerts.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 
-    /// The events to append, in customer order (a membership, then its alert), built
-    /// `chunk` customers at a time in parallel.
-    pub fn message_chunks(
-        &self,
-        chunk: usize,
-    ) -> impl Iterator<Item = Vec<(CustomerId, Message)>> + '_ {
-        self.changes.chunks(chunk.max(1)).map(|changes| {
-            changes
-                .par_iter()
-                .flat_map_iter(|c| {
-                    let membership = membership_message(
-                        (self.segment, self.version, &self.name),
-                        (&c.customer, &c.identity, c.entered),
-                        (self.at.0, &self.at.1),
-                        self.at.0,
-                        "definition",
-                    );
-                    std::iter::once((c.customer.clone(), membership))
-                        .chain(c.alert.iter().map(|a| (c.customer.clone(), (**a).clone())))
-                })
-                .collect()
-        })
+    /// The changes `size` customers at a time, in customer id order: each chunk builds its
+    /// events when asked.
+    pub fn chunks(&self, size: usize) -> impl Iterator<Item = BackfillChunk<'_>> {
+        self.changes
+            .chunks(size.max(1))
+            .map(move |changes| BackfillChunk {
+                backfill: self,
+                changes,
+            })
     }
 
-    /// Every event to append, in customer order.
-    pub fn messages(&self) -> Vec<(CustomerId, Message)> {
-        self.message_chunks(usize::MAX).flatten().collect()
+    /// Every event to append, in customer id order.
+    pub fn messages(&self, engine: &Engine) -> Vec<(CustomerId, Message)> {
+        self.chunks(usize::MAX)
+            .flat_map(|chunk| chunk.messages(engine))
+            .collect()
     }
+}
+
+/// Some of a [`Backfill`]'s changes.
+pub struct BackfillChunk<'a> {
+    backfill: &'a Backfill,
+    changes: &'a [(Place, bool)],
+}
+
+impl BackfillChunk<'_> {
+    /// The chunk's events, in customer id order (a membership, then its alert), built in
+    /// parallel from `engine`: the one that made the backfill.
+    pub fn messages(&self, engine: &Engine) -> Vec<(CustomerId, Message)> {
+        let b = self.backfill;
+        self.changes
+            .par_iter()
+            .flat_map_iter(|(place, entered)| {
+                let membership = engine.customer_at(*place).and_then(|state| {
+                    let identity = sender(state)?;
+                    let message = membership_message(
+                        (b.segment, b.version, &b.name),
+                        (&state.id, &identity, *entered),
+                        (b.at.0, &b.at.1),
+                        b.at.0,
+                        "definition",
+                    );
+                    Some((state.id.clone(), message))
+                });
+                let alert = b
+                    .alerts
+                    .binary_search_by_key(place, |(p, _)| *p)
+                    .ok()
+                    .zip(membership.as_ref())
+                    .map(|(i, (customer, _))| (customer.clone(), b.alerts[i].1.clone()));
+                membership.into_iter().chain(alert)
+            })
+            .collect()
+    }
+}
+
+/// Whether the customer has an identity Tenure's events about it can be sent under.
+fn has_sender(state: &CustomerState) -> bool {
+    state.user_id.is_some() || state.identities.iter().any(|k| k.starts_with("a:"))
 }
 
 /// The identity Tenure's events about the customer are sent under (none for a customer
@@ -864,31 +962,4 @@ fn alert_message(
         now,
         properties,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The bulk path of `set_timers` leaves the book as setting each timer would.
-    #[test]
-    fn many_timers_at_once_equal_one_at_a_time() {
-        let id = |i: usize| CustomerId::parse(&format!("cus_{i}")).unwrap();
-        let mut one = SegmentBook::default();
-        let mut bulk = SegmentBook::default();
-        for i in 0..3_000 {
-            one.set_timer(&id(i), Some(1_000 + (i % 7) as Millis));
-            bulk.set_timer(&id(i), Some(1_000 + (i % 7) as Millis));
-        }
-        // Earlier timers for some known customers and for new ones: past the threshold.
-        let updates: Vec<(CustomerId, Millis)> =
-            (1_000..6_000).map(|i| (id(i), (i % 5) as Millis)).collect();
-        for (c, at) in &updates {
-            one.set_timer(c, Some(*at));
-        }
-        bulk.set_timers(updates);
-        assert_eq!(bulk.timers, one.timers);
-        assert_eq!(bulk.timer_of, one.timer_of);
-        assert_eq!(bulk.timers.len(), 6_000);
-    }
 }

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use crate::customer::{CustomerState, DayCount, NameId};
-use crate::engine::{NameTable, customer_status};
+use crate::engine::NameTable;
 use crate::health::{Grade, HealthModels};
 use crate::segments::definition::{Computed, Condition, When, Window, passes};
 use crate::time::{MILLIS_PER_DAY, Millis, day_of};
@@ -225,34 +225,20 @@ fn computed_passes(
             (now - state.first_seen).div_euclid(MILLIS_PER_DAY),
         ))),
         Computed::Plan => {
-            let plans: Vec<Value> = state
-                .subscriptions_at(now)
-                .into_iter()
-                .filter(|v| {
-                    v.status.is_paying()
-                        || v.status == crate::customer::SubscriptionStatus::Trialing
-                })
-                .filter_map(|v| v.plan.map(Value::from))
-                .collect();
+            let mut plans = state.plans_at(now).map(Value::from).peekable();
             // A customer on two plans is "on" each of them; `ne` holds when none matches.
             match test.op {
-                crate::segments::Op::Ne => !plans.iter().any(|p| !passes(test, Some(p))),
-                crate::segments::Op::NotExists => plans.is_empty(),
-                _ if plans.is_empty() => passes(test, None),
-                _ => plans.iter().any(|p| passes(test, Some(p))),
+                crate::segments::Op::Ne => plans.all(|p| passes(test, Some(&p))),
+                crate::segments::Op::NotExists => plans.peek().is_none(),
+                _ if plans.peek().is_none() => passes(test, None),
+                _ => plans.any(|p| passes(test, Some(&p))),
             }
         }
         Computed::Mrr => {
-            let mrr = state
-                .main_currency
-                .and_then(|c| state.mrr_at(now).get(&c).copied())
-                .unwrap_or(0);
+            let mrr = state.main_currency.map_or(0, |c| state.mrr_in(c, now));
             one(Some(Value::from(mrr)))
         }
-        Computed::Status => {
-            let status = customer_status(&state.subscriptions_at(now), state);
-            one(serde_json::to_value(status).ok())
-        }
+        Computed::Status => one(Some(Value::from(state.status_at(now).as_str()))),
         Computed::Orders => one(Some(Value::from(
             state.orders.iter().take_while(|o| o.at <= now).count(),
         ))),
@@ -375,7 +361,7 @@ fn computed_next_change(value: Computed, s: &Subject, now: Millis) -> Option<Mil
             let elapsed = (now - state.first_seen).div_euclid(MILLIS_PER_DAY);
             Some(state.first_seen + (elapsed + 1) * MILLIS_PER_DAY)
         }
-        Computed::Plan | Computed::Mrr | Computed::Status => next_subscription_change(state, now),
+        Computed::Plan | Computed::Mrr | Computed::Status => state.next_subscription_change(now),
         Computed::Orders => state.orders.iter().map(|o| o.at).find(|at| *at > now),
         // The risk features read whole days (recency, windows, tenure), dated facts
         // (answers, tickets, subscription changes) and orders: a later-stamped one, or one
@@ -425,21 +411,6 @@ fn health_next_change(s: &Subject, now: Millis, back: u32) -> Option<Millis> {
         .min()
 }
 
-/// The first instant after `now` at which a subscription's status or MRR changes (a fact
-/// stamped later, a trial or period end, a scheduled cancellation).
-fn next_subscription_change(state: &CustomerState, now: Millis) -> Option<Millis> {
-    let policy = crate::customer::BillingPolicy::default();
-    state
-        .subscriptions
-        .iter()
-        .filter_map(|s| {
-            let phases = s.phases(&policy);
-            let i = phases.partition_point(|p| p.from <= now);
-            phases.get(i).map(|p| p.from)
-        })
-        .min()
-}
-
 /// The first instant after `now` of any fact health reads that is not a day boundary.
 fn next_dated_fact(state: &CustomerState, now: Millis) -> Option<Millis> {
     let later = |at: Millis| (at > now).then_some(at);
@@ -458,6 +429,6 @@ fn next_dated_fact(state: &CustomerState, now: Millis) -> Option<Millis> {
     tickets
         .chain(answers)
         .chain(overrides)
-        .chain(next_subscription_change(state, now))
+        .chain(state.next_subscription_change(now))
         .min()
 }

@@ -21,8 +21,9 @@ mod book;
 pub mod daily;
 pub mod definition;
 pub mod eval;
+mod timers;
 
-pub use book::{Backfill, SegmentBook, SegmentInfo};
+pub use book::{Backfill, BackfillChunk, SegmentBook, SegmentInfo};
 pub use daily::{CustomerValues, DailyValues};
 pub use definition::{Computed, Condition, Count, Definition, Op, Test, When, Window};
 

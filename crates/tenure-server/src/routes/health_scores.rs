@@ -50,10 +50,12 @@ pub(crate) async fn document(
         let engine = engine
             .read()
             .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
-        let overview =
-            engine
-                .health_models()
-                .overview(engine.customers(), engine.names(), now, limit);
+        let overview = engine.health_models().overview(
+            engine.customers_by_place(),
+            engine.names(),
+            now,
+            limit,
+        );
         Ok(serde_json::to_value(overview).unwrap_or(Value::Null))
     })
     .await
