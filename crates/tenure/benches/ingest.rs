@@ -32,6 +32,10 @@ use tenure_store::{DatabaseUrl, KeyKind, Store};
 
 const BATCH: usize = 100;
 
+#[path = "support/sqlite_ceiling.rs"]
+mod sqlite_ceiling;
+use sqlite_ceiling::{COLUMNS, sqlite_ceiling};
+
 /// The same allocator as the `tenure` binary.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -189,78 +193,13 @@ fn drop_database(name: Option<String>) {
     }
 }
 
-const COLUMNS: &str = "workspace_id, message_id, customer_id, user_id, anonymous_id, type, name, timestamp, received_at, raw";
-
 /// Loads the rows Tenure stored into an empty copy of the table with the database's own
 /// bulk loader; returns (rows, seconds).
 fn ceiling(backend: &str, url: &DatabaseUrl, dir: &std::path::Path) -> Option<(usize, f64)> {
-    let csv = dir.join(format!("{backend}-rows.csv"));
     match url {
-        DatabaseUrl::Sqlite(path) => {
-            let export = Command::new("sqlite3")
-                .args([
-                    "-csv",
-                    // The aborted server's last connection may be checkpointing the WAL.
-                    "-cmd",
-                    ".timeout 30000",
-                    path.to_str()?,
-                    &format!("SELECT {COLUMNS} FROM events ORDER BY seq"),
-                ])
-                .output()
-                .ok()?;
-            if !export.status.success() || export.stdout.is_empty() {
-                println!(
-                    "sqlite3 export failed: {}",
-                    String::from_utf8_lossy(&export.stderr)
-                );
-                return None;
-            }
-            std::fs::write(&csv, &export.stdout).ok()?;
-            let target = dir.join("ceiling.db");
-            Store::open(DatabaseUrl::Sqlite(target.clone()))
-                .ok()?
-                .with(|c| {
-                    c.create_workspace(&tenure_store::Workspace {
-                        id: tenure_core::WorkspaceId::parse("ws_bench").unwrap(),
-                        name: "bench".into(),
-                        created_at: 0,
-                    })
-                })
-                .ok()?;
-            // Same pragmas as Tenure (WAL, synchronous FULL); `.import` runs in one transaction.
-            let script = format!(
-                "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nPRAGMA foreign_keys=OFF;\nCREATE TEMP TABLE staging ({COLUMNS});\n.mode csv\n.import {} staging\nBEGIN;\nINSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM staging;\nCOMMIT;\n",
-                csv.display()
-            );
-            let t = Instant::now();
-            // Dot-commands are read from standard input, one per line.
-            let mut child = Command::new("sqlite3")
-                .arg(&target)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .ok()?;
-            std::io::Write::write_all(child.stdin.as_mut()?, script.as_bytes()).ok()?;
-            drop(child.stdin.take());
-            let out = child.wait_with_output().ok()?;
-            let seconds = t.elapsed().as_secs_f64();
-            if !out.status.success() {
-                println!(
-                    "sqlite3 import failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                return None;
-            }
-            let count = Command::new("sqlite3")
-                .arg(&target)
-                .arg("SELECT count(*) FROM events")
-                .output()
-                .ok()?;
-            let rows: u64 = String::from_utf8_lossy(&count.stdout).trim().parse().ok()?;
-            Some((rows as usize, seconds))
-        }
+        DatabaseUrl::Sqlite(path) => sqlite_ceiling(path, dir),
         DatabaseUrl::Postgres(url) => {
+            let csv = dir.join(format!("{backend}-rows.csv"));
             let export = Command::new("psql")
                 .args([
                     url.as_str(),

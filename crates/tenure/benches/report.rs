@@ -26,6 +26,10 @@ use tenure_core::{Engine, Envelope, Message, WorkspaceId};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/sqlite_ceiling.rs"]
+mod sqlite_ceiling;
+use sqlite_ceiling::sqlite_ceiling;
+
 const EVENTS: [&str; 4] = [
     "Dashboard Viewed",
     "Report Viewed",
@@ -260,12 +264,21 @@ fn persist(i: usize, backfill: &tenure_core::segments::Backfill, engine: &Engine
     }
     let stored = t.elapsed().as_secs_f64();
     drop(conn);
-    std::fs::remove_dir_all(&dir).ok();
+    drop(store);
     println!(
         "segments: storing the largest backfill (definition {}, {built} events) in SQLite as the writer does: {stored:.2} s ({:.0} events/s), of which building the events {build:.2} s",
         i + 1,
         built as f64 / stored
     );
+    // The ceiling, same run: the same rows bulk-loaded by the `sqlite3` shell.
+    match sqlite_ceiling(&dir.join("log.db"), &dir) {
+        Some((rows, seconds)) => println!(
+            "segments: the same {rows} rows loaded by the sqlite3 shell (one transaction, same schema and pragmas): {seconds:.2} s ({:.0} rows/s)",
+            rows as f64 / seconds
+        ),
+        None => println!("segments: the sqlite3 shell is not there: no ceiling measured"),
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
