@@ -378,14 +378,13 @@ impl Engine {
                 })
             })
             .collect();
-        // Each place's change (0: none, 1: entered, 2: exited), the alerts by place, and the
-        // timers that move.
-        let mut codes = vec![0u8; self.customer_table().len()];
+        // Each place's change, the alerts by place, and the timers that move.
+        let mut changed = vec![None; self.customer_table().len()];
         let mut alerts = Vec::new();
         let mut timer_updates = Vec::new();
         for o in outcomes {
             if let Some(entered) = o.change {
-                codes[o.place.index()] = if entered { 1 } else { 2 };
+                changed[o.place.index()] = Some(entered);
             }
             if let Some(alert) = o.alert {
                 alerts.push((o.place, *alert));
@@ -394,7 +393,7 @@ impl Engine {
                 timer_updates.push((o.place, at));
             }
         }
-        let changes = self.in_id_order(&codes);
+        let changes = self.in_id_order(&changed);
         let (table, names) = self.customers_for_backfill();
         let name_ids = intern_in_log_order(names, &changes, &alerts);
         // In parallel again, the memberships folded into the states (folding inside the
@@ -403,15 +402,13 @@ impl Engine {
         if !changes.is_empty() {
             table
                 .par_iter_mut()
-                .zip(codes.par_iter())
-                .for_each(|(c, code)| {
-                    let direction = match code {
-                        1 => 0,
-                        2 => 1,
-                        _ => return,
+                .zip(changed.par_iter())
+                .for_each(|(c, entered)| {
+                    let (Some(c), Some(entered)) = (c.as_mut(), *entered) else {
+                        return;
                     };
-                    if let (Some(c), Some(name)) = (c.as_mut(), name_ids[direction]) {
-                        c.apply_membership(now, name, id, direction == 0);
+                    if let Some(name) = name_ids[usize::from(!entered)] {
+                        c.apply_membership(now, name, id, entered);
                     }
                 });
         }
@@ -432,26 +429,25 @@ impl Engine {
         }
     }
 
-    /// The places with a change (`codes`, by place: 1 entered, 2 exited) in customer id
+    /// The places with a change (`changed`, by place: whether it entered) in customer id
     /// order, the order their events go to the log: stored in that order they extend the
     /// log's per-customer index at its end, where at random places a million events took
     /// three times as long (docs/benchmarks.md). Few changes are sorted by id; many are
     /// picked out of a walk of the id index, which costs tens of ms on a million customers
     /// whatever the count.
-    fn in_id_order(&self, codes: &[u8]) -> Vec<(Place, bool)> {
-        let change = |place: Place| match codes.get(place.index()) {
-            Some(1) => Some((place, true)),
-            Some(2) => Some((place, false)),
-            _ => None,
+    fn in_id_order(&self, changed: &[Option<bool>]) -> Vec<(Place, bool)> {
+        let change = |place: Place| {
+            let entered = changed.get(place.index()).copied().flatten()?;
+            Some((place, entered))
         };
-        let count = codes.iter().filter(|c| **c != 0).count();
-        if count * 16 >= codes.len() {
+        let count = changed.iter().filter(|c| c.is_some()).count();
+        if count * 16 >= changed.len() {
             return self
                 .places_in_id_order()
                 .filter_map(|(_, place)| change(place))
                 .collect();
         }
-        let mut changes: Vec<(Place, bool)> = (0..codes.len())
+        let mut changes: Vec<(Place, bool)> = (0..changed.len())
             .filter_map(|i| change(Place::at(i)))
             .collect();
         let id = |place: Place| self.customer_at(place).map(|c| &c.id);
