@@ -189,10 +189,8 @@ impl Engine {
     /// For a backfill: every place mutably, in place order, beside the name table (to
     /// intern the names of what it folds, in log order). The caller counts what it folds
     /// with [`Self::count_own_events`].
-    pub(crate) fn customers_for_backfill(
-        &mut self,
-    ) -> (&mut [Option<CustomerState>], &mut NameTable) {
-        (self.customers.table_mut(), &mut self.names)
+    pub(crate) fn customers_for_backfill(&mut self) -> (&mut Customers, &mut NameTable) {
+        (&mut self.customers, &mut self.names)
     }
 
     /// Counts events folded directly into customers' states (a backfill's memberships).
@@ -404,7 +402,7 @@ impl Engine {
     /// to walk than id order (docs/benchmarks.md). For passes whose result does not depend
     /// on the order (a report's folds, scoring everyone).
     pub fn customers_by_place(&self) -> impl Iterator<Item = &CustomerState> {
-        self.customers.table().iter().flatten()
+        self.customers.by_place()
     }
 
     /// A live customer's place (the dense index timers and backfills use).
@@ -422,10 +420,17 @@ impl Engine {
         self.customers.at(place)
     }
 
-    /// Every place, in place order (`None` where a customer was merged away), for
-    /// data-parallel work: a slice splits across cores as it is.
-    pub fn customer_table(&self) -> &[Option<CustomerState>] {
-        self.customers.table()
+    /// Every place with its customer (`None` where one was merged away), in place order,
+    /// for data-parallel work: what `collect` gathers has one entry per place, in order.
+    pub(crate) fn par_customers_by_place(
+        &self,
+    ) -> impl rayon::iter::ParallelIterator<Item = (Place, Option<&CustomerState>)> {
+        self.customers.par_by_place()
+    }
+
+    /// How many places there are: one past the last (merged-away customers counted).
+    pub(crate) fn place_count(&self) -> usize {
+        self.customers.places()
     }
 
     pub(crate) fn customers_mut(&mut self) -> impl Iterator<Item = &mut CustomerState> {

@@ -205,7 +205,7 @@ impl Engine {
     /// The live segments, in id order, with their member counts.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let mut members: HashMap<SegmentId, usize> = HashMap::new();
-        for c in self.customer_table().iter().flatten() {
+        for c in self.customers_by_place() {
             for (s, _) in &c.segments {
                 *members.entry(*s).or_default() += 1;
             }
@@ -342,18 +342,15 @@ impl Engine {
         let live = &book.live[&id];
         let timers = book.timers.by_place();
         let outcomes: Vec<Outcome> = self
-            .customer_table()
-            .par_iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
-                let c = c.as_ref()?;
-                let place = Place::at(i);
+            .par_customers_by_place()
+            .filter_map(|(place, c)| {
+                let c = c?;
                 let slots = live.subject_slots(place);
                 let subject = book.subject(c, names, &slots);
                 let member = holds(&live.definition.condition, &subject, now);
                 let was = c.segments.binary_search_by_key(&id, |(s, _)| *s).is_ok();
                 let next = next_change(&live.definition.condition, &subject, now)
-                    .filter(|n| *n > now && timers.get(i).is_none_or(|t| n < t));
+                    .filter(|n| *n > now && timers.get(place.index()).is_none_or(|t| n < t));
                 let change = (was != member && has_sender(c)).then_some(member);
                 let alert = (change == Some(true))
                     .then(|| {
@@ -379,7 +376,7 @@ impl Engine {
             })
             .collect();
         // Each place's change, the alerts by place, and the timers that move.
-        let mut changed = vec![None; self.customer_table().len()];
+        let mut changed = vec![None; self.place_count()];
         let mut alerts = Vec::new();
         let mut timer_updates = Vec::new();
         for o in outcomes {
@@ -394,23 +391,20 @@ impl Engine {
             }
         }
         let changes = self.in_id_order(&changed);
-        let (table, names) = self.customers_for_backfill();
+        let (customers, names) = self.customers_for_backfill();
         let name_ids = intern_in_log_order(names, &changes, &alerts);
         // In parallel again, the memberships folded into the states (folding inside the
         // evaluating pass would need the names before anyone is evaluated); then the
         // alerts, through `apply`, in log order.
         if !changes.is_empty() {
-            table
-                .par_iter_mut()
-                .zip(changed.par_iter())
-                .for_each(|(c, entered)| {
-                    let (Some(c), Some(entered)) = (c.as_mut(), *entered) else {
-                        return;
-                    };
-                    if let Some(name) = name_ids[usize::from(!entered)] {
-                        c.apply_membership(now, name, id, entered);
-                    }
-                });
+            customers.par_zip_mut(&changed).for_each(|(c, entered)| {
+                let (Some(c), Some(entered)) = (c, *entered) else {
+                    return;
+                };
+                if let Some(name) = name_ids[usize::from(!entered)] {
+                    c.apply_membership(now, name, id, entered);
+                }
+            });
         }
         for (place, _) in &changes {
             if let Ok(i) = alerts.binary_search_by_key(place, |(p, _)| *p) {
@@ -479,12 +473,10 @@ impl Engine {
         let live = self.live_with_history("", 0, definition.clone(), history);
         let book = &self.segment_book;
         let members: Vec<bool> = self
-            .customer_table()
-            .par_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                c.as_ref().is_some_and(|c| {
-                    let slots = live.subject_slots(Place::at(i));
+            .par_customers_by_place()
+            .map(|(place, c)| {
+                c.is_some_and(|c| {
+                    let slots = live.subject_slots(place);
                     let subject = book.subject(c, self.names(), &slots);
                     holds(&live.definition.condition, &subject, now)
                 })
@@ -640,10 +632,8 @@ impl Engine {
                 // messages folded and the timers set, in customer id order (the order the
                 // log stores fastest).
                 let mut verdicts: Vec<Option<Verdict>> = self
-                    .customer_table()
-                    .par_iter()
-                    .enumerate()
-                    .map(|(i, c)| c.as_ref().map(|c| self.verdict_of(c, Place::at(i), now)))
+                    .par_customers_by_place()
+                    .map(|(place, c)| c.map(|c| self.verdict_of(c, place, now)))
                     .collect();
                 let order: Vec<Place> = self.places_in_id_order().map(|(_, p)| p).collect();
                 for place in order {
