@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::customer::{CustomerState, SubscriptionStatus};
+use crate::customer::CustomerState;
 use crate::engine::NameTable;
 use crate::health::Metric;
 use crate::time::{MILLIS_PER_DAY, Millis, day_of};
@@ -51,7 +51,7 @@ impl CategoryCounts {
     /// Counts the customer's plan and channel as of `at`.
     pub fn observe(&mut self, state: &CustomerState, at: Millis) {
         if let Some(plan) = plan_at(state, at) {
-            *self.plans.entry(plan).or_default() += 1;
+            *self.plans.entry(plan.to_owned()).or_default() += 1;
         }
         if let Some(channel) = channel_at(state, at) {
             *self.channels.entry(channel.to_owned()).or_default() += 1;
@@ -114,16 +114,25 @@ impl FeatureSpec {
             events: Vec::new(),
             window_days: days,
         };
+        // Active days in the last 30: the activity is sorted by day, so a new day is one
+        // that differs from the entry before it (no list is built: every customer is scored
+        // when a segment on risk is backfilled).
         let from = today - 29;
-        let mut days: Vec<i32> = state
-            .activity
+        let start = state.activity.partition_point(|e| e.day < from);
+        let (mut days, mut previous) = (0usize, None);
+        for e in state.activity[start..]
             .iter()
-            .filter(|e| e.day >= from && e.day <= today)
-            .map(|e| e.day)
-            .collect();
-        days.dedup();
-        let views = state.subscriptions_at(at);
-        let mrr: i64 = views.iter().map(|v| v.mrr).sum();
+            .take_while(|e| e.day <= today)
+        {
+            if previous != Some(e.day) {
+                days += 1;
+                previous = Some(e.day);
+            }
+        }
+        // Status and MRR from the subscriptions' kept phases (no replay).
+        let statuses = state.subscriptions.iter().map(|s| s.status_at(at));
+        let mrr: i64 = statuses.clone().map(|(_, mrr)| mrr).sum();
+        let paying = statuses.clone().any(|(status, _)| status.is_paying());
         let year_ago = at - 365 * MILLIS_PER_DAY;
         let orders = state
             .orders
@@ -141,7 +150,7 @@ impl FeatureSpec {
             value(Metric::Recency { events: Vec::new() }),
             value(window(30)),
             value(window(90)),
-            days.len() as f64,
+            days as f64,
             value(Metric::UsageTrend {
                 events: Vec::new(),
                 window_days: 30,
@@ -152,11 +161,7 @@ impl FeatureSpec {
             value(Metric::BillingProblems),
             f64::from(today - day_of(first)),
             mrr as f64 / 100.0,
-            if views.iter().any(|v| v.status.is_paying()) {
-                1.0
-            } else {
-                0.0
-            },
+            if paying { 1.0 } else { 0.0 },
             orders as f64,
             last_order.map_or(f64::NAN, |o| f64::from(today - day_of(o))),
             state.survey_answers.iter().filter(|a| a.at <= at).count() as f64,
@@ -165,7 +170,7 @@ impl FeatureSpec {
         out.extend(
             self.plans
                 .iter()
-                .map(|p| f64::from(u8::from(plan.as_deref() == Some(p.as_str())))),
+                .map(|p| f64::from(u8::from(plan == Some(p.as_str())))),
         );
         let channel = channel_at(state, at);
         out.extend(
@@ -177,12 +182,8 @@ impl FeatureSpec {
 }
 
 /// The plan of the customer's paying subscription at `at` (the first, if several).
-fn plan_at(state: &CustomerState, at: Millis) -> Option<String> {
-    state
-        .subscriptions_at(at)
-        .into_iter()
-        .find(|v| v.status.is_paying() || v.status == SubscriptionStatus::Trialing)
-        .and_then(|v| v.plan)
+fn plan_at(state: &CustomerState, at: Millis) -> Option<&str> {
+    state.plans_at(at).next()
 }
 
 /// The acquisition channel, if it was known at `at`.

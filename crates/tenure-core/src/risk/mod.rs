@@ -9,6 +9,7 @@
 
 pub mod evaluation;
 pub mod features;
+mod forest;
 pub mod training;
 
 use forust_ml::{GradientBooster, Matrix, gradientbooster::ContributionsMethod};
@@ -94,8 +95,11 @@ impl Fitted {
         match self {
             Fitted::Trees(booster) => {
                 let data = column_major(x, cols);
+                // In parallel only for many rows: one customer's row (a profile, a segment
+                // evaluating everyone from its own parallel pass) would pay for a rayon
+                // split per prediction.
                 booster
-                    .predict(&Matrix::new(&data, n, cols), true)
+                    .predict(&Matrix::new(&data, n, cols), n >= 1_024)
                     .into_iter()
                     .map(sigmoid)
                     .collect()
@@ -104,6 +108,23 @@ impl Fitted {
                 .chunks(cols)
                 .map(|row| sigmoid(l.intercept + l.terms(row).iter().sum::<f64>()))
                 .collect(),
+        }
+    }
+
+    /// The probability of one row: what [`Self::probabilities`] gives for it, to the last
+    /// bit (the same sums in the same order), without the batch machinery. A segment on
+    /// risk scores every customer one at a time, and forust's batch prediction allocates a
+    /// vector per tree for each call: 200 allocations per customer.
+    pub(crate) fn probability(&self, row: &[f64]) -> f64 {
+        match self {
+            Fitted::Trees(booster) => {
+                let n = booster.prediction_iteration.unwrap_or(booster.trees.len());
+                let trees = booster.trees.get(..n).unwrap_or(&booster.trees);
+                sigmoid(trees.iter().fold(booster.base_score, |p, tree| {
+                    p + tree.predict_row_from_row_slice(row, &booster.missing)
+                }))
+            }
+            Fitted::Logistic(l) => sigmoid(l.intercept + l.terms(row).iter().sum::<f64>()),
         }
     }
 
@@ -162,6 +183,9 @@ pub struct RiskModel {
     pub features: FeatureSpec,
     fitted: Fitted,
     pub report: RiskReport,
+    /// The kept trees laid out for scoring one row at a time, made at the first score.
+    #[serde(skip)]
+    forest: std::sync::OnceLock<Option<forest::Forest>>,
 }
 
 impl std::fmt::Debug for RiskModel {
@@ -214,7 +238,7 @@ impl RiskModel {
         now: Millis,
     ) -> Option<RiskPrediction> {
         let row = self.row(state, names, now)?;
-        let probability = self.fitted.probabilities(&row, row.len())[0];
+        let probability = self.score(&row);
         Some(RiskPrediction {
             probability,
             horizon_days: self.horizon_days,
@@ -232,7 +256,20 @@ impl RiskModel {
         now: Millis,
     ) -> Option<f64> {
         let row = self.row(state, names, now)?;
-        Some(self.fitted.probabilities(&row, row.len())[0])
+        Some(self.score(&row))
+    }
+
+    /// The probability of one row: through the laid-out forest when the trees are kept
+    /// (the same number as forust's, faster), else the fitted model's own scoring.
+    fn score(&self, row: &[f64]) -> f64 {
+        let forest = self.forest.get_or_init(|| match &self.fitted {
+            Fitted::Trees(booster) => forest::Forest::of(booster),
+            Fitted::Logistic(_) => None,
+        });
+        match forest {
+            Some(forest) => sigmoid(forest.log_odds(row)),
+            None => self.fitted.probability(row),
+        }
     }
 
     /// The customer's features at `now`, if a current customer then.
@@ -326,5 +363,54 @@ impl RiskModel {
 
     pub fn from_json(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("stored risk model: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::training::{Rows, fit_logistic, fit_trees};
+
+    /// One row scored alone (and through the laid-out forest) equals the same row scored
+    /// in a batch, to the last bit, for both learners, missing values included.
+    #[test]
+    fn one_row_scores_as_in_a_batch() {
+        let mut rng = crate::random::Rng::new(11);
+        let cols = 6;
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for _ in 0..3_000 {
+            let row: Vec<f64> = (0..cols)
+                .map(|j| {
+                    if rng.chance(0.05) {
+                        f64::NAN
+                    } else {
+                        rng.uniform() * (j + 1) as f64
+                    }
+                })
+                .collect();
+            let signal = row[0].max(0.0) + 0.5 * row[2].max(0.0);
+            y.push(rng.uniform() * 3.0 < signal);
+            x.extend(row);
+        }
+        let rows = Rows { x, y, cols };
+        for fitted in [fit_trees(&rows).unwrap(), fit_logistic(&rows).unwrap()] {
+            let batch = fitted.probabilities(&rows.x, cols);
+            let forest = match &fitted {
+                super::Fitted::Trees(booster) => super::forest::Forest::of(booster),
+                super::Fitted::Logistic(_) => None,
+            };
+            assert_eq!(forest.is_some(), matches!(fitted, super::Fitted::Trees(_)));
+            for (i, row) in rows.x.chunks(cols).enumerate() {
+                assert_eq!(
+                    fitted.probability(row).to_bits(),
+                    batch[i].to_bits(),
+                    "row {i}"
+                );
+                if let Some(forest) = &forest {
+                    let p = super::sigmoid(forest.log_odds(row));
+                    assert_eq!(p.to_bits(), batch[i].to_bits(), "row {i}, laid out");
+                }
+            }
+            assert!(batch.iter().any(|p| *p > 0.6) && batch.iter().any(|p| *p < 0.4));
+        }
     }
 }

@@ -133,16 +133,18 @@ pub enum Standing {
 }
 
 pub fn standing(state: &CustomerState, at: Millis) -> Option<Standing> {
-    let views = state.subscriptions_at(at);
-    let started: Vec<_> = views
-        .iter()
-        .filter(|v| v.status != SubscriptionStatus::Unknown)
-        .collect();
-    if !started.is_empty() {
-        let cancelling = started
-            .iter()
-            .any(|v| v.status == SubscriptionStatus::Cancelling);
-        let paying = started.iter().any(|v| v.status.is_paying() && v.mrr > 0);
+    // From the subscriptions' kept phases (no replay: every customer is judged when a
+    // segment on risk is backfilled).
+    let (mut started, mut cancelling, mut paying) = (false, false, false);
+    for (status, mrr) in state.subscriptions.iter().map(|s| s.status_at(at)) {
+        if status == SubscriptionStatus::Unknown {
+            continue;
+        }
+        started = true;
+        cancelling |= status == SubscriptionStatus::Cancelling;
+        paying |= status.is_paying() && mrr > 0;
+    }
+    if started {
         return (paying && !cancelling).then_some(Standing::Subscriber);
     }
     let year_ago = at - 365 * MILLIS_PER_DAY;
@@ -159,10 +161,11 @@ pub fn standing(state: &CustomerState, at: Millis) -> Option<Standing> {
 pub fn churned(state: &CustomerState, standing: Standing, at: Millis, horizon_days: u32) -> bool {
     let end = at + i64::from(horizon_days) * MILLIS_PER_DAY;
     match standing {
-        Standing::Subscriber => !state.subscriptions_at(end).iter().any(|v| {
-            v.status.is_paying()
+        Standing::Subscriber => !state.subscriptions.iter().any(|s| {
+            let status = s.status_at(end).0;
+            status.is_paying()
                 || matches!(
-                    v.status,
+                    status,
                     SubscriptionStatus::Paused | SubscriptionStatus::Trialing
                 )
         }),
@@ -288,7 +291,7 @@ const MIN_LEAF_WEIGHT: f32 = 5.0;
 /// L2 penalty of the logistic regression, on standardised features.
 const LOGISTIC_ALPHA: f64 = 1.0;
 
-fn fit_trees(rows: &Rows) -> Result<Fitted, TrainingError> {
+pub(crate) fn fit_trees(rows: &Rows) -> Result<Fitted, TrainingError> {
     let data = super::column_major(&rows.x, rows.cols);
     let matrix = Matrix::new(&data, rows.len(), rows.cols);
     let y: Vec<f64> = rows.y.iter().map(|c| f64::from(u8::from(*c))).collect();
@@ -308,7 +311,7 @@ fn fit_trees(rows: &Rows) -> Result<Fitted, TrainingError> {
     Ok(Fitted::Trees(Box::new(booster)))
 }
 
-fn fit_logistic(rows: &Rows) -> Result<Fitted, TrainingError> {
+pub(crate) fn fit_logistic(rows: &Rows) -> Result<Fitted, TrainingError> {
     let n = rows.len();
     let cols = rows.cols;
     let mut means = vec![0.0; cols];
@@ -655,6 +658,7 @@ impl Dataset {
             features: spec,
             fitted,
             report,
+            forest: Default::default(),
         })
     }
 }
