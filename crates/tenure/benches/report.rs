@@ -222,15 +222,45 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
         pct(0.99),
         latencies[latencies.len() - 1]
     );
-    risk_segment(engine, end);
+    more_segments(engine, end);
 }
 
-/// A segment on churn risk (`{"computed": "risk", …}`), last because a model reconciles
-/// every segment: a model trained on the first 20,000 customers (its quality is beside the
-/// point), installed, then a definition on it evaluated and backfilled over everyone.
-fn risk_segment(engine: &mut Engine, end: Millis) {
+/// Definitions beyond the 20, each evaluated and backfilled over everyone a day later: the
+/// demo's two health alerts (a score read on 3 and on 2 days per customer), and churn risk
+/// (`{"computed": "risk", …}`) under a model trained on the first 20,000 customers (its
+/// quality is beside the point). Last, because installing a model reconciles every segment.
+fn more_segments(engine: &mut Engine, end: Millis) {
     use tenure_core::risk::training::{TrainingOptions, train};
     use tenure_core::segments::{Definition, SegmentId};
+    let at = end + MILLIS_PER_DAY;
+    let define = |engine: &mut Engine, id: u32, label: &str, definition: Value| {
+        let definition = Definition::parse(&definition).unwrap();
+        let t = Instant::now();
+        let (count, _) = engine.preview_segment(&definition, &[], at, 10);
+        let evaluation = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let backfill = engine.define_segment(SegmentId(id), label, definition, &[], at);
+        let backfilled = t.elapsed().as_secs_f64();
+        assert_eq!(backfill.entered(), count);
+        let alerts = backfill.len() - count;
+        println!(
+            "segments: {label}: {count} members ({alerts} alerts); evaluation {evaluation:.3} s, backfill {backfilled:.3} s"
+        );
+    };
+    define(
+        engine,
+        97,
+        "active and red for 3 days",
+        json!({"all": [{"computed": "status", "op": "eq", "value": "active"}, {"health_band": "red", "for_days": 3}],
+               "alert": "At Risk Entered"}),
+    );
+    define(
+        engine,
+        98,
+        "active and health fell 20 points in 7 days",
+        json!({"all": [{"computed": "status", "op": "eq", "value": "active"}, {"health_drop": 20, "within_days": 7}],
+               "alert": "Health Changed"}),
+    );
     let sample: Vec<_> = engine.customers_by_place().take(20_000).collect();
     let t = Instant::now();
     let model = match train(&sample, engine.names(), end, &TrainingOptions::default()) {
@@ -241,26 +271,17 @@ fn risk_segment(engine: &mut Engine, end: Millis) {
         }
     };
     let trained = t.elapsed().as_secs_f64();
-    let kept = model.report.kept.label();
-    engine.set_risk_model(Some(std::sync::Arc::new(model)));
-    engine.due_segment_changes(end + MILLIS_PER_DAY);
-    let definition =
-        Definition::parse(&json!({"computed": "risk", "op": "gte", "value": 0.3})).unwrap();
-    let t = Instant::now();
-    let (count, _) = engine.preview_segment(&definition, &[], end + MILLIS_PER_DAY, 10);
-    let evaluation = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let backfill = engine.define_segment(
-        SegmentId(99),
-        "risky",
-        definition,
-        &[],
-        end + MILLIS_PER_DAY,
+    let label = format!(
+        "risk ≥ 0.3 ({} trained on 20,000 customers in {trained:.1} s)",
+        model.report.kept.label()
     );
-    let backfilled = t.elapsed().as_secs_f64();
-    assert_eq!(backfill.entered(), count);
-    println!(
-        "segments: risk ≥ 0.3 ({kept} trained on 20,000 customers in {trained:.1} s): {count} members; evaluation {evaluation:.3} s, backfill {backfilled:.3} s"
+    engine.set_risk_model(Some(std::sync::Arc::new(model)));
+    engine.due_segment_changes(at);
+    define(
+        engine,
+        99,
+        &label,
+        json!({"computed": "risk", "op": "gte", "value": 0.3}),
     );
 }
 
