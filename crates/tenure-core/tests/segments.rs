@@ -774,52 +774,37 @@ fn a_backfill_builds_its_events_in_customer_order_in_any_chunks() {
 /// restart's reconcile commits in that order too.
 #[test]
 fn backfills_and_reconciles_are_in_customer_order_whatever_their_size() {
-    let mut e = engine();
     let now = at("2026-06-01T12:00:00Z");
-    for i in 0..200 {
-        let event = if i % 40 == 7 { "Rare" } else { "Common" };
-        e.apply(&message(
-            track(&format!("u{i}"), now - 1_000, event, json!({})),
-            now,
-        ));
-    }
-    let def = |v: Value| Definition::parse(&v).unwrap();
+    // 200 customers, of whom 5 did "Rare" and the others "Common".
+    let business = || {
+        let mut e = engine();
+        for i in 0..200 {
+            let event = if i % 40 == 7 { "Rare" } else { "Common" };
+            let m = track(&format!("u{i}"), now - 1_000, event, json!({}));
+            e.apply(&message(m, now));
+        }
+        e
+    };
+    let performed = |event: &str| Definition::parse(&json!({ "performed": event })).unwrap();
     let in_order = |messages: &[(CustomerId, Message)]| {
         let ids: Vec<&CustomerId> = messages.iter().map(|(c, _)| c).collect();
         let mut sorted = ids.clone();
         sorted.sort();
         ids == sorted
     };
-    let few = e.define_segment(
-        SegmentId(1),
-        "rare",
-        def(json!({"performed": "Rare"})),
-        [],
-        now,
-    );
-    let few = few.messages(&e);
-    assert_eq!(few.len(), 5);
-    assert!(in_order(&few), "few: sorted by id");
-    let many = e.define_segment(
-        SegmentId(2),
-        "common",
-        def(json!({"performed": "Common"})),
-        [],
-        now,
-    );
-    let many = many.messages(&e);
-    assert_eq!(many.len(), 195);
-    assert!(in_order(&many), "many: walked in id order");
-    // A restart a day later: both segments reloaded from scratch, everyone reconciled.
-    let mut restarted = engine();
-    for i in 0..200 {
-        let event = if i % 40 == 7 { "Rare" } else { "Common" };
-        restarted.apply(&message(
-            track(&format!("u{i}"), now - 1_000, event, json!({})),
-            now,
-        ));
+    let mut e = business();
+    for (id, event, members, path) in [
+        (1, "Rare", 5, "few: sorted by id"),
+        (2, "Common", 195, "many: walked in id order"),
+    ] {
+        let backfill = e.define_segment(SegmentId(id), event, performed(event), [], now);
+        let messages = backfill.messages(&e);
+        assert_eq!(messages.len(), members, "{path}");
+        assert!(in_order(&messages), "{path}");
     }
-    restarted.load_segment(SegmentId(1), "rare", 1, def(json!({"performed": "Rare"})));
+    // A restart: the rare segment loaded again from scratch, everyone reconciled.
+    let mut restarted = business();
+    restarted.load_segment(SegmentId(1), "Rare", 1, performed("Rare"));
     let changes = restarted.due_segment_changes(now + 1);
     assert_eq!(changes.len(), 5);
     assert!(in_order(&changes), "reconcile: in id order");
