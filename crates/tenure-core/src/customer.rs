@@ -370,6 +370,16 @@ impl Subscription {
         &self.default_phases
     }
 
+    /// [`Self::phases`] under `policy`: the kept ones under the default policy, a replay
+    /// under any other.
+    pub fn phases_under(&self, policy: &BillingPolicy) -> std::borrow::Cow<'_, [Phase]> {
+        if *policy == BillingPolicy::default() {
+            std::borrow::Cow::Borrowed(&self.default_phases)
+        } else {
+            std::borrow::Cow::Owned(self.phases(policy))
+        }
+    }
+
     /// Status and MRR at `at` under the default policy: what [`Self::view_at`] says, from
     /// the kept phases (no replay, no allocation).
     pub fn status_at(&self, at: Millis) -> (SubscriptionStatus, i64) {

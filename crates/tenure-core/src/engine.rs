@@ -609,10 +609,9 @@ pub(crate) fn customer_status(subscriptions: &[SubscriptionView]) -> CustomerSta
 /// Where a customer stands, from the status of each of their subscriptions at one instant.
 pub(crate) fn status_from(statuses: impl Iterator<Item = SubscriptionStatus>) -> CustomerStatus {
     use SubscriptionStatus as S;
-    let (mut paying, mut trialing, mut paused, mut any, mut all_unknown) =
-        (false, false, false, false, true);
+    // `all_unknown` stays true without subscriptions: a lead either way.
+    let (mut paying, mut trialing, mut paused, mut all_unknown) = (false, false, false, true);
     for status in statuses {
-        any = true;
         paying |= status.is_paying();
         trialing |= status == S::Trialing;
         paused |= status == S::Paused;
@@ -624,7 +623,7 @@ pub(crate) fn status_from(statuses: impl Iterator<Item = SubscriptionStatus>) ->
         CustomerStatus::Trialing
     } else if paused {
         CustomerStatus::Paused
-    } else if !any || all_unknown {
+    } else if all_unknown {
         CustomerStatus::Lead
     } else {
         CustomerStatus::Churned

@@ -574,7 +574,7 @@ pub(crate) fn mrr_steps(
     // Most customers have one subscription: its phases are the steps.
     if let [only] = subscriptions {
         let currency = only.currency();
-        for phase in only.phases(policy) {
+        for phase in only.phases_under(policy).iter() {
             let mrr = match currency {
                 Some(c) if phase.mrr != 0 => convert(c, phase.mrr).unwrap_or(0),
                 _ => 0,
@@ -588,9 +588,9 @@ pub(crate) fn mrr_steps(
         }
         return steps;
     }
-    let lives: Vec<(Vec<Phase>, Option<Currency>)> = subscriptions
+    let lives: Vec<(Cow<'_, [Phase]>, Option<Currency>)> = subscriptions
         .iter()
-        .map(|s| (s.phases(policy), s.currency()))
+        .map(|s| (s.phases_under(policy), s.currency()))
         .collect();
     let mut points: Vec<Millis> = lives
         .iter()

@@ -111,23 +111,6 @@ impl Fitted {
         }
     }
 
-    /// The probability of one row: what [`Self::probabilities`] gives for it, to the last
-    /// bit (the same sums in the same order), without the batch machinery. A segment on
-    /// risk scores every customer one at a time, and forust's batch prediction allocates a
-    /// vector per tree for each call: 200 allocations per customer.
-    pub(crate) fn probability(&self, row: &[f64]) -> f64 {
-        match self {
-            Fitted::Trees(booster) => {
-                let n = booster.prediction_iteration.unwrap_or(booster.trees.len());
-                let trees = booster.trees.get(..n).unwrap_or(&booster.trees);
-                sigmoid(trees.iter().fold(booster.base_score, |p, tree| {
-                    p + tree.predict_row_from_row_slice(row, &booster.missing)
-                }))
-            }
-            Fitted::Logistic(l) => sigmoid(l.intercept + l.terms(row).iter().sum::<f64>()),
-        }
-    }
-
     /// Each feature's contribution to the log-odds of one row: Shapley values for the trees
     /// (they add up to the prediction with the bias), weight × standardised value for the
     /// logistic regression.
@@ -260,7 +243,9 @@ impl RiskModel {
     }
 
     /// The probability of one row: through the laid-out forest when the trees are kept
-    /// (the same number as forust's, faster), else the fitted model's own scoring.
+    /// (the same number as forust's batch prediction, which allocates a vector per tree
+    /// for each call: a segment on risk scores every customer one at a time), else the
+    /// fitted model's own scoring.
     fn score(&self, row: &[f64]) -> f64 {
         let forest = self.forest.get_or_init(|| match &self.fitted {
             Fitted::Trees(booster) => forest::Forest::of(booster),
@@ -268,7 +253,7 @@ impl RiskModel {
         });
         match forest {
             Some(forest) => sigmoid(forest.log_odds(row)),
-            None => self.fitted.probability(row),
+            None => self.fitted.probabilities(row, row.len())[0],
         }
     }
 
@@ -370,8 +355,8 @@ impl RiskModel {
 mod tests {
     use super::training::{Rows, fit_logistic, fit_trees};
 
-    /// One row scored alone (and through the laid-out forest) equals the same row scored
-    /// in a batch, to the last bit, for both learners, missing values included.
+    /// One row scored through the laid-out forest equals the same row scored in forust's
+    /// batch, to the last bit, missing values included; a logistic model has no forest.
     #[test]
     fn one_row_scores_as_in_a_batch() {
         let mut rng = crate::random::Rng::new(11);
@@ -400,11 +385,6 @@ mod tests {
             };
             assert_eq!(forest.is_some(), matches!(fitted, super::Fitted::Trees(_)));
             for (i, row) in rows.x.chunks(cols).enumerate() {
-                assert_eq!(
-                    fitted.probability(row).to_bits(),
-                    batch[i].to_bits(),
-                    "row {i}"
-                );
                 if let Some(forest) = &forest {
                     let p = super::sigmoid(forest.log_odds(row));
                     assert_eq!(p.to_bits(), batch[i].to_bits(), "row {i}, laid out");

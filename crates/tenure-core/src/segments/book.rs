@@ -165,7 +165,7 @@ impl SegmentBook {
         self.daily.as_ref().map(|d| d.0.as_ref())
     }
 
-    /// What a condition reads for the customer at `place`.
+    /// What a condition reads for a customer (`slots`: its filtered leaves' counts).
     fn subject<'a>(
         &'a self,
         state: &'a CustomerState,
