@@ -218,15 +218,46 @@ pub enum Discounts {
     Ignore,
 }
 
+/// Whether a subscription needs a `Subscription Renewed` for each period.
+///
+/// Sources differ: a billing system sends a renewal every period (Stripe's paid invoice); a
+/// CRM export or many pipelines send only start, change and cancel. Reading the second
+/// kind as the first turns every subscription into a churn at its first period end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Renewals {
+    /// Implicit for a subscription that has never received a `Subscription Renewed`,
+    /// explicit from its first one (the default: reads both kinds of source right).
+    #[default]
+    Auto,
+    /// A subscription renews itself at each period end until cancelled, paused or ended.
+    Implicit,
+    /// Each period needs its renewal; without one the subscription is past due, then churns
+    /// after `past_due_days`.
+    Explicit,
+}
+
+impl Renewals {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "auto" => Self::Auto,
+            "implicit" => Self::Implicit,
+            "explicit" => Self::Explicit,
+            _ => return None,
+        })
+    }
+}
+
 /// The conventions that turn subscription facts into statuses and MRR. The defaults are
 /// Tenure's documented conventions (docs/metrics.md); every one is a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BillingPolicy {
     pub churn_date: ChurnDate,
     /// A subscription whose paid period ended without renewal churns this many days after
-    /// the period end (at that instant, not retroactively).
+    /// the period end (at that instant, not retroactively). Only under explicit renewals.
     pub past_due_days: u32,
     pub discounts: Discounts,
+    pub renewals: Renewals,
 }
 
 impl Default for BillingPolicy {
@@ -235,6 +266,7 @@ impl Default for BillingPolicy {
             churn_date: ChurnDate::PeriodEnd,
             past_due_days: 30,
             discounts: Discounts::Apply,
+            renewals: Renewals::Auto,
         }
     }
 }
@@ -248,18 +280,50 @@ pub struct Phase {
 }
 
 /// The state a replay of a subscription's facts has reached.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Life<'a> {
     terms: Option<&'a Terms>,
     paused: bool,
     started_at: Option<Millis>,
+    /// The end of the period paid for. Under implicit renewals, an end that has passed
+    /// stands for the next one in the same cycle ([`Self::roll_to`]).
     current_period_end: Option<Millis>,
     cancelled_at: Option<Millis>,
     ends_at: Option<Millis>,
+    /// A `Subscription Renewed` has been seen (makes `Renewals::Auto` explicit).
+    renewed: bool,
 }
 
 impl<'a> Life<'a> {
+    /// Whether the subscription renews itself now under `policy`.
+    fn implicit(&self, policy: &BillingPolicy) -> bool {
+        match policy.renewals {
+            Renewals::Implicit => true,
+            Renewals::Explicit => false,
+            Renewals::Auto => !self.renewed,
+        }
+    }
+
+    /// Under implicit renewals, moves a period end that is at or before `at` along its
+    /// cycle to the first end after `at`; returns the end it stood at before (the last
+    /// renewal instant), if it moved.
+    fn roll_to(&mut self, at: Millis, policy: &BillingPolicy) -> Option<Millis> {
+        if !self.implicit(policy) || self.paused || self.ends_at.is_some() {
+            return None;
+        }
+        let interval = self.terms?.interval;
+        let mut end = self.current_period_end?;
+        let mut previous = None;
+        while end <= at {
+            previous = Some(end);
+            end = advance(end, interval);
+        }
+        self.current_period_end = Some(end);
+        previous
+    }
+
     fn apply(&mut self, fact: &'a SubscriptionFact, policy: &BillingPolicy) {
+        let rolled_from = self.roll_to(fact.at, policy);
         match &fact.kind {
             FactKind::Started(t) => {
                 // A second start (re-subscription under the same id) opens a new life.
@@ -279,8 +343,16 @@ impl<'a> Life<'a> {
             }
             FactKind::Renewed => {
                 if let (Some(t), Some(end)) = (self.terms, self.current_period_end) {
-                    self.current_period_end = Some(advance(end.max(fact.at), t.interval));
+                    self.current_period_end = Some(match rolled_from {
+                        // The first renewal of a subscription that renewed itself: it pays
+                        // for the period of the cycle's boundary nearest to it (just after
+                        // the boundary: this period; just before: the next).
+                        Some(previous) if fact.at - previous <= end - fact.at => end,
+                        Some(_) => advance(end, t.interval),
+                        None => advance(end.max(fact.at), t.interval),
+                    });
                 }
+                self.renewed = true;
                 self.cancelled_at = None;
                 self.ends_at = None;
             }
@@ -302,9 +374,10 @@ impl<'a> Life<'a> {
         }
     }
 
-    /// The instant an unrenewed, uncancelled subscription churns for non-payment.
+    /// The instant an unrenewed, uncancelled subscription churns for non-payment (never
+    /// while it renews itself).
     fn past_due_end(&self, policy: &BillingPolicy) -> Option<Millis> {
-        if self.ends_at.is_some() || self.paused {
+        if self.ends_at.is_some() || self.paused || self.implicit(policy) {
             return None;
         }
         let end = self.current_period_end?;
@@ -326,7 +399,7 @@ impl<'a> Life<'a> {
             SubscriptionStatus::Trialing
         } else if self.cancelled_at.is_some() {
             SubscriptionStatus::Cancelling
-        } else if self.current_period_end.is_some_and(|e| e <= at) {
+        } else if self.current_period_end.is_some_and(|e| e <= at) && !self.implicit(policy) {
             SubscriptionStatus::PastDue
         } else {
             SubscriptionStatus::Active
@@ -418,6 +491,8 @@ impl Subscription {
             life.apply(fact, policy);
         }
         let (status, mrr) = life.status(at, policy);
+        // The period a self-renewing subscription is in at `at`.
+        life.roll_to(at, policy);
         let t = life.terms;
         let ends_at = match status {
             SubscriptionStatus::Ended if life.ends_at.is_none_or(|e| e > at) => {

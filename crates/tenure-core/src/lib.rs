@@ -22,4 +22,4 @@ pub mod time;
 
 pub use engine::Engine;
 pub use ids::{CustomerId, KeyId, WorkspaceId};
-pub use message::{Envelope, FieldError, LogColumns, Message, MessageType};
+pub use message::{Envelope, FieldError, LogColumns, Message, MessageType, Recorded};

@@ -221,6 +221,26 @@ fn campaign_source(context: Option<&Map<String, Value>>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How a message's event time is found.
+#[derive(Debug, Clone, Copy)]
+enum Timing {
+    /// Received now over the API: Segment's clock-skew correction against our clock.
+    Live(Envelope),
+    /// Read from a file (history): the message's own times, never the reading's.
+    Recorded(Recorded),
+}
+
+/// What an importer knows about a message read from a file.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded {
+    /// When the file is read: the stored `receivedAt` of a message without its own, and
+    /// the present that "in the future" is judged against. Never an event's time.
+    pub read_at: Millis,
+    /// The event time of a message with neither `timestamp` nor `receivedAt` (the
+    /// importer's explicit `--default-timestamp`); without it such a message is refused.
+    pub default_timestamp: Option<Millis>,
+}
+
 impl Message {
     /// Validates one message. `implied_type` is the type given by the endpoint
     /// (`/v1/track` implies `track`); inside a batch each message states its own.
@@ -228,6 +248,27 @@ impl Message {
         value: Value,
         implied_type: Option<MessageType>,
         envelope: Envelope,
+    ) -> Result<Message, Vec<FieldError>> {
+        Self::parse_timed(value, implied_type, Timing::Live(envelope))
+    }
+
+    /// Validates one message read from a file (an export, a Segment archive, a converted
+    /// CSV row). A file is history, so the time of reading never becomes an event's time:
+    /// - `receivedAt`, when the message has one, is the stored receive time (else `read_at`);
+    /// - with `originalTimestamp` beside it, `timestamp` is already corrected (Segment's
+    ///   archives and `tenure export` write both) and is taken as it is;
+    /// - else `timestamp` is corrected with `sentAt` against the message's own `receivedAt`
+    ///   when it has both, and taken as it is otherwise;
+    /// - without `timestamp`, the event happened at `receivedAt`; without either, at the
+    ///   explicit default, or the message is refused.
+    pub fn parse_recorded(value: Value, recorded: Recorded) -> Result<Message, Vec<FieldError>> {
+        Self::parse_timed(value, None, Timing::Recorded(recorded))
+    }
+
+    fn parse_timed(
+        value: Value,
+        implied_type: Option<MessageType>,
+        timing: Timing,
     ) -> Result<Message, Vec<FieldError>> {
         let Value::Object(mut body) = value else {
             return Err(vec![FieldError::new("", "a message must be a JSON object")]);
@@ -288,18 +329,10 @@ impl Message {
         let mut name = None;
         match kind {
             Some(MessageType::Track) => match body.get("event") {
-                Some(Value::String(e))
-                    if !e.trim().is_empty() && e.chars().count() <= MAX_ID_CHARS =>
-                {
-                    name = Some(e.clone());
-                }
                 Some(Value::String(e)) if e.trim().is_empty() => {
                     errors.push(FieldError::new("event", "must not be empty"))
                 }
-                Some(Value::String(_)) => errors.push(FieldError::new(
-                    "event",
-                    format!("longer than {MAX_ID_CHARS} characters"),
-                )),
+                Some(Value::String(e)) => name = name_field(e, "event", &mut errors),
                 Some(_) => errors.push(FieldError::new("event", "must be a string")),
                 None => errors.push(FieldError::new(
                     "event",
@@ -307,13 +340,7 @@ impl Message {
                 )),
             },
             Some(MessageType::Page | MessageType::Screen) => match body.get("name") {
-                Some(Value::String(n)) if n.chars().count() <= MAX_ID_CHARS => {
-                    name = Some(n.clone())
-                }
-                Some(Value::String(_)) => errors.push(FieldError::new(
-                    "name",
-                    format!("longer than {MAX_ID_CHARS} characters"),
-                )),
+                Some(Value::String(n)) => name = name_field(n, "name", &mut errors),
                 Some(Value::Null) | None => {}
                 Some(_) => errors.push(FieldError::new("name", "must be a string")),
             },
@@ -344,21 +371,49 @@ impl Message {
         }
 
         let timestamp = instant_field(&body, "timestamp", &mut errors);
-        let sent_at = instant_field(&body, "sentAt", &mut errors).or(envelope.batch_sent_at);
-        // Segment's clock-skew correction: the device clock may be wrong, but the interval
-        // between the event and the send is right, so shift it onto the server's clock.
-        let corrected = match (timestamp, sent_at) {
-            (Some(ts), Some(sent)) => envelope.received_at - (sent - ts),
-            (Some(ts), None) => ts,
-            (None, _) => envelope.received_at,
+        let sent_at = instant_field(&body, "sentAt", &mut errors);
+        let (corrected, received_at, now) = match timing {
+            Timing::Live(envelope) => {
+                // Segment's clock-skew correction: the device clock may be wrong, but the
+                // interval between the event and the send is right, so shift it onto the
+                // server's clock.
+                let corrected = match (timestamp, sent_at.or(envelope.batch_sent_at)) {
+                    (Some(ts), Some(sent)) => envelope.received_at - (sent - ts),
+                    (Some(ts), None) => ts,
+                    (None, _) => envelope.received_at,
+                };
+                (corrected, envelope.received_at, envelope.received_at)
+            }
+            Timing::Recorded(recorded) => {
+                let own_received = instant_field(&body, "receivedAt", &mut errors);
+                let original = instant_field(&body, "originalTimestamp", &mut errors);
+                let corrected = match (timestamp, original, sent_at, own_received) {
+                    (Some(ts), Some(_), _, _) => Some(ts),
+                    (Some(ts), None, Some(sent), Some(received)) => Some(received - (sent - ts)),
+                    (Some(ts), None, _, _) => Some(ts),
+                    (None, _, _, Some(received)) => Some(received),
+                    (None, _, _, None) => recorded.default_timestamp,
+                };
+                if corrected.is_none() && !errors.iter().any(|e| e.field == "timestamp") {
+                    errors.push(FieldError::new(
+                        "timestamp",
+                        "missing: a file is history, so the time of the import is never an event's time; give the row a timestamp (or the message a receivedAt), or pass --default-timestamp",
+                    ));
+                }
+                (
+                    corrected.unwrap_or(recorded.read_at),
+                    own_received.unwrap_or(recorded.read_at),
+                    recorded.read_at,
+                )
+            }
         };
-        if timestamp.is_some() {
+        if timestamp.is_some() || matches!(timing, Timing::Recorded(_)) {
             if corrected < EARLIEST_TIMESTAMP {
                 errors.push(FieldError::new(
                     "timestamp",
                     "before 1990-01-01 (after clock-skew correction): check the unit and the sentAt field",
                 ));
-            } else if corrected > envelope.received_at + MAX_FUTURE {
+            } else if corrected > now + MAX_FUTURE {
                 errors.push(FieldError::new(
                     "timestamp",
                     "more than 24 hours in the future (after clock-skew correction)",
@@ -404,7 +459,7 @@ impl Message {
             group_id,
             name,
             timestamp: corrected,
-            received_at: envelope.received_at,
+            received_at,
             campaign_source,
             body: Body::Parsed { map: body, raw },
         })
@@ -679,8 +734,32 @@ pub fn derived_message_id(body: &Map<String, Value>) -> String {
     format!("tnr-{}", h.hex())
 }
 
-/// An identifier field: a non-empty string (numbers are accepted and stringified, as Segment
-/// does), at most [`MAX_ID_CHARS`] characters.
+/// An event, page or screen name: at most [`MAX_ID_CHARS`] characters, no control
+/// characters (a NUL cannot be stored in a PostgreSQL text column, and no name needs one).
+fn name_field(text: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    if text.chars().count() > MAX_ID_CHARS {
+        errors.push(FieldError::new(
+            field,
+            format!("longer than {MAX_ID_CHARS} characters"),
+        ));
+        return None;
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        errors.push(FieldError::new(
+            field,
+            format!(
+                "contains the control character U+{:04X}: names are printable text",
+                u32::from(c)
+            ),
+        ));
+        return None;
+    }
+    Some(text.to_owned())
+}
+
+/// An identifier field: a non-empty string (whole numbers are accepted and kept as their
+/// decimal text, as Segment does), at most [`MAX_ID_CHARS`] characters, not only spaces,
+/// without control characters.
 fn id_field(
     body: &Map<String, Value>,
     field: &str,
@@ -689,7 +768,19 @@ fn id_field(
     let text = match body.get(field)? {
         Value::Null => return None,
         Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
+        // Only whole numbers that JSON parsing kept exactly: a fraction, or an integer
+        // beyond 64 bits (read as a float), would be stored as a different text, and two
+        // distinct ids could merge.
+        Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        Value::Number(n) => {
+            errors.push(FieldError::new(
+                field,
+                format!(
+                    "the number {n} is not a whole number that fits in 64 bits: send the id as a string"
+                ),
+            ));
+            return None;
+        }
         _ => {
             errors.push(FieldError::new(field, "must be a string"));
             return None;
@@ -707,6 +798,13 @@ fn id_field(
     }
     if text.chars().any(char::is_control) {
         errors.push(FieldError::new(field, "contains control characters"));
+        return None;
+    }
+    if text.trim().is_empty() {
+        errors.push(FieldError::new(
+            field,
+            "is only spaces: an id must have a visible character",
+        ));
         return None;
     }
     Some(text)

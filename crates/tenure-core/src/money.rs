@@ -9,18 +9,46 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 
+/// ISO 4217 alphabetic codes Tenure accepts, sorted: the current list (funds and precious
+/// metals included), and currencies withdrawn since 1999, so that history (a 2022 order in
+/// kuna) can be imported. `XTS` (testing) and `XXX` (no currency) are left out.
+const ISO_4217: &[&str] = &[
+    "ADP", "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "ATS", "AUD", "AWG", "AZM", "AZN",
+    "BAM", "BBD", "BDT", "BEF", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD",
+    "BTN", "BWP", "BYN", "BYR", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY",
+    "COP", "COU", "CRC", "CSD", "CUC", "CUP", "CVE", "CYP", "CZK", "DEM", "DJF", "DKK", "DOP",
+    "DZD", "EEK", "EGP", "ERN", "ESP", "ETB", "EUR", "FIM", "FJD", "FKP", "FRF", "GBP", "GEL",
+    "GHC", "GHS", "GIP", "GMD", "GNF", "GRD", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF",
+    "IDR", "IEP", "ILS", "INR", "IQD", "IRR", "ISK", "ITL", "JMD", "JOD", "JPY", "KES", "KGS",
+    "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LTL",
+    "LUF", "LVL", "LYD", "MAD", "MDL", "MGA", "MGF", "MKD", "MMK", "MNT", "MOP", "MRO", "MRU",
+    "MTL", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZM", "MZN", "NAD", "NGN", "NIO", "NLG",
+    "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PTE", "PYG", "QAR",
+    "ROL", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDD", "SDG", "SEK", "SGD", "SHP",
+    "SIT", "SKK", "SLE", "SLL", "SOS", "SRD", "SRG", "SSP", "STD", "STN", "SVC", "SYP", "SZL",
+    "THB", "TJS", "TMM", "TMT", "TND", "TOP", "TRL", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX",
+    "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VEB", "VED", "VEF", "VES", "VND", "VUV", "WST",
+    "XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF",
+    "XPT", "XSU", "XUA", "YER", "ZAR", "ZMK", "ZMW", "ZWD", "ZWG", "ZWL", "ZWN", "ZWR",
+];
+
 impl Currency {
-    /// Accepts three ASCII letters in any case (`usd` → `USD`).
+    /// Accepts an ISO 4217 code in any case (`usd` → `USD`); anything else (`XYZ`, `$`) is
+    /// `None`.
     pub fn parse(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
             return None;
         }
-        Some(Self([
+        let code = [
             bytes[0].to_ascii_uppercase(),
             bytes[1].to_ascii_uppercase(),
             bytes[2].to_ascii_uppercase(),
-        ]))
+        ];
+        ISO_4217
+            .binary_search_by(|known| known.as_bytes().cmp(&code[..]))
+            .ok()
+            .map(|_| Self(code))
     }
 
     pub fn as_str(&self) -> &str {
@@ -58,6 +86,20 @@ impl From<Currency> for String {
     }
 }
 
+/// Largest amount accepted, in minor units (below 2^53, so every amount converts exactly).
+pub const MAX_MINOR_UNITS: i64 = 9_000_000_000_000_000;
+
+/// The largest accepted amount as a decimal in `currency` (`90000000000000.00` for USD).
+pub fn max_decimal(currency: Currency) -> String {
+    let exponent = currency.exponent();
+    let whole = MAX_MINOR_UNITS / 10i64.pow(exponent);
+    if exponent == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", "0".repeat(exponent as usize))
+    }
+}
+
 /// An amount in the currency's minor units (cents for USD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
@@ -73,7 +115,7 @@ impl Money {
             return None;
         }
         let scaled = (amount * 10f64.powi(currency.exponent() as i32)).round();
-        if scaled.abs() > 9.0e15 {
+        if scaled.abs() > MAX_MINOR_UNITS as f64 {
             return None;
         }
         Some(Self {
@@ -116,6 +158,37 @@ pub fn format_minor(minor: f64, currency: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_iso_4217_codes_are_currencies() {
+        assert_eq!(
+            Currency::parse("usd").map(|c| c.to_string()),
+            Some("USD".into())
+        );
+        assert_eq!(
+            Currency::parse("HRK").map(|c| c.to_string()),
+            Some("HRK".into())
+        );
+        for fake in ["XYZ", "ABC", "XXX", "XTS", "US$", "EURO", ""] {
+            assert_eq!(Currency::parse(fake), None, "{fake}");
+        }
+        assert!(
+            ISO_4217.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no repeats"
+        );
+    }
+
+    #[test]
+    fn the_largest_amount_is_written_in_the_currency() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(max_decimal(usd), "90000000000000.00");
+        assert_eq!(
+            max_decimal(Currency::parse("JPY").unwrap()),
+            "9000000000000000"
+        );
+        assert!(Money::from_decimal(90_000_000_000_000.0, usd).is_some());
+        assert!(Money::from_decimal(90_000_000_000_000.5, usd).is_none());
+    }
 
     #[test]
     fn decimal_amounts_become_exact_minor_units() {

@@ -514,8 +514,13 @@ impl Props<'_> {
         let currency = currency?;
         let money = Money::from_decimal(amount, currency);
         if money.is_none() {
-            self.errors
-                .push(FieldError::new(Self::field(key), "amount out of range"));
+            self.errors.push(FieldError::new(
+                Self::field(key),
+                format!(
+                    "{amount} is out of range: amounts go from 0 to {} {currency}",
+                    crate::money::max_decimal(currency)
+                ),
+            ));
         }
         money
     }

@@ -123,8 +123,14 @@ fn subscriptions() -> Vec<Value> {
     ]
 }
 
+/// The derivations read this business as a billing source (every period needs its
+/// renewal: G churns for not paying), so they run under `renewals=explicit`; a parameter
+/// given by the test wins. The default `auto` is tested on its own below.
 fn query(params: &[(&str, &str)]) -> Query {
     let mut pairs = vec![("from", "2026-01-01"), ("to", "2026-04-30")];
+    if !params.iter().any(|(k, _)| *k == "renewals") {
+        pairs.push(("renewals", "explicit"));
+    }
     pairs.extend_from_slice(params);
     Query::parse(pairs, at("2026-05-15T00:00:00Z")).unwrap()
 }
@@ -200,6 +206,70 @@ fn mrr_movements_reconcile_and_match_the_hand_derivation() {
         (1.0 / 3.0 + 0.4) / 6.0,
     );
     assert!(rows.iter().all(|r| r["complete"] == true));
+}
+
+/// Issue 16, item 9: a source that sends only start, change and cancel was read as mass
+/// churn. G never renewed: under `explicit` it churns in March; under the default `auto`
+/// (no renewal ever seen for it) and under `implicit` it renews itself, and nothing else
+/// in this business changes (every other subscription is renewed on its period ends, or
+/// ends before it would need a renewal).
+#[test]
+fn renewal_policies_read_a_source_without_renewals() {
+    let engine = fold(&subscriptions());
+    let movements = |params: &[(&str, &str)]| {
+        let r = report(&engine, &query(params), Table::Subscriptions);
+        r["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                ["churned_mrr", "mrr", "churned_customers"].map(|k| row[k].as_i64().unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    let explicit = movements(&[("renewals", "explicit")]);
+    assert_eq!(explicit[2], [6000, 33000, 2], "B and G churn in March");
+    for policy in ["auto", "implicit"] {
+        let got = movements(&[("renewals", policy)]);
+        assert_eq!(got[2], [5000, 34000, 1], "{policy}: only B churns in March");
+        assert_eq!(got[3], [0, 41500, 0], "{policy}: G still pays in April");
+        assert_eq!(
+            got[..2],
+            explicit[..2],
+            "{policy}: January and February unchanged"
+        );
+    }
+    // The engine's own view (profiles, segments, health) follows the default, auto.
+    let g = engine.find("G").unwrap();
+    let view = g.subscriptions[0].view_at(at("2026-05-15T00:00:00Z"));
+    assert_eq!(
+        view.status,
+        tenure_core::customer::SubscriptionStatus::Active
+    );
+    assert_eq!(view.current_period_end, Some(at("2026-06-02T00:00:00Z")));
+    assert!(Query::parse(vec![("renewals", "sometimes")], 0).is_err());
+}
+
+/// A self-renewing subscription's first `Subscription Renewed` pays for the period of the
+/// cycle boundary nearest to it, and from then on each period needs one (auto).
+#[test]
+fn the_first_renewal_of_a_self_renewing_subscription_keeps_its_cycle() {
+    let engine = fold(&[
+        start("R", "2026-01-10T00:00:00Z", "r", "month", 10.0),
+        // Three months without renewals, then a billing source starts sending them: one
+        // hour after the 04-10 boundary pays for 04-10 → 05-10.
+        sub_event("R", "2026-04-10T01:00:00Z", "Subscription Renewed", "r"),
+    ]);
+    let r = &engine.find("R").unwrap().subscriptions[0];
+    assert_eq!(
+        r.view_at(at("2026-04-20T00:00:00Z")).current_period_end,
+        Some(at("2026-05-10T00:00:00Z"))
+    );
+    use tenure_core::customer::SubscriptionStatus::{Active, Ended, PastDue};
+    assert_eq!(r.view_at(at("2026-03-20T00:00:00Z")).status, Active);
+    // Now explicit: no renewal for 05-10, so past due, then churned 30 days later.
+    assert_eq!(r.view_at(at("2026-05-20T00:00:00Z")).status, PastDue);
+    assert_eq!(r.view_at(at("2026-06-10T00:00:00Z")).status, Ended);
 }
 
 #[test]

@@ -57,9 +57,7 @@ pub struct OrderModels {
     gamma_gamma: Option<(GammaGamma, Fit)>,
     currency: Currency,
     customers: usize,
-    events_at_fit: u64,
     day_at_fit: i32,
-    fitted_at: Millis,
 }
 
 /// What a customer's profile shows.
@@ -93,15 +91,43 @@ pub struct SubscriptionPredictions {
 pub struct SubscriptionModel {
     sbg: ShiftedBetaGeometric,
     subscribers: usize,
+}
+
+#[derive(Default, Clone)]
+pub struct PredictionCache {
+    fitted: Arc<Mutex<HashMap<WorkspaceId, Attempt<OrderModels>>>>,
+    subscriptions: Arc<Mutex<HashMap<WorkspaceId, Attempt<SubscriptionModel>>>>,
+}
+
+/// The last fit of a workspace's model, kept even when it failed (too few customers, no
+/// convergence), so that a failure is computed and logged once per fit, not on every
+/// profile read.
+struct Attempt<T> {
+    model: Option<Arc<T>>,
     events_at_fit: u64,
     day_at_fit: i32,
     fitted_at: Millis,
 }
 
-#[derive(Default, Clone)]
-pub struct PredictionCache {
-    fitted: Arc<Mutex<HashMap<WorkspaceId, Arc<OrderModels>>>>,
-    subscriptions: Arc<Mutex<HashMap<WorkspaceId, Arc<SubscriptionModel>>>>,
+impl<T> Attempt<T> {
+    fn new(model: Option<T>, engine: &Engine, now: Millis) -> Self {
+        Self {
+            model: model.map(Arc::new),
+            events_at_fit: engine.events_applied(),
+            day_at_fit: day_of(now),
+            fitted_at: now,
+        }
+    }
+
+    fn fresh(&self, engine: &Engine, now: Millis) -> bool {
+        still_fresh(
+            self.events_at_fit,
+            self.day_at_fit,
+            self.fitted_at,
+            engine,
+            now,
+        )
+    }
 }
 
 /// A customer's (x, t_x, T) in weeks as of `today`, and their mean repeat-order value in
@@ -135,20 +161,15 @@ impl PredictionCache {
     /// The workspace's models, refitted if the engine or the day moved on since the last fit.
     pub fn models(&self, engine: &Engine, now: Millis) -> Option<Arc<OrderModels>> {
         let mut fitted = self.fitted.lock().ok()?;
-        if let Some(models) = fitted.get(engine.workspace())
-            && still_fresh(
-                models.events_at_fit,
-                models.day_at_fit,
-                models.fitted_at,
-                engine,
-                now,
-            )
+        if let Some(attempt) = fitted.get(engine.workspace())
+            && attempt.fresh(engine, now)
         {
-            return Some(models.clone());
+            return attempt.model.clone();
         }
-        let models = Arc::new(fit(engine, now)?);
-        fitted.insert(engine.workspace().clone(), models.clone());
-        Some(models)
+        let attempt = Attempt::new(fit(engine, now), engine, now);
+        let models = attempt.model.clone();
+        fitted.insert(engine.workspace().clone(), attempt);
+        models
     }
 }
 
@@ -160,20 +181,15 @@ impl PredictionCache {
         now: Millis,
     ) -> Option<Arc<SubscriptionModel>> {
         let mut fitted = self.subscriptions.lock().ok()?;
-        if let Some(model) = fitted.get(engine.workspace())
-            && still_fresh(
-                model.events_at_fit,
-                model.day_at_fit,
-                model.fitted_at,
-                engine,
-                now,
-            )
+        if let Some(attempt) = fitted.get(engine.workspace())
+            && attempt.fresh(engine, now)
         {
-            return Some(model.clone());
+            return attempt.model.clone();
         }
-        let model = Arc::new(fit_subscriptions(engine, now)?);
-        fitted.insert(engine.workspace().clone(), model.clone());
-        Some(model)
+        let attempt = Attempt::new(fit_subscriptions(engine, now), engine, now);
+        let model = attempt.model.clone();
+        fitted.insert(engine.workspace().clone(), attempt);
+        model
     }
 }
 
@@ -208,13 +224,7 @@ fn fit_subscriptions(engine: &Engine, now: Millis) -> Option<SubscriptionModel> 
         tracing::warn!(workspace = %engine.workspace(), "sBG did not converge on this workspace's subscriptions");
         return None;
     }
-    Some(SubscriptionModel {
-        sbg,
-        subscribers,
-        events_at_fit: engine.events_applied(),
-        day_at_fit: day_of(now),
-        fitted_at: now,
-    })
+    Some(SubscriptionModel { sbg, subscribers })
 }
 
 impl SubscriptionModel {
@@ -283,9 +293,7 @@ fn fit(engine: &Engine, now: Millis) -> Option<OrderModels> {
         gamma_gamma,
         currency,
         customers: rft.len(),
-        events_at_fit: engine.events_applied(),
         day_at_fit: today,
-        fitted_at: now,
     })
 }
 

@@ -117,6 +117,9 @@ enum Job {
     Segment(SegmentRequest),
     /// Fire the segment timers that are due.
     Tick,
+    /// Panics while holding the workspace's engine (tests of panic containment).
+    #[cfg(test)]
+    Panic(WorkspaceId),
 }
 
 /// The engines of all workspaces, loaded lazily from the log.
@@ -345,7 +348,10 @@ impl Ingestor {
                             None => break,
                         },
                     };
-                    match job {
+                    // A panic in one job must not stop ingestion for good: its callers get an
+                    // error (their answer channels are dropped), the engines it held are
+                    // folded again from the log, and the writer takes the next job.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
                         Job::Append(first) => {
                             let mut group = vec![first];
                             let mut events = group[0].messages.len();
@@ -367,11 +373,27 @@ impl Ingestor {
                         Job::Segment(request) => {
                             let result =
                                 segment_job(conn.as_mut(), &engines, &request, clock.now());
-                            let _ = request
-                                .reply
-                                .send(result.map_err(|e| WriteError(e.to_string())));
+                            let _ = request.reply.send(result.map_err(|e| {
+                                tracing::error!(workspace = %request.workspace, "a segment or model change failed: {e}");
+                                WriteError(e.client_message())
+                            }));
                         }
                         Job::Tick => tick(conn.as_mut(), &engines, clock.now()),
+                        #[cfg(test)]
+                        Job::Panic(ws) => {
+                            let lock = engines.get(&ws).ok();
+                            let _held = lock.as_ref().map(|l| l.write());
+                            panic!("a job panicked while holding {ws}'s engine");
+                        }
+                    }));
+                    if let Err(panic) = ran {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        tracing::error!(panic = %what, "the writer panicked in a job; its requests were answered with an error, nothing of it was stored, and the engines it held are folded again from the log");
+                        recover_poisoned(conn.as_mut(), &engines);
                     }
                     // Timers may have moved: let the timer thread look again.
                     let _ = wake.send(());
@@ -412,6 +434,12 @@ impl Ingestor {
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the timer thread: {e}")))?;
         Ok((Ingestor { sender }, handle))
+    }
+
+    /// Whether the writer thread still takes jobs (it stops only when every handle is
+    /// dropped; a panic in a job is contained, see `Ingestor::start`).
+    pub fn is_running(&self) -> bool {
+        !self.sender.is_closed()
     }
 
     /// Sends a job to the writer and waits for its answer.
@@ -512,15 +540,84 @@ struct Planned {
     customers: Vec<Option<CustomerId>>,
 }
 
+/// Engines whose lock a panic poisoned, folded again from the log (their state may hold a
+/// half-applied job).
+fn recover_poisoned(conn: &mut dyn Backend, engines: &Engines) {
+    for (ws, lock) in engines.loaded() {
+        if !lock.is_poisoned() {
+            continue;
+        }
+        let mut engine = lock
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match rebuild(conn, &ws) {
+            Ok(fresh) => {
+                *engine = fresh;
+                drop(engine);
+                lock.clear_poison();
+            }
+            Err(e) => {
+                tracing::error!(workspace = %ws, "the engine could not be folded again after a panic (its requests keep failing until a restart): {e}")
+            }
+        }
+    }
+}
+
+/// Commits a group of requests together; if that fails for a reason other than a race, each
+/// request is tried again alone, so a request the database refuses fails alone instead of
+/// failing every request (of every workspace) that shared its commit.
 fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteRequest>, now: Millis) {
-    let workspaces: Vec<WorkspaceId> = {
-        let mut seen = HashSet::new();
-        group
-            .iter()
-            .filter(|r| seen.insert(r.workspace.clone()))
-            .map(|r| r.workspace.clone())
-            .collect()
-    };
+    if group.len() == 1 {
+        return write_requests(conn, engines, group, now);
+    }
+    let workspaces = group_workspaces(&group);
+    match write_group_inner(conn, engines, &group, &workspaces, now) {
+        Ok(outcomes) => {
+            for (request, outcome) in group.into_iter().zip(outcomes) {
+                let _ = request.reply.send(Ok(outcome));
+            }
+        }
+        Err(e @ StoreError::Conflict(_)) => answer_failed(group, &e),
+        Err(e) => {
+            tracing::warn!(
+                requests = group.len(),
+                "a group commit failed ({e}); committing its requests one by one"
+            );
+            for request in group {
+                write_requests(conn, engines, vec![request], now);
+            }
+        }
+    }
+}
+
+fn group_workspaces(group: &[WriteRequest]) -> Vec<WorkspaceId> {
+    let mut seen = HashSet::new();
+    group
+        .iter()
+        .filter(|r| seen.insert(r.workspace.clone()))
+        .map(|r| r.workspace.clone())
+        .collect()
+}
+
+fn answer_failed(group: Vec<WriteRequest>, e: &StoreError) {
+    match e {
+        StoreError::Conflict(_) => {
+            tracing::warn!("append raced another writer, nothing of this group was stored: {e}")
+        }
+        _ => tracing::error!("append failed, nothing of this group was stored: {e}"),
+    }
+    for request in group {
+        let _ = request.reply.send(Err(WriteError(e.client_message())));
+    }
+}
+
+fn write_requests(
+    conn: &mut dyn Backend,
+    engines: &Engines,
+    group: Vec<WriteRequest>,
+    now: Millis,
+) {
+    let workspaces = group_workspaces(&group);
     let started = std::time::Instant::now();
     let events: usize = group.iter().map(|r| r.messages.len()).sum();
     let result = write_group_inner(conn, engines, &group, &workspaces, now);
@@ -536,17 +633,7 @@ fn write_group(conn: &mut dyn Backend, engines: &Engines, group: Vec<WriteReques
                 let _ = request.reply.send(Ok(outcome));
             }
         }
-        Err(e) => {
-            match &e {
-                StoreError::Conflict(_) => tracing::warn!(
-                    "append raced another writer, nothing of this group was stored: {e}"
-                ),
-                _ => tracing::error!("append failed, nothing of this group was stored: {e}"),
-            }
-            for request in group {
-                let _ = request.reply.send(Err(WriteError(e.to_string())));
-            }
-        }
+        Err(e) => answer_failed(group, &e),
     }
 }
 
@@ -1044,4 +1131,60 @@ fn customer_rows(
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tenure_core::Envelope;
+
+    fn message(id: &str) -> Message {
+        Message::parse(
+            json!({"type": "track", "userId": "u1", "event": "Logged In", "messageId": id}),
+            None,
+            Envelope {
+                received_at: 1_700_000_000_000,
+                batch_sent_at: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// Issue 16, item 7: a panic in the writer stopped ingestion for good.
+    #[test]
+    fn a_panic_in_a_job_is_contained_and_the_engine_is_folded_again() {
+        let dir = std::env::temp_dir().join(format!("tenure_writer_panic_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(tenure_store::DatabaseUrl::Sqlite(dir.join("t.db"))).unwrap();
+        let ws = crate::admin::create_workspace(&store, "w", 0).unwrap().id;
+        let engines = Engines::new(store.clone());
+        let (ingestor, writer) =
+            Ingestor::start(&store, engines.clone(), Arc::new(crate::SystemClock)).unwrap();
+        ingestor
+            .append_blocking(ws.clone(), vec![message("m1")])
+            .unwrap();
+
+        let (reply, answer) = oneshot::channel::<Result<(), WriteError>>();
+        drop(reply);
+        ingestor
+            .sender
+            .blocking_send(Job::Panic(ws.clone()))
+            .unwrap();
+        assert!(answer.blocking_recv().is_err());
+
+        let outcome = ingestor.append_blocking(ws.clone(), vec![message("m2")]);
+        assert!(
+            matches!(outcome.as_deref(), Ok([Outcome::Stored { .. }])),
+            "{outcome:?}"
+        );
+        assert!(ingestor.is_running());
+        let engine = engines.get(&ws).unwrap();
+        let engine = engine.read().expect("the poisoned lock was recovered");
+        assert_eq!(engine.find("u1").map(|c| c.event_total), Some(2));
+        drop(engine);
+        drop(ingestor);
+        writer.join().unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -1004,3 +1004,297 @@ async fn profiles_forecast_subscription_retention() {
         app.stop();
     }
 }
+
+/// Issue 16, item 2: two `Logged In` events sent without `messageId` were stored once.
+#[tokio::test]
+async fn messages_sent_without_ids_over_http_are_distinct_events() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let login = json!({"userId": "u1", "event": "Logged In"});
+        for _ in 0..2 {
+            let (status, body) = app.post("/v1/track", &app.write_key, &login).await;
+            assert_eq!((status, body["stored"].as_u64()), (200, Some(1)), "{body}");
+        }
+        let (_, batch) = app
+            .post(
+                "/v1/batch",
+                &app.write_key,
+                &json!({"batch": [
+                    {"type": "track", "userId": "u1", "event": "Logged In"},
+                    {"type": "track", "userId": "u1", "event": "Logged In", "messageId": ""},
+                ]}),
+            )
+            .await;
+        assert_eq!(batch["stored"], 2, "{batch}");
+        let ids: Vec<&str> = batch["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["messageId"].as_str().unwrap())
+            .collect();
+        assert_ne!(ids[0], ids[1]);
+        assert_eq!(app.event_count().await, 4, "{}", app.backend);
+        app.stop();
+    }
+}
+
+/// Issue 16, item 5: values that silently changed meaning.
+#[tokio::test]
+async fn values_that_would_change_meaning_are_refused_with_their_field() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let field_of = |body: &Value| body["results"][0]["errors"][0]["field"].clone();
+        let message_of = |body: &Value| {
+            body["results"][0]["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        // An integer beyond 64 bits is read as a float: refused, not rounded into another id.
+        let (status, body) = app
+            .post_raw(
+                "/v1/track",
+                &app.write_key,
+                br#"{"userId": 123456789012345678901234, "event": "X"}"#.to_vec(),
+            )
+            .await;
+        assert_eq!((status, field_of(&body)), (400, json!("userId")), "{body}");
+        assert!(message_of(&body).contains("as a string"), "{body}");
+        // Above 2^53 but within 64 bits: kept exactly.
+        let (status, _) = app
+            .post_raw(
+                "/v1/track",
+                &app.write_key,
+                br#"{"userId": 9007199254740993, "event": "X"}"#.to_vec(),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (status, profile) = app
+            .get("/v1/customers/9007199254740993", &app.admin_key)
+            .await;
+        assert_eq!(
+            (status, profile["user_id"].clone()),
+            (200, json!("9007199254740993"))
+        );
+
+        let (status, body) = app
+            .post(
+                "/v1/track",
+                &app.write_key,
+                &json!({"userId": "   ", "event": "X"}),
+            )
+            .await;
+        assert_eq!((status, field_of(&body)), (400, json!("userId")), "{body}");
+
+        let order = |currency: &str, revenue: f64| {
+            json!({"userId": "u", "event": "Order Completed",
+                   "properties": {"order_id": "o", "revenue": revenue, "currency": currency}})
+        };
+        let (status, body) = app
+            .post("/v1/track", &app.write_key, &order("XYZ", 1.0))
+            .await;
+        assert_eq!(
+            (status, field_of(&body)),
+            (400, json!("properties.currency"))
+        );
+        let (status, body) = app
+            .post("/v1/track", &app.write_key, &order("USD", 1e17))
+            .await;
+        assert_eq!(status, 400);
+        assert!(
+            message_of(&body).contains("from 0 to 90000000000000.00 USD"),
+            "the range is said: {body}"
+        );
+
+        let (status, body) = app
+            .post(
+                "/v1/batch",
+                &app.write_key,
+                &json!({"batch": [{"type": "track", "userId": "u", "event": "X"}], "context": [1]}),
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`context` must be an object"),
+            "{body}"
+        );
+        assert_eq!(
+            app.event_count().await,
+            1,
+            "{}: only the exact id was stored",
+            app.backend
+        );
+        app.stop();
+    }
+}
+
+/// Issue 16, item 6: a NUL in a name passed validation, PostgreSQL refused the row and the
+/// whole group commit failed, other workspaces' requests included.
+#[tokio::test]
+async fn control_characters_in_names_are_refused_on_every_backend() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        for (path, body, field) in [
+            (
+                "/v1/track",
+                json!({"userId": "u", "event": "Log\u{0}in"}),
+                "event",
+            ),
+            (
+                "/v1/page",
+                json!({"userId": "u", "name": "Home\u{0}"}),
+                "name",
+            ),
+            (
+                "/v1/screen",
+                json!({"userId": "u", "name": "A\u{7}"}),
+                "name",
+            ),
+        ] {
+            let (status, answer) = app.post(path, &app.write_key, &body).await;
+            assert_eq!(status, 400, "{path}: {answer}");
+            assert_eq!(answer["results"][0]["errors"][0]["field"], field);
+            assert!(
+                answer["results"][0]["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("control character"),
+                "{answer}"
+            );
+        }
+        // A NUL inside properties is escaped in the stored JSON and is fine.
+        let (status, _) = app
+            .post(
+                "/v1/track",
+                &app.write_key,
+                &json!({"userId": "u", "event": "Note", "properties": {"text": "a\u{0}b"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{}", app.backend);
+        app.stop();
+    }
+}
+
+/// Makes the database refuse any event named `Poison`: a real storage failure on both
+/// backends, for the tests of what one failing request does to the others.
+fn install_poison_trigger(db: &common::TestDb) {
+    match db.url() {
+        tenure_store::DatabaseUrl::Sqlite(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.name = 'Poison'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned event'); END;",
+            )
+            .unwrap();
+        }
+        tenure_store::DatabaseUrl::Postgres(url) => std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.batch_execute(
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN
+                   IF NEW.name = 'Poison' THEN RAISE EXCEPTION 'poisoned event'; END IF;
+                   RETURN NEW; END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION poison();",
+            )
+            .unwrap();
+        })
+        .join()
+        .unwrap(),
+    }
+}
+
+/// Issue 16, items 6 and 8: one request the database refuses failed every request of its
+/// group commit (other workspaces' too) with 503, and the answer said "db error".
+#[tokio::test]
+async fn a_request_the_database_refuses_fails_alone() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        install_poison_trigger(&db);
+        let other = {
+            let store = app.store.clone();
+            tokio::task::spawn_blocking(move || {
+                let ws = tenure_server::admin::create_workspace(&store, "other", 0).unwrap();
+                tenure_server::admin::create_key(&store, &ws.id, tenure_store::KeyKind::Write, 0)
+                    .unwrap()
+                    .1
+            })
+            .await
+            .unwrap()
+        };
+        for round in 0..3 {
+            // Many requests at once, so that the writer commits several together.
+            let mut requests = Vec::new();
+            for i in 0..40 {
+                let (key, event) = match i % 20 {
+                    0 => (app.write_key.clone(), "Poison"),
+                    1 => (other.clone(), "Innocent"),
+                    _ => (app.write_key.clone(), "Innocent"),
+                };
+                let client = app.client.clone();
+                let url = format!("{}/v1/track", app.base);
+                requests.push(tokio::spawn(async move {
+                    let response = client
+                        .post(url)
+                        .basic_auth(key, Some(""))
+                        .json(&json!({"userId": format!("u{i}"), "event": event,
+                                      "messageId": format!("r{round}-{i}")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    (
+                        event,
+                        status,
+                        response.json::<Value>().await.unwrap_or(Value::Null),
+                    )
+                }));
+            }
+            for request in requests {
+                let (event, status, body) = request.await.unwrap();
+                if event == "Poison" {
+                    assert_eq!(status, 503, "{body}");
+                    let message = body["error"]["message"].as_str().unwrap_or_default();
+                    assert!(
+                        !message.contains("db error") && !message.contains("poisoned"),
+                        "the cause stays in the server's log: {message}"
+                    );
+                } else {
+                    assert_eq!(
+                        status, 200,
+                        "{}: an innocent request failed: {body}",
+                        app.backend
+                    );
+                }
+            }
+        }
+        assert_eq!(app.event_count().await, 3 * 36, "{}", app.backend);
+        let (_, profile) = app.get("/v1/customers/u2", &app.admin_key).await;
+        assert_eq!(
+            profile["events"], 3,
+            "the engine holds exactly what was stored"
+        );
+        let (status, _) = app.get("/v1/customers/u0", &app.admin_key).await;
+        assert_eq!(
+            status, 404,
+            "the refused customer was never stored nor kept in memory"
+        );
+        app.stop();
+    }
+}
+
+/// Issue 16, item 7: `/health` must say whether the server can take events.
+#[tokio::test]
+async fn health_separates_liveness_from_readiness() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let (status, ready) = app.get("/health/ready", &app.admin_key).await;
+        assert_eq!(status, 200, "{ready}");
+        assert_eq!(ready["checks"]["writer"], "running");
+        assert_eq!(ready["checks"]["database_reachable"], "ok");
+        let (status, live) = app.get("/health/live", &app.admin_key).await;
+        assert_eq!((status, live["status"].clone()), (200, json!("ok")));
+        app.stop();
+    }
+}

@@ -28,12 +28,44 @@ pub enum StoreError {
     BadUrl(String),
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_cause(.0))]
     Postgres(#[from] postgres::Error),
     #[error("{0}")]
     Conflict(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// What a client is told: a conflict says what to do; any other failure is the
+    /// server's, logged there with its cause, and never shown to the client (it may name
+    /// tables, values or another tenant's data).
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::Conflict(message) => message.clone(),
+            _ => "the database refused or failed the write (the cause is in the server's log); nothing of this request was stored, retry it".into(),
+        }
+    }
+}
+
+/// The cause of a PostgreSQL error: the server's message, detail and SQLSTATE code when the
+/// database answered (the client's own `Display` says only "db error"), else the client's
+/// error and its source.
+fn postgres_cause(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; {detail}"));
+        }
+        if let Some(table) = db.table() {
+            text.push_str(&format!("; table {table}"));
+        }
+        return text;
+    }
+    match std::error::Error::source(error) {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -159,6 +191,16 @@ pub struct Append<'a> {
     pub customers: Vec<CustomerRow>,
 }
 
+/// What [`Backend::replace_events`] did with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    Replaced,
+    /// No event with this message id: nothing to replace (append it instead).
+    NotFound,
+    /// The stored event of this id has another type or identity: left as it is.
+    IdentityDiffers,
+}
+
 /// The result of appending: the sequence number of every inserted event, or `None` for an
 /// event whose message id was already in the log (a concurrent writer got there first).
 pub type Appended = Vec<Option<i64>>;
@@ -177,6 +219,15 @@ pub trait Backend: Send {
         workspace: &WorkspaceId,
         ids: &[&str],
     ) -> Result<HashSet<String>>;
+    /// Rewrites stored events in place, by message id, in one transaction (`tenure import
+    /// --replace`, the repair of events stored wrong): the time, name and text change; the
+    /// sequence number and the customer stay. An event is only replaced by one of the same
+    /// type and identity (`userId`, `anonymousId`).
+    fn replace_events(
+        &mut self,
+        workspace: &WorkspaceId,
+        messages: &[&Message],
+    ) -> Result<Vec<Replaced>>;
     /// Appends the events and upserts the customer rows of several workspaces in one
     /// transaction: all of it is committed, or none of it.
     fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>>;

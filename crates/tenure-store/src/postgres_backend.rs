@@ -4,13 +4,13 @@
 use std::collections::{HashMap, HashSet};
 
 use postgres::{Client, NoTls};
-use tenure_core::{CustomerId, LogColumns, WorkspaceId};
+use tenure_core::{CustomerId, LogColumns, Message, WorkspaceId};
 
 use crate::sqlite_backend::key_from_row;
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, NewRiskModel, Result,
+    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, NewRiskModel, Replaced, Result,
     RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
 };
 
@@ -249,6 +249,50 @@ impl Backend for PostgresBackend {
             &[&workspace.as_str(), &ids],
         )?;
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    fn replace_events(
+        &mut self,
+        workspace: &WorkspaceId,
+        messages: &[&Message],
+    ) -> Result<Vec<Replaced>> {
+        let mut tx = self.conn()?.transaction()?;
+        let update = tx.prepare(
+            "UPDATE events SET name = $3, timestamp = $4, received_at = $5, raw = $6
+             WHERE workspace_id = $1 AND message_id = $2 AND type = $7
+               AND user_id IS NOT DISTINCT FROM $8 AND anonymous_id IS NOT DISTINCT FROM $9",
+        )?;
+        let exists =
+            tx.prepare("SELECT 1 FROM events WHERE workspace_id = $1 AND message_id = $2")?;
+        let mut results = Vec::with_capacity(messages.len());
+        for m in messages {
+            let changed = tx.execute(
+                &update,
+                &[
+                    &workspace.as_str(),
+                    &m.message_id,
+                    &m.name,
+                    &m.timestamp,
+                    &m.received_at,
+                    &m.raw_json(),
+                    &m.kind.as_str(),
+                    &m.user_id,
+                    &m.anonymous_id,
+                ],
+            )?;
+            results.push(if changed > 0 {
+                Replaced::Replaced
+            } else if tx
+                .query_opt(&exists, &[&workspace.as_str(), &m.message_id])?
+                .is_some()
+            {
+                Replaced::IdentityDiffers
+            } else {
+                Replaced::NotFound
+            });
+        }
+        tx.commit()?;
+        Ok(results)
     }
 
     fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>> {

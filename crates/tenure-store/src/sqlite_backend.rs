@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tenure_core::{CustomerId, KeyId, LogColumns, WorkspaceId};
+use tenure_core::{CustomerId, KeyId, LogColumns, Message, WorkspaceId};
 
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, KeyKind, NewRiskModel, Result,
-    RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
+    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, KeyKind, NewRiskModel,
+    Replaced, Result, RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -257,6 +257,49 @@ impl Backend for SqliteBackend {
             }
         }
         Ok(found)
+    }
+
+    fn replace_events(
+        &mut self,
+        workspace: &WorkspaceId,
+        messages: &[&Message],
+    ) -> Result<Vec<Replaced>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(messages.len());
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE events SET name = ?3, timestamp = ?4, received_at = ?5, raw = ?6
+                 WHERE workspace_id = ?1 AND message_id = ?2 AND type = ?7
+                   AND user_id IS ?8 AND anonymous_id IS ?9",
+            )?;
+            let mut exists = tx.prepare_cached(
+                "SELECT 1 FROM events WHERE workspace_id = ?1 AND message_id = ?2",
+            )?;
+            for m in messages {
+                let changed = update.execute(params![
+                    workspace.as_str(),
+                    m.message_id,
+                    m.name,
+                    m.timestamp,
+                    m.received_at,
+                    m.raw_json(),
+                    m.kind.as_str(),
+                    m.user_id,
+                    m.anonymous_id,
+                ])?;
+                results.push(if changed > 0 {
+                    Replaced::Replaced
+                } else if exists.exists(params![workspace.as_str(), m.message_id])? {
+                    Replaced::IdentityDiffers
+                } else {
+                    Replaced::NotFound
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(results)
     }
 
     fn append(&mut self, appends: &[Append<'_>]) -> Result<Vec<Appended>> {

@@ -1,6 +1,9 @@
-//! `tenure export`: a workspace's event log as JSONL (Segment messages), in log order, with
-//! the clock-skew-corrected `timestamp` and the `receivedAt` Tenure stored. Re-importing the
-//! file into an empty workspace rebuilds the same state (message ids make it idempotent).
+//! `tenure export`: a workspace's event log as JSONL (Segment messages), in log order, as
+//! Segment's archives write them: `timestamp` is the clock-skew-corrected event time,
+//! `originalTimestamp` the time the sender stated (or the corrected time when it stated
+//! none), `receivedAt` the time Tenure received it. Re-importing the file into an empty
+//! workspace stores the same events at the same instants, and exporting that workspace gives
+//! the same file (message ids make a re-import idempotent).
 
 use std::io::Write;
 
@@ -41,6 +44,16 @@ pub fn run(database: &DatabaseUrl, args: ExportArgs) -> anyhow::Result<()> {
             let mut message: Value = serde_json::from_str(&event.raw)
                 .with_context(|| format!("stored event {} is not JSON", event.seq))?;
             if let Some(object) = message.as_object_mut() {
+                // With `originalTimestamp` beside it, an importer takes `timestamp` as
+                // already corrected (docs/ingestion.md, "Files are history").
+                if !object.contains_key("originalTimestamp") {
+                    let original = object
+                        .get("timestamp")
+                        .filter(|t| t.is_string())
+                        .cloned()
+                        .unwrap_or_else(|| format_instant(event.timestamp).into());
+                    object.insert("originalTimestamp".into(), original);
+                }
                 object.insert("timestamp".into(), format_instant(event.timestamp).into());
                 object.insert(
                     "receivedAt".into(),

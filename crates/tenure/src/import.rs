@@ -2,12 +2,17 @@
 //! subscriptions, survey responses, generic events) with a column mapping.
 //!
 //! Every row becomes a Segment message and goes through the same validation and the same
-//! writer as the HTTP API. A row without an explicit message id gets one derived from its
-//! content, so re-running an import stores nothing twice. Valid rows are stored even when
-//! others are rejected; the report lists every rejected row by line number and field, and
-//! the command then exits with status 1.
+//! writer as the HTTP API, as history ([`Message::parse_recorded`]): the time of the import
+//! is never an event's time. A row without an explicit message id gets one derived from its
+//! content and its occurrence in the file (the second identical row is a second event), so
+//! re-running an import stores nothing twice and two real events never merge. Valid rows are
+//! stored even when others are rejected; the report lists every rejected row by line number
+//! and field, and the command then exits with status 1.
+//!
+//! `--replace` repairs events stored wrong: a message whose id is already in the log
+//! rewrites that event (same type and identity) instead of being skipped as a duplicate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -18,14 +23,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tenure_core::message::derived_message_id;
-use tenure_core::time::Clock;
-use tenure_core::{Envelope, FieldError, Message};
+use tenure_core::time::{Clock, parse_instant};
+use tenure_core::{FieldError, Message, Recorded};
 use tenure_server::Core;
 use tenure_server::writer::Outcome;
-use tenure_store::DatabaseUrl;
+use tenure_store::{DatabaseUrl, Replaced, Store};
 
 /// Messages handed to the writer at a time.
 const CHUNK: usize = 2000;
+
+/// Longest JSONL line read. A message is at most 32 KB once parsed (the API's limit, which
+/// then applies); a line beyond this is refused without being held in memory.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -42,6 +51,16 @@ pub struct ImportArgs {
     /// Read a field from a differently named column: `--map user_id=customer_email`.
     #[arg(long = "map", value_name = "FIELD=COLUMN")]
     map: Vec<String>,
+    /// The event time of rows and messages that carry no time of their own (ISO 8601,
+    /// e.g. 2024-01-01T00:00:00Z). Without it such rows are refused: the time of the import
+    /// is never an event's time.
+    #[arg(long, value_name = "INSTANT")]
+    default_timestamp: Option<String>,
+    /// Rewrite events already in the log with the file's version (same message id, type and
+    /// identity): the repair of events stored wrong. A running `tenure serve` must be
+    /// restarted to see the rewritten events.
+    #[arg(long)]
+    replace: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -83,8 +102,41 @@ struct Report {
     rows: u64,
     stored: u64,
     duplicates: u64,
+    /// Events already in the log rewritten with the file's version (`--replace`).
+    replaced: u64,
     rejected: u64,
     errors: Vec<RejectedRow>,
+}
+
+impl Report {
+    fn reject(&mut self, line: u64, errors: Vec<FieldError>) {
+        self.rejected += 1;
+        if self.errors.len() < 1000 {
+            self.errors.push(RejectedRow { line, errors });
+        }
+    }
+}
+
+/// Message ids for rows without one: the content's hash, then `-2`, `-3`… for the second
+/// and later identical rows of the same file. The first keeps the bare hash, as imports
+/// before occurrence numbers wrote it, so re-running an old file still stores nothing twice.
+#[derive(Default)]
+struct OccurrenceIds {
+    seen: HashMap<u128, u32>,
+}
+
+impl OccurrenceIds {
+    fn next(&mut self, derived: String) -> String {
+        let mut h = tenure_core::ids::Fnv128::new();
+        h.write(derived.as_bytes());
+        let count = self.seen.entry(h.finish()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            derived
+        } else {
+            format!("{derived}-{count}")
+        }
+    }
 }
 
 /// Fields each CSV kind reads, besides the pass-through columns.
@@ -130,118 +182,104 @@ pub fn run(
     clock: &dyn Clock,
 ) -> anyhow::Result<std::process::ExitCode> {
     let mapping = parse_mapping(&args.map, args.kind)?;
-    let file =
-        File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let default_timestamp = match &args.default_timestamp {
+        Some(text) => Some(parse_instant(text).with_context(|| {
+            format!("--default-timestamp `{text}` is not an ISO 8601 instant (e.g. 2024-01-01T00:00:00Z)")
+        })?),
+        None => None,
+    };
+    let recorded = Recorded {
+        read_at: clock.now(),
+        default_timestamp,
+    };
+    let mut report = Report::default();
+    if args.replace {
+        // First the repair, each chunk in one transaction, before any engine is folded: the
+        // engines then fold the corrected log, and the second pass finds the replaced
+        // events already there.
+        let store = Store::open(database.clone())?;
+        let workspace = crate::resolve_workspace(&store, args.workspace.as_deref())?;
+        let mut replaced = Report::default();
+        read_messages(
+            &args,
+            &mapping,
+            recorded,
+            &mut replaced,
+            &mut |chunk, report| {
+                let messages: Vec<&Message> = chunk.iter().map(|(_, m)| m).collect();
+                let results = store.with(|c| c.replace_events(&workspace.id, &messages))?;
+                for ((line, m), result) in chunk.iter().zip(results) {
+                    match result {
+                    Replaced::Replaced => report.replaced += 1,
+                    Replaced::NotFound => {}
+                    Replaced::IdentityDiffers => report.reject(
+                        *line,
+                        vec![FieldError::new(
+                            "messageId",
+                            format!(
+                                "`{}` is stored as another type or identity (userId / anonymousId): only its time, name and contents can be replaced",
+                                m.message_id
+                            ),
+                        )],
+                    ),
+                }
+                }
+                Ok(())
+            },
+        )?;
+        report.replaced = replaced.replaced;
+        report.errors = replaced.errors;
+        report.rejected = replaced.rejected;
+    }
     let core = Core::open(database)?;
     let workspace = crate::resolve_workspace(&core.store, args.workspace.as_deref())?;
-    let progress = if args.quiet || args.json {
-        ProgressBar::hidden()
+    let mut appended = Report::default();
+    read_messages(
+        &args,
+        &mapping,
+        recorded,
+        &mut appended,
+        &mut |chunk, report| {
+            let messages = chunk.drain(..).map(|(_, m)| m).collect();
+            let outcomes = core
+                .ingestor
+                .append_blocking(workspace.id.clone(), messages)?;
+            for outcome in outcomes {
+                match outcome {
+                    Outcome::Stored { .. } => report.stored += 1,
+                    Outcome::Duplicate => report.duplicates += 1,
+                }
+            }
+            Ok(())
+        },
+    )?;
+    core.close();
+    report.rows = appended.rows;
+    report.stored = appended.stored;
+    // What the first pass rewrote, the second finds already there.
+    report.duplicates = appended.duplicates.saturating_sub(report.replaced);
+    if !args.replace {
+        report.rejected = appended.rejected;
+        report.errors = appended.errors;
     } else {
-        ProgressBar::new(size)
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let reader = BufReader::new(progress.wrap_read(file));
-    let now = clock.now();
-    let mut report = Report::default();
-    let mut pending: Vec<(u64, Message)> = Vec::with_capacity(CHUNK);
-    let flush = |pending: &mut Vec<(u64, Message)>, report: &mut Report| -> anyhow::Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let messages = pending.drain(..).map(|(_, m)| m).collect();
-        let outcomes = core
-            .ingestor
-            .append_blocking(workspace.id.clone(), messages)?;
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Stored { .. } => report.stored += 1,
-                Outcome::Duplicate => report.duplicates += 1,
-            }
-        }
-        Ok(())
-    };
-    let handle = |line: u64,
-                  parsed: Result<Value, Vec<FieldError>>,
-                  report: &mut Report,
-                  pending: &mut Vec<(u64, Message)>| {
-        report.rows += 1;
-        let message = parsed.and_then(|value| {
-            Message::parse(
-                value,
-                None,
-                Envelope {
-                    received_at: now,
-                    batch_sent_at: None,
-                },
-            )
-        });
-        match message {
-            Ok(m) => pending.push((line, m)),
-            Err(errors) => {
-                report.rejected += 1;
-                if report.errors.len() < 1000 {
-                    report.errors.push(RejectedRow { line, errors });
-                }
-            }
-        }
-    };
-    match args.format {
-        Format::Jsonl => {
-            for (i, line) in reader.lines().enumerate() {
-                let line_no = i as u64 + 1;
-                let line = line.with_context(|| {
-                    format!("line {line_no} cannot be read (is the file UTF-8?)")
-                })?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let parsed = serde_json::from_str::<Value>(&line)
-                    .map_err(|e| vec![FieldError::new("", format!("not valid JSON: {e}"))]);
-                handle(line_no, parsed, &mut report, &mut pending);
-                if pending.len() >= CHUNK {
-                    flush(&mut pending, &mut report)?;
-                }
-            }
-        }
-        Format::Csv => {
-            let mut csv = csv::ReaderBuilder::new()
-                .flexible(false)
-                .from_reader(Box::new(reader) as Box<dyn Read>);
-            let headers = csv
-                .headers()
-                .context("the CSV file has no header row")?
-                .clone();
-            let columns = resolve_columns(&headers, &mapping, args.kind)?;
-            for (i, record) in csv.records().enumerate() {
-                // Line 1 is the header.
-                let line_no = i as u64 + 2;
-                let parsed = match record {
-                    Ok(record) => csv_row_to_message(args.kind, &headers, &record, &columns),
-                    Err(e) => Err(vec![FieldError::new(
-                        "",
-                        format!("not a valid CSV row: {e}"),
-                    )]),
-                };
-                handle(line_no, parsed, &mut report, &mut pending);
-                if pending.len() >= CHUNK {
-                    flush(&mut pending, &mut report)?;
-                }
+        // Rows refused by the parser were refused in both passes: count them once.
+        for row in appended.errors {
+            if !report.errors.iter().any(|r| r.line == row.line) {
+                report.reject(row.line, row.errors);
             }
         }
     }
-    flush(&mut pending, &mut report)?;
-    progress.finish_and_clear();
-    core.close();
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        let replaced = if args.replace {
+            format!(", {} replaced", report.replaced)
+        } else {
+            String::new()
+        };
         println!(
-            "{} rows: {} stored, {} already there (skipped), {} rejected — workspace {} ({})",
+            "{} rows: {} stored, {} already there (skipped){replaced}, {} rejected — workspace {} ({})",
             report.rows,
             report.stored,
             report.duplicates,
@@ -265,12 +303,236 @@ pub fn run(
                 report.rejected - 50
             );
         }
+        if args.replace && report.replaced > 0 {
+            println!(
+                "  a running `tenure serve` on this database must be restarted to read the replaced events"
+            );
+        }
     }
     Ok(if report.rejected > 0 {
         std::process::ExitCode::FAILURE
     } else {
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// A chunk of valid messages with their line numbers.
+type Chunk = Vec<(u64, Message)>;
+
+/// Reads the file, turns each line or row into a message, hands valid ones to `store` a
+/// chunk at a time and records rejected ones in `report`.
+fn read_messages(
+    args: &ImportArgs,
+    mapping: &BTreeMap<String, String>,
+    recorded: Recorded,
+    report: &mut Report,
+    store: &mut dyn FnMut(&mut Chunk, &mut Report) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file =
+        File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let progress = if args.quiet || args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(size)
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let reader = BufReader::new(progress.wrap_read(file));
+    let mut ids = OccurrenceIds::default();
+    let mut pending: Chunk = Vec::with_capacity(CHUNK);
+    let mut handle = |line: u64,
+                      parsed: Result<Value, Vec<FieldError>>,
+                      report: &mut Report,
+                      pending: &mut Chunk| {
+        report.rows += 1;
+        let message = parsed.and_then(|mut value| {
+            if let Value::Object(m) = &mut value
+                && m.get("messageId").is_none_or(|id| id.is_null() || id == "")
+            {
+                let csv_kind = matches!(args.format, Format::Csv).then_some(args.kind);
+                let id = ids.next(content_id(csv_kind, m));
+                m.insert("messageId".into(), Value::String(id));
+            }
+            Message::parse_recorded(value, recorded)
+        });
+        match message {
+            Ok(m) => pending.push((line, m)),
+            Err(errors) => report.reject(line, errors),
+        }
+    };
+    match args.format {
+        Format::Jsonl => {
+            let mut lines = BoundedLines::new(reader, MAX_LINE_BYTES);
+            while let Some((line_no, line)) = lines.next_line()? {
+                let parsed = match line {
+                    Line::Text(text) if text.trim().is_empty() => continue,
+                    Line::Text(text) => serde_json::from_str::<Value>(&text)
+                        .map_err(|e| vec![FieldError::new("", format!("not valid JSON: {e}"))]),
+                    Line::NotUtf8 { valid_up_to } => Err(vec![FieldError::new(
+                        "",
+                        format!(
+                            "not UTF-8 (the bytes after byte {valid_up_to} of the line are not): save the file as UTF-8"
+                        ),
+                    )]),
+                    Line::TooLong { bytes } => Err(vec![FieldError::new(
+                        "",
+                        format!(
+                            "the line is {bytes} bytes, longer than the {} MiB a line may have (a message is at most 32 KB): not read",
+                            MAX_LINE_BYTES / (1024 * 1024)
+                        ),
+                    )]),
+                };
+                handle(line_no, parsed, report, &mut pending);
+                if pending.len() >= CHUNK {
+                    store(&mut pending, report)?;
+                    pending.clear();
+                }
+            }
+        }
+        Format::Csv => {
+            let mut csv = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(Box::new(reader) as Box<dyn Read>);
+            let headers = csv
+                .headers()
+                .context("the CSV file has no header row")?
+                .clone();
+            let headers = strip_bom(headers);
+            let columns = resolve_columns(&headers, mapping, args.kind)?;
+            let mut record = csv::ByteRecord::new();
+            let mut line_no = 1;
+            loop {
+                // Byte records, so that a row that is not UTF-8 is refused alone.
+                let read = csv.read_byte_record(&mut record);
+                line_no = record.position().map_or(line_no + 1, |p| p.line());
+                let parsed = match read {
+                    Ok(false) => break,
+                    Ok(true) => match csv::StringRecord::from_byte_record(record.clone()) {
+                        Ok(record) => csv_row_to_message(args.kind, &headers, &record, &columns),
+                        Err(e) => Err(vec![FieldError::new(
+                            "",
+                            format!("not UTF-8: {e}; save the file as UTF-8"),
+                        )]),
+                    },
+                    Err(e) => Err(vec![FieldError::new(
+                        "",
+                        format!("not a valid CSV row: {e}"),
+                    )]),
+                };
+                handle(line_no, parsed, report, &mut pending);
+                if pending.len() >= CHUNK {
+                    store(&mut pending, report)?;
+                    pending.clear();
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        store(&mut pending, report)?;
+    }
+    progress.finish_and_clear();
+    Ok(())
+}
+
+/// A header row without a UTF-8 byte-order mark before its first column.
+fn strip_bom(headers: csv::StringRecord) -> csv::StringRecord {
+    headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            }
+        })
+        .collect()
+}
+
+/// One line of a JSONL file.
+#[derive(Debug, PartialEq)]
+enum Line {
+    Text(String),
+    /// Not UTF-8: the valid prefix's length in bytes.
+    NotUtf8 {
+        valid_up_to: usize,
+    },
+    /// Longer than the limit: its length (it was skipped, not held).
+    TooLong {
+        bytes: usize,
+    },
+}
+
+/// Lines of a file, each read on its own: a line that is not UTF-8 or too long is reported
+/// alone, a byte-order mark before the first is dropped, and no line longer than the limit
+/// is ever held in memory.
+struct BoundedLines<R> {
+    reader: R,
+    limit: usize,
+    line_no: u64,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    fn new(reader: R, limit: usize) -> Self {
+        Self {
+            reader,
+            limit,
+            line_no: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> std::io::Result<Option<(u64, Line)>> {
+        let mut bytes = Vec::new();
+        let mut length = 0usize;
+        let mut any = false;
+        loop {
+            let buffer = self.reader.fill_buf()?;
+            if buffer.is_empty() {
+                if !any {
+                    return Ok(None);
+                }
+                break;
+            }
+            any = true;
+            let (part, done) = match buffer.iter().position(|b| *b == b'\n') {
+                Some(i) => (&buffer[..i], Some(i + 1)),
+                None => (buffer, None),
+            };
+            length += part.len();
+            if length <= self.limit {
+                bytes.extend_from_slice(part);
+            } else {
+                bytes = Vec::new();
+            }
+            let consumed = done.unwrap_or(part.len());
+            self.reader.consume(consumed);
+            if done.is_some() {
+                break;
+            }
+        }
+        self.line_no += 1;
+        if length > self.limit {
+            return Ok(Some((self.line_no, Line::TooLong { bytes: length })));
+        }
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        if self.line_no == 1 && bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
+        Ok(Some((
+            self.line_no,
+            match String::from_utf8(bytes) {
+                Ok(text) => Line::Text(text),
+                Err(e) => Line::NotUtf8 {
+                    valid_up_to: e.utf8_error().valid_up_to(),
+                },
+            },
+        )))
+    }
 }
 
 fn parse_mapping(pairs: &[String], kind: CsvKind) -> anyhow::Result<BTreeMap<String, String>> {
@@ -443,18 +705,26 @@ fn csv_row_to_message(
     if let Some(ts) = timestamp {
         message["timestamp"] = ts;
     }
-    if let Some(Value::Object(m)) = Some(&mut message) {
-        let id = match text("message_id") {
-            Some(Value::String(id)) => id,
-            _ => format!(
-                "csv-{}-{}",
-                kind_name(kind),
-                derived_message_id(m).trim_start_matches("tnr-")
-            ),
-        };
-        m.insert("messageId".into(), Value::String(id));
+    // Without a message_id column the importer derives one from the content and the row's
+    // occurrence (`content_id`).
+    if let Some(id) = text("message_id") {
+        message["messageId"] = id;
     }
     Ok(message)
+}
+
+/// The id a message without one is given from its content: `tnr-<hash>` for a JSONL line,
+/// `csv-<kind>-<hash>` for a CSV row (the occurrence number is added by [`OccurrenceIds`]).
+fn content_id(csv_kind: Option<CsvKind>, message: &Map<String, Value>) -> String {
+    let derived = derived_message_id(message);
+    match csv_kind {
+        None => derived,
+        Some(kind) => format!(
+            "csv-{}-{}",
+            kind_name(kind),
+            derived.trim_start_matches("tnr-")
+        ),
+    }
 }
 
 /// Columns that are not known fields, as string values.
@@ -503,7 +773,8 @@ mod tests {
         assert_eq!(m["event"], "Order Completed");
         assert_eq!(m["userId"], "c1");
         assert_eq!(m["properties"]["revenue"], 12.5);
-        assert!(m["messageId"].as_str().unwrap().starts_with("csv-orders-"));
+        let id = content_id(Some(CsvKind::Orders), m.as_object().unwrap());
+        assert!(id.starts_with("csv-orders-"), "{id}");
         let again = row(
             CsvKind::Orders,
             "customer,order_id,revenue,currency,timestamp",
@@ -512,8 +783,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            m["messageId"], again["messageId"],
+            id,
+            content_id(Some(CsvKind::Orders), again.as_object().unwrap()),
             "re-importing the same row gives the same message id"
+        );
+        let mut ids = OccurrenceIds::default();
+        let first = ids.next(id.clone());
+        let second = ids.next(id.clone());
+        assert_eq!(first, id, "the first occurrence keeps the bare id");
+        assert_eq!(
+            second,
+            format!("{id}-2"),
+            "a second identical row is another event"
         );
     }
 
@@ -549,6 +830,36 @@ mod tests {
         assert_eq!(m["type"], "identify");
         assert_eq!(m["traits"]["email"], "a@b.c");
         assert_eq!(m["traits"]["plan"], "pro");
+    }
+
+    fn lines(bytes: &[u8], limit: usize) -> Vec<(u64, Line)> {
+        let mut lines = BoundedLines::new(std::io::BufReader::with_capacity(4, bytes), limit);
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().unwrap() {
+            out.push(line);
+        }
+        out
+    }
+
+    #[test]
+    fn jsonl_lines_are_read_one_by_one() {
+        let got = lines(b"\xEF\xBB\xBF{}\r\nab\xFFc\n0123456789abc\n\nlast", 10);
+        assert_eq!(
+            got,
+            vec![
+                (1, Line::Text("{}".into())),
+                (2, Line::NotUtf8 { valid_up_to: 2 }),
+                (3, Line::TooLong { bytes: 13 }),
+                (4, Line::Text(String::new())),
+                (5, Line::Text("last".into())),
+            ]
+        );
+        assert!(lines(b"", 10).is_empty());
+        assert_eq!(
+            lines(b"\xEF\xBB\xBF", 10),
+            vec![(1, Line::Text(String::new()))],
+            "a mark alone is an empty first line"
+        );
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub struct ReportArgs {
     /// Days an unrenewed subscription stays counted before it churns (default 30).
     #[arg(long)]
     past_due_days: Option<String>,
+    /// auto (default: a subscription renews itself until its first Subscription Renewed,
+    /// then needs one each period), implicit (always renews itself) or explicit (needs a
+    /// renewal each period, else past due): docs/metrics.md.
+    #[arg(long)]
+    renewals: Option<String>,
     /// A comeback within this many days is a reactivation, later it is new (default: none).
     #[arg(long)]
     reactivation_window_days: Option<String>,
@@ -113,6 +118,7 @@ impl ReportArgs {
             ("currency", &self.currency),
             ("churn_date", &self.churn_date),
             ("past_due_days", &self.past_due_days),
+            ("renewals", &self.renewals),
             ("reactivation_window_days", &self.reactivation_window_days),
             ("discounts", &self.discounts),
             ("smoothing_periods", &self.smoothing_periods),

@@ -99,8 +99,8 @@ fn a_jsonl_import_reports_bad_lines_and_never_duplicates() {
         let file = write_file(
             "events.jsonl",
             concat!(
-                "{\"type\":\"identify\",\"userId\":\"c1\",\"traits\":{\"email\":\"c1@x.y\"}}\n",
-                "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"properties\":{\"order_id\":\"o1\",\"revenue\":10,\"currency\":\"USD\"}}\n",
+                "{\"type\":\"identify\",\"userId\":\"c1\",\"traits\":{\"email\":\"c1@x.y\"},\"timestamp\":\"2025-01-01T00:00:00Z\"}\n",
+                "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"properties\":{\"order_id\":\"o1\",\"revenue\":10,\"currency\":\"USD\"},\"receivedAt\":\"2025-01-02T00:00:00Z\"}\n",
                 "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"properties\":{\"order_id\":\"o2\"}}\n",
                 "\n",
                 "not json\n",
@@ -192,6 +192,339 @@ fn a_csv_import_maps_columns_and_is_idempotent() {
         );
         assert!(String::from_utf8_lossy(&missing.stderr).contains("need a `user_id` column"));
         assert_eq!(event_count(&db), 4);
+    }
+}
+
+/// The workspace's events as `tenure export` writes them, one JSON value per line.
+fn export(db: &TestDb, workspace: &str) -> Vec<Value> {
+    let out = tenure(db, &["export", "--workspace", workspace]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn import_json(db: &TestDb, args: &[&str]) -> Value {
+    let out = tenure(db, args);
+    serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} {}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Issue 16, item 1: an event of 2025-03-01 with `sentAt` 5 s later was stored at the
+/// import instant.
+#[test]
+fn an_import_keeps_the_times_of_history_and_an_export_round_trips() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "old"]);
+        tenure(&db, &["workspace", "create", "new"]);
+        let file = write_file(
+            "history.jsonl",
+            concat!(
+                // A library's output: device time and sentAt, no receivedAt.
+                "{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"Logged In\",\"messageId\":\"m1\",\"timestamp\":\"2025-03-01T00:00:00Z\",\"sentAt\":\"2025-03-01T00:00:05Z\"}\n",
+                // A receiver's record: the clock-skew correction against its receivedAt.
+                "{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"Logged In\",\"messageId\":\"m2\",\"timestamp\":\"2025-03-02T02:00:00Z\",\"sentAt\":\"2025-03-02T02:00:10Z\",\"receivedAt\":\"2025-03-02T00:00:10Z\"}\n",
+                // A Segment archive: timestamp already corrected, originalTimestamp beside it.
+                "{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"Logged In\",\"messageId\":\"m3\",\"timestamp\":\"2025-03-03T00:00:00Z\",\"originalTimestamp\":\"2025-03-03T09:00:00Z\",\"sentAt\":\"2025-03-03T09:00:01Z\",\"receivedAt\":\"2025-03-03T00:00:01Z\"}\n",
+                // No timestamp: it happened when it was received.
+                "{\"type\":\"identify\",\"userId\":\"u1\",\"messageId\":\"m4\",\"receivedAt\":\"2025-03-04T00:00:00Z\",\"traits\":{\"plan\":\"pro\"}}\n",
+            ),
+        );
+        let report = import_json(
+            &db,
+            &[
+                "import",
+                file.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--workspace",
+                "old",
+                "--json",
+            ],
+        );
+        assert_eq!(report["stored"], 4, "{report}");
+        let first = export(&db, "old");
+        let times: Vec<&str> = first
+            .iter()
+            .map(|e| e["timestamp"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "2025-03-01T00:00:00.000Z",
+                "2025-03-02T00:00:00.000Z",
+                "2025-03-03T00:00:00.000Z",
+                "2025-03-04T00:00:00.000Z"
+            ],
+            "{}",
+            db.name()
+        );
+        assert_eq!(first[1]["receivedAt"], "2025-03-02T00:00:10.000Z");
+
+        let exported = write_file(
+            "export.jsonl",
+            &first.iter().map(|e| format!("{e}\n")).collect::<String>(),
+        );
+        let report = import_json(
+            &db,
+            &[
+                "import",
+                exported.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--workspace",
+                "new",
+                "--json",
+            ],
+        );
+        assert_eq!(report["stored"], 4, "{report}");
+        assert_eq!(
+            export(&db, "new"),
+            first,
+            "{}: export → import → export",
+            db.name()
+        );
+    }
+}
+
+/// Issue 16, item 2: 5,000 `Logged In` events without ids were stored as 1.
+#[test]
+fn identical_rows_without_ids_are_distinct_events_and_a_rerun_stores_none_twice() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "app"]);
+        let line = "{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"Logged In\",\"timestamp\":\"2025-03-01T00:00:00Z\"}\n";
+        let jsonl = write_file("logins.jsonl", &line.repeat(5));
+        let csv = write_file(
+            "logins.csv",
+            "user_id,event,timestamp\nu1,Logged In,2025-03-01T00:00:00Z\nu1,Logged In,2025-03-01T00:00:00Z\nu1,Logged In,2025-03-01T00:00:00Z\n",
+        );
+        let jsonl_args = [
+            "import",
+            jsonl.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--json",
+        ];
+        let csv_args = [
+            "import",
+            csv.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--kind",
+            "events",
+            "--json",
+        ];
+        assert_eq!(import_json(&db, &jsonl_args)["stored"], 5);
+        assert_eq!(import_json(&db, &csv_args)["stored"], 3);
+        assert_eq!(event_count(&db), 8);
+        let again = import_json(&db, &jsonl_args);
+        assert_eq!(
+            (again["stored"].as_u64(), again["duplicates"].as_u64()),
+            (Some(0), Some(5))
+        );
+        let again = import_json(&db, &csv_args);
+        assert_eq!(
+            (again["stored"].as_u64(), again["duplicates"].as_u64()),
+            (Some(0), Some(3))
+        );
+        assert_eq!(event_count(&db), 8, "{}", db.name());
+    }
+}
+
+/// Issue 16, items 3 and 4: an empty timestamp was stamped with the import time; one line
+/// of invalid UTF-8 aborted a JSONL file; a byte-order mark broke line 1; a huge line was
+/// buffered whole.
+#[test]
+fn rows_without_time_bad_bytes_and_huge_lines_are_refused_alone() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "shop"]);
+        let csv = write_file(
+            "orders.csv",
+            "\u{feff}user_id,order_id,revenue,currency,timestamp\nc1,o1,10,USD,2025-01-01\nc1,o2,10,USD,\nc1,o3,10,XYZ,2025-01-02\n",
+        );
+        let args = [
+            "import",
+            csv.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--kind",
+            "orders",
+            "--json",
+        ];
+        let report = import_json(&db, &args);
+        assert_eq!(report["stored"], 1, "{report}");
+        assert_eq!(report["errors"][0]["line"], 3);
+        assert_eq!(report["errors"][0]["errors"][0]["field"], "timestamp");
+        assert!(
+            report["errors"][0]["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("--default-timestamp"),
+            "{report}"
+        );
+        assert_eq!(
+            report["errors"][1]["errors"][0]["field"],
+            "properties.currency"
+        );
+        let mut with_default = args.to_vec();
+        with_default.extend(["--default-timestamp", "2025-01-05T00:00:00Z"]);
+        let report = import_json(&db, &with_default);
+        assert_eq!(
+            (report["stored"].as_u64(), report["duplicates"].as_u64()),
+            (Some(1), Some(1))
+        );
+
+        let mut bytes = b"\xEF\xBB\xBF{\"type\":\"track\",\"userId\":\"c2\",\"event\":\"A\",\"timestamp\":\"2025-01-01T00:00:00Z\"}\n".to_vec();
+        bytes.extend_from_slice(b"{\"type\":\"track\",\"userId\":\"c2\",\"event\":\"B\xFF\",\"timestamp\":\"2025-01-01T00:00:00Z\"}\n");
+        bytes.extend_from_slice(format!("{{\"type\":\"track\",\"userId\":\"c2\",\"event\":\"C\",\"properties\":{{\"x\":\"{}\"}}}}\n", "y".repeat(1_100_000)).as_bytes());
+        bytes.extend_from_slice(b"{\"type\":\"track\",\"userId\":\"c2\",\"event\":\"D\",\"timestamp\":\"2025-01-01T00:00:00Z\"}\n");
+        let jsonl = write_file("mixed.jsonl", "");
+        std::fs::write(&jsonl, bytes).unwrap();
+        let report = import_json(
+            &db,
+            &[
+                "import",
+                jsonl.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--json",
+            ],
+        );
+        assert_eq!(report["stored"], 2, "{report}");
+        let lines: Vec<u64> = report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, [2, 3]);
+        assert!(
+            report["errors"][0]["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not UTF-8")
+        );
+        assert!(
+            report["errors"][1]["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("longer than")
+        );
+    }
+}
+
+/// Issue 16, item 1: a corrected re-import was answered "duplicate" and the damage stayed.
+#[test]
+fn an_import_with_replace_repairs_events_stored_wrong() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "shop"]);
+        let wrong = write_file(
+            "wrong.jsonl",
+            "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"messageId\":\"o1\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"properties\":{\"order_id\":\"o1\",\"revenue\":10,\"currency\":\"USD\"}}\n",
+        );
+        let right = write_file(
+            "right.jsonl",
+            concat!(
+                "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"messageId\":\"o1\",\"timestamp\":\"2025-03-01T00:00:00Z\",\"properties\":{\"order_id\":\"o1\",\"revenue\":12,\"currency\":\"USD\"}}\n",
+                "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"messageId\":\"o2\",\"timestamp\":\"2025-03-02T00:00:00Z\",\"properties\":{\"order_id\":\"o2\",\"revenue\":5,\"currency\":\"USD\"}}\n",
+            ),
+        );
+        let hijack = write_file(
+            "hijack.jsonl",
+            "{\"type\":\"track\",\"userId\":\"c9\",\"event\":\"Order Completed\",\"messageId\":\"o1\",\"timestamp\":\"2025-03-01T00:00:00Z\",\"properties\":{\"order_id\":\"o1\",\"revenue\":1,\"currency\":\"USD\"}}\n",
+        );
+        import_json(
+            &db,
+            &[
+                "import",
+                wrong.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--json",
+            ],
+        );
+        let plain = import_json(
+            &db,
+            &[
+                "import",
+                right.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--json",
+            ],
+        );
+        assert_eq!(
+            (plain["stored"].as_u64(), plain["duplicates"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(
+            export(&db, "shop")[0]["timestamp"],
+            "2026-01-01T00:00:00.000Z",
+            "without --replace the stored event stays"
+        );
+
+        let repaired = import_json(
+            &db,
+            &[
+                "import",
+                right.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--replace",
+                "--json",
+            ],
+        );
+        assert_eq!(
+            (
+                repaired["replaced"].as_u64(),
+                repaired["stored"].as_u64(),
+                repaired["duplicates"].as_u64()
+            ),
+            (Some(2), Some(0), Some(0)),
+            "{}: {repaired}",
+            db.name()
+        );
+        let events = export(&db, "shop");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["timestamp"], "2025-03-01T00:00:00.000Z");
+        assert_eq!(events[0]["properties"]["revenue"], 12);
+
+        let refused = import_json(
+            &db,
+            &[
+                "import",
+                hijack.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--replace",
+                "--json",
+            ],
+        );
+        assert_eq!(refused["rejected"], 1, "{refused}");
+        assert_eq!(refused["errors"][0]["errors"][0]["field"], "messageId");
+        assert_eq!(
+            export(&db, "shop")[0]["userId"],
+            "c1",
+            "another identity never replaces an event"
+        );
+
+        // The engine folds the repaired log: c1's revenue is 12 + 5.
+        let out = tenure(&db, &["report", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

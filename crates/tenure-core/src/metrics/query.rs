@@ -162,7 +162,7 @@ pub struct Query {
 }
 
 /// Every parameter name a query accepts.
-pub const PARAMETERS: [&str; 24] = [
+pub const PARAMETERS: [&str; 25] = [
     "grain",
     "from",
     "to",
@@ -175,6 +175,7 @@ pub const PARAMETERS: [&str; 24] = [
     "rate",
     "churn_date",
     "past_due_days",
+    "renewals",
     "reactivation_window_days",
     "discounts",
     "smoothing_periods",
@@ -285,6 +286,12 @@ impl Query {
                 "past_due_days" => match value.parse::<u32>() {
                     Ok(n) => q.settings.policy.past_due_days = n,
                     Err(_) => bad(format!("`{value}` is not a whole number of days")),
+                },
+                "renewals" => match crate::customer::Renewals::parse(value) {
+                    Some(renewals) => q.settings.policy.renewals = renewals,
+                    None => bad(format!(
+                        "`{value}` is not a renewal policy: expected auto (implicit until a subscription's first Subscription Renewed), implicit or explicit"
+                    )),
                 },
                 "reactivation_window_days" => match value {
                     "none" | "" => q.settings.reactivation_window_days = None,

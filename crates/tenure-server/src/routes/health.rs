@@ -1,16 +1,58 @@
-//! `GET /health`: answers 200 once the server is ready (engines loaded, writer running).
+//! Health endpoints.
+//!
+//! - `GET /health/live`: the process answers HTTP (liveness: restart it if this fails).
+//! - `GET /health` and `GET /health/ready`: the server can take events (readiness): the
+//!   writer is running and the database answers. 503 with the failing part named otherwise,
+//!   so a load balancer stops sending ingest to a server that would only fail it.
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new()
+        .route("/health", get(ready))
+        .route("/health/ready", get(ready))
+        .route("/health/live", get(live))
 }
 
-async fn health(State(state): State<AppState>) -> axum::Json<Value> {
-    axum::Json(json!({"status": "ok", "database": state.store.url().backend_name()}))
+async fn live() -> axum::Json<Value> {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// How long the database may take to answer a readiness probe.
+const DATABASE_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
+    let writer = state.ingestor.is_running();
+    let store = state.store.clone();
+    let probe = tokio::task::spawn_blocking(move || store.with(|c| c.workspaces()).map(|_| ()));
+    let database = match tokio::time::timeout(DATABASE_PROBE, probe).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => {
+            tracing::warn!("readiness: the database did not answer: {e}");
+            Err("unreachable")
+        }
+        Ok(Err(_)) => Err("probe failed"),
+        Err(_) => Err("no answer within 5 s"),
+    };
+    let ok = writer && database.is_ok();
+    let body = json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "database": state.store.url().backend_name(),
+        "checks": {
+            "writer": if writer { "running" } else { "stopped" },
+            "database_reachable": match database { Ok(()) => "ok", Err(why) => why },
+        },
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
 }

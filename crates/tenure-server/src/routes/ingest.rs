@@ -86,11 +86,13 @@ async fn ingest_single(
     kind: MessageType,
 ) -> Result<Response, ApiError> {
     let caller = state.keys.check(&headers).await?;
-    let value = read_json(body, MAX_MESSAGE_BYTES)?;
+    let mut value = read_json(body, MAX_MESSAGE_BYTES)?;
     let envelope = Envelope {
         received_at: state.clock.now(),
         batch_sent_at: None,
     };
+    let mut ids = FreshIds::new()?;
+    ids.fill_missing(&mut value);
     let items = vec![Message::parse(value, Some(kind), envelope)];
     store_and_answer(&state, caller.workspace, items).await
 }
@@ -121,17 +123,21 @@ async fn ingest_batch(
                 format!("`sentAt` `{s}` is not an ISO-8601 date-time"),
             )
         })?),
-        _ => None,
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "the batch's `sentAt` must be an ISO-8601 date-time string",
+            ));
+        }
     };
-    let shared_context = request.get("context").and_then(Value::as_object).cloned();
-    let shared_integrations = request
-        .get("integrations")
-        .and_then(Value::as_object)
-        .cloned();
+    let shared_context = batch_object(&request, "context")?;
+    let shared_integrations = batch_object(&request, "integrations")?;
     let envelope = Envelope {
         received_at: state.clock.now(),
         batch_sent_at,
     };
+    let mut ids = FreshIds::new()?;
     let items = batch
         .into_iter()
         .map(|mut message| {
@@ -139,10 +145,65 @@ async fn ingest_batch(
                 inherit(m, "context", shared_context.as_ref());
                 inherit(m, "integrations", shared_integrations.as_ref());
             }
+            ids.fill_missing(&mut message);
             Message::parse(message, None, envelope)
         })
         .collect();
     store_and_answer(&state, caller.workspace, items).await
+}
+
+/// A batch-level `context` or `integrations`: an object, or absent.
+fn batch_object(
+    request: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    match request.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(_) => Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("the batch's `{field}` must be an object (it applies to every message)"),
+        )),
+    }
+}
+
+/// Message ids for messages sent over HTTP without one. Each such message is a new event,
+/// as Segment treats it: two identical `Logged In` calls are two logins. (A file import
+/// derives ids from the content instead, so that re-running it stores nothing twice.)
+struct FreshIds {
+    base: u128,
+    next: u128,
+}
+
+impl FreshIds {
+    fn new() -> Result<Self, ApiError> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            ApiError::new(
+                Code::Internal,
+                format!("no randomness for message ids: {e}"),
+            )
+        })?;
+        Ok(Self {
+            base: u128::from_le_bytes(bytes),
+            next: 0,
+        })
+    }
+
+    /// Gives an object without a usable `messageId` (absent, null or "") a fresh one.
+    fn fill_missing(&mut self, message: &mut Value) {
+        let Value::Object(m) = message else { return };
+        let missing = match m.get("messageId") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(_) => false,
+        };
+        if missing {
+            let id = format!("tnr-{:032x}", self.base.wrapping_add(self.next));
+            self.next += 1;
+            m.insert("messageId".into(), Value::String(id));
+        }
+    }
 }
 
 /// Fills a message's `context` / `integrations` with the batch's, the message's own keys
