@@ -23,6 +23,7 @@ names = list(params)
 enums = {
     "grain": ["day", "week", "month", "quarter", "year"],
     "churn_date": ["period_end", "cancellation"],
+    "renewals": ["auto", "implicit", "explicit"],
     "discounts": ["apply", "ignore"],
     "cohort_kind": ["first_time", "recurring"],
     "mode": ["on", "on_or_after"],

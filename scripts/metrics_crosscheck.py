@@ -8,8 +8,13 @@ retention, subscription cohorts, first-time activity retention of one event, NPS
 referral share. Nothing here is shared with Tenure's Rust code: subscription states are
 replayed in SQL from the raw facts.
 
-Assumption (true of the demo generator): renewals arrive on time, at the end of the period
-they renew, so a period ends one interval after the last renewal (or the paid start).
+Renewals follow Tenure's default policy, `auto`: a subscription that has received no
+`Subscription Renewed` renews itself on its billing cycle (paid start + n intervals, the
+day of the month kept), so only a cancellation ends it, at the end of the cycle period the
+cancellation falls in; once it has received one, each period needs its renewal.
+Assumption (true of the demo generator): renewals, when a source sends them, arrive on
+time, at the end of the period they renew, so a period ends one interval after the last
+renewal. The same script checks the demo as generated and the demo without its renewals.
 
 Usage: metrics_crosscheck.py EVENTS.jsonl FROM_MONTH TO_MONTH ACTIVITY_EVENT > result.json
 """
@@ -26,6 +31,21 @@ def main() -> None:
     path, first_month, last_month, activity_event = sys.argv[1:5]
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # The end of the cycle period containing instant x (ms) of a subscription paid from pf
+    # (ms) every mp months: the first pf + n*mp months (n >= 1) after x. n0 = whole cycles
+    # by month boundaries is never past the answer, and the answer is n0 or n0 + 1.
+    con.execute(
+        """
+        CREATE MACRO cycle_end(pf, mp, x) AS (
+          WITH n AS (SELECT greatest(1, date_diff('month', make_timestamptz(pf * 1000),
+                                                   make_timestamptz(x * 1000)) // mp) AS n0)
+          SELECT CASE
+            WHEN epoch_ms(make_timestamptz(pf * 1000) + to_months(CAST(mp * n0 AS INTEGER))) > x
+              THEN epoch_ms(make_timestamptz(pf * 1000) + to_months(CAST(mp * n0 AS INTEGER)))
+            ELSE epoch_ms(make_timestamptz(pf * 1000) + to_months(CAST(mp * (n0 + 1) AS INTEGER)))
+          END FROM n)
+        """
+    )
     con.execute(
         """
         CREATE TABLE raw AS
@@ -102,13 +122,17 @@ def main() -> None:
           SELECT *,
             CASE WHEN NOT cancelled THEN NULL
                  WHEN cancel_at < paid_from THEN cancel_at
+                 -- Never renewed: it renewed itself until the cancellation's period ended.
+                 WHEN last_renewal IS NULL
+                   THEN greatest(coalesce(cancel_ends_at, cycle_end(paid_from, months_per, cancel_at)), cancel_at)
                  ELSE greatest(coalesce(cancel_ends_at, period_end), cancel_at) END AS end_at
           FROM ends
         )
         SELECT cust, sub, i, b, paid_from, cancel_at, iv,
           CASE
             WHEN cancelled AND end_at <= b - 1 THEN 'ended'
-            WHEN NOT cancelled AND pause_state <> 'Subscription Paused'
+            -- Past due, then churned, only once renewals are expected of it.
+            WHEN NOT cancelled AND pause_state <> 'Subscription Paused' AND last_renewal IS NOT NULL
                  AND period_end + CAST(? AS BIGINT) * 86400000 <= b - 1 THEN 'ended'
             WHEN pause_state = 'Subscription Paused' THEN 'paused'
             WHEN trial_end > b - 1 THEN 'trialing'

@@ -28,28 +28,11 @@ def run(binary, database, *args):
     return out.stdout
 
 
-def main():
-    binary, database = sys.argv[1:3]
-    run(binary, database, "demo", "--no-serve", "--customers", "1200", "--months", "30",
-        "--seed", "7", "--end", "2026-01-01T00:00:00Z")
-    with tempfile.TemporaryDirectory() as tmp:
-        events = os.path.join(tmp, "events.jsonl")
-        run(binary, database, "export", "--output", events)
-        report = json.loads(run(
-            binary, database, "report", "--json", "--from", "2025-01-01", "--to", "2025-12-31",
-            "--event", EVENT,
-        ))
-        sql = json.loads(subprocess.run(
-            [sys.executable, SCRIPT, events, "2025-01", "2025-12", EVENT],
-            check=True, capture_output=True, text=True,
-        ).stdout)
-
-    failures = []
-    checked = 0
+def compare(report, sql, failures, counter):
+    """Every number of `report` against DuckDB's `sql`; differences go to `failures`."""
 
     def same(what, tenure, duck):
-        nonlocal checked
-        checked += 1
+        counter[0] += 1
         if isinstance(tenure, float) or isinstance(duck, float):
             ok = (tenure is None and duck is None) or (
                 tenure is not None and duck is not None and math.isclose(tenure, duck, rel_tol=1e-9, abs_tol=1e-12))
@@ -94,13 +77,68 @@ def main():
 
     total_churn = sum(r["churned_customers"] for r in rows)
     assert total_churn > 50, f"too little churn to test: {total_churn}"
+    return total_churn, sum(r["new_customers"] for r in rows)
+
+
+def report_and_sql(binary, database, workspace, events):
+    report = json.loads(run(
+        binary, database, "report", "--json", "--workspace", workspace,
+        "--from", "2025-01-01", "--to", "2025-12-31", "--event", EVENT,
+    ))
+    sql = json.loads(subprocess.run(
+        [sys.executable, SCRIPT, events, "2025-01", "2025-12", EVENT],
+        check=True, capture_output=True, text=True,
+    ).stdout)
+    return report, sql
+
+
+def main():
+    binary, database = sys.argv[1:3]
+    run(binary, database, "demo", "--no-serve", "--customers", "1200", "--months", "30",
+        "--seed", "7", "--end", "2026-01-01T00:00:00Z")
+    failures = []
+    counter = [0]
+    summaries = []
+    with tempfile.TemporaryDirectory() as tmp:
+        events = os.path.join(tmp, "events.jsonl")
+        run(binary, database, "export", "--output", events)
+        workspace = json.loads(run(binary, database, "workspace", "list", "--json"))[0]["id"]
+        report, sql = report_and_sql(binary, database, workspace, events)
+        summaries.append(("the demo", *compare(report, sql, failures, counter)))
+
+        # The same business from a source that never sends renewals (a CRM export, many
+        # pipelines): read under the default policy, `auto`, it must not churn en masse.
+        renewals = 0
+        bare = os.path.join(tmp, "no_renewals.jsonl")
+        with open(events) as src, open(bare, "w") as dst:
+            for line in src:
+                if json.loads(line).get("event") == "Subscription Renewed":
+                    renewals += 1
+                    continue
+                dst.write(line)
+        assert renewals > 1000, renewals
+        run(binary, database, "workspace", "create", "no renewals")
+        run(binary, database, "import", bare, "--format", "jsonl", "--workspace", "no renewals",
+            "--quiet")
+        report, sql = report_and_sql(binary, database, "no renewals", bare)
+        churns, new = compare(report, sql, failures, counter)
+        summaries.append((f"the demo without its {renewals} renewals", churns, new))
+        # What the issue reproduced: read as explicit, the same business churns en masse.
+        explicit = json.loads(run(
+            binary, database, "report", "--json", "--workspace", "no renewals",
+            "--from", "2025-01-01", "--to", "2025-12-31", "--renewals", "explicit",
+        ))
+        explicit_churns = sum(r["churned_customers"] for r in explicit["subscriptions"])
+        assert explicit_churns > 3 * churns, (explicit_churns, churns)
+
     if failures:
-        print(f"{len(failures)} of {checked} numbers differ:")
+        print(f"{len(failures)} of {counter[0]} numbers differ:")
         for f in failures[:40]:
             print("  " + f)
         sys.exit(1)
-    print(f"metrics cross-check: {checked} numbers equal in Tenure and DuckDB "
-          f"({total_churn} churns, {sum(r['new_customers'] for r in rows)} new customers over 12 months)")
+    described = "; ".join(f"{what}: {c} churns, {n} new customers" for what, c, n in summaries)
+    print(f"metrics cross-check: {counter[0]} numbers equal in Tenure and DuckDB over 12 months "
+          f"({described})")
 
 
 if __name__ == "__main__":

@@ -288,6 +288,10 @@ struct Life<'a> {
     /// The end of the period paid for. Under implicit renewals, an end that has passed
     /// stands for the next one in the same cycle ([`Self::roll_to`]).
     current_period_end: Option<Millis>,
+    /// The start of the billing cycle the period ends count from: a period end is always
+    /// this plus a whole number of intervals (anchored, as billing systems do: Jan 31,
+    /// Feb 28, Mar 31, never drifting to the 28th).
+    cycle_start: Option<Millis>,
     cancelled_at: Option<Millis>,
     ends_at: Option<Millis>,
     /// A `Subscription Renewed` has been seen (makes `Renewals::Auto` explicit).
@@ -305,21 +309,32 @@ impl<'a> Life<'a> {
     }
 
     /// Under implicit renewals, moves a period end that is at or before `at` along its
-    /// cycle to the first end after `at`; returns the end it stood at before (the last
-    /// renewal instant), if it moved.
+    /// cycle to the first end after `at`; returns the cycle boundary before it (the last
+    /// implicit renewal), if it moved. The cycle runs on through a pause (as a paused
+    /// billing subscription's does); a scheduled end stops it.
     fn roll_to(&mut self, at: Millis, policy: &BillingPolicy) -> Option<Millis> {
-        if !self.implicit(policy) || self.paused || self.ends_at.is_some() {
+        if !self.implicit(policy) || self.ends_at.is_some() {
             return None;
         }
         let interval = self.terms?.interval;
-        let mut end = self.current_period_end?;
-        let mut previous = None;
-        while end <= at {
-            previous = Some(end);
-            end = advance(end, interval);
+        let (start, end) = (self.cycle_start?, self.current_period_end?);
+        if end > at {
+            return None;
         }
-        self.current_period_end = Some(end);
-        previous
+        // A first guess from the longest such interval, then forward to the first end
+        // after `at`: a few steps however long the subscription has run.
+        let longest = match interval {
+            Interval::Day => crate::time::MILLIS_PER_DAY,
+            Interval::Week => 7 * crate::time::MILLIS_PER_DAY,
+            Interval::Month => 31 * crate::time::MILLIS_PER_DAY,
+            Interval::Year => 366 * crate::time::MILLIS_PER_DAY,
+        };
+        let mut n = u32::try_from((at - start) / longest).unwrap_or(1).max(1);
+        while advance_n(start, interval, n) <= at {
+            n += 1;
+        }
+        self.current_period_end = Some(advance_n(start, interval, n));
+        Some(advance_n(start, interval, n - 1))
     }
 
     fn apply(&mut self, fact: &'a SubscriptionFact, policy: &BillingPolicy) {
@@ -333,24 +348,38 @@ impl<'a> Life<'a> {
                 self.cancelled_at = None;
                 self.ends_at = None;
                 let paid_from = t.trial_end.filter(|e| *e > fact.at).unwrap_or(fact.at);
+                self.cycle_start = Some(paid_from);
                 self.current_period_end = Some(advance(paid_from, t.interval));
             }
             FactKind::Changed(t) => {
                 self.terms = Some(t);
                 if self.current_period_end.is_none() {
+                    self.cycle_start = Some(fact.at);
                     self.current_period_end = Some(advance(fact.at, t.interval));
                 }
             }
             FactKind::Renewed => {
                 if let (Some(t), Some(end)) = (self.terms, self.current_period_end) {
-                    self.current_period_end = Some(match rolled_from {
+                    match rolled_from {
                         // The first renewal of a subscription that renewed itself: it pays
                         // for the period of the cycle's boundary nearest to it (just after
-                        // the boundary: this period; just before: the next).
-                        Some(previous) if fact.at - previous <= end - fact.at => end,
-                        Some(_) => advance(end, t.interval),
-                        None => advance(end.max(fact.at), t.interval),
-                    });
+                        // the boundary: this period; just before: the next). The cycle
+                        // keeps its anchor.
+                        Some(previous) if fact.at - previous <= end - fact.at => {}
+                        Some(_) => {
+                            let start = self.cycle_start.unwrap_or(end);
+                            let mut n = 1;
+                            while advance_n(start, t.interval, n) <= end {
+                                n += 1;
+                            }
+                            self.current_period_end = Some(advance_n(start, t.interval, n));
+                        }
+                        None => {
+                            let from = end.max(fact.at);
+                            self.cycle_start = Some(from);
+                            self.current_period_end = Some(advance(from, t.interval));
+                        }
+                    }
                 }
                 self.renewed = true;
                 self.cancelled_at = None;
@@ -572,6 +601,21 @@ impl Subscription {
         let at = self.facts.partition_point(|f| f.at <= fact.at);
         self.facts.insert(at, fact);
         self.default_phases = self.phases(&BillingPolicy::default());
+    }
+}
+
+/// `n` intervals after `from`, each month counted from `from` itself (so the day of the
+/// month is kept where the month has it).
+fn advance_n(from: Millis, interval: Interval, n: u32) -> Millis {
+    let n_i64 = i64::from(n);
+    match interval {
+        Interval::Day => from + n_i64 * crate::time::MILLIS_PER_DAY,
+        Interval::Week => from + 7 * n_i64 * crate::time::MILLIS_PER_DAY,
+        Interval::Month => add_months(from, i32::try_from(n).unwrap_or(i32::MAX)),
+        Interval::Year => add_months(
+            from,
+            i32::try_from(n.saturating_mul(12)).unwrap_or(i32::MAX),
+        ),
     }
 }
 

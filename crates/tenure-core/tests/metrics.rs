@@ -272,6 +272,38 @@ fn the_first_renewal_of_a_self_renewing_subscription_keeps_its_cycle() {
     assert_eq!(r.view_at(at("2026-06-10T00:00:00Z")).status, Ended);
 }
 
+/// Implicit periods keep the cycle's day (no drift to the 28th), run on through a pause,
+/// and a cancellation ends the subscription at the end of the period it falls in.
+#[test]
+fn implicit_periods_are_anchored_and_run_through_a_pause() {
+    let engine = fold(&[
+        start("S", "2026-01-31T00:00:00Z", "s", "month", 10.0),
+        sub_event("S", "2026-04-10T00:00:00Z", "Subscription Paused", "s"),
+        sub_event("S", "2026-05-05T00:00:00Z", "Subscription Cancelled", "s"),
+    ]);
+    let s = &engine.find("S").unwrap().subscriptions[0];
+    let end_at = |when: &str| s.view_at(at(when)).current_period_end;
+    assert_eq!(
+        end_at("2026-02-15T00:00:00Z"),
+        Some(at("2026-02-28T00:00:00Z"))
+    );
+    assert_eq!(
+        end_at("2026-03-15T00:00:00Z"),
+        Some(at("2026-03-31T00:00:00Z"))
+    );
+    assert_eq!(
+        end_at("2026-04-05T00:00:00Z"),
+        Some(at("2026-04-30T00:00:00Z"))
+    );
+    use tenure_core::customer::SubscriptionStatus::{Ended, Paused};
+    let view = s.view_at(at("2026-05-20T00:00:00Z"));
+    assert_eq!(
+        (view.status, view.ends_at),
+        (Paused, Some(at("2026-05-31T00:00:00Z")))
+    );
+    assert_eq!(s.view_at(at("2026-05-31T00:00:00Z")).status, Ended);
+}
+
 #[test]
 fn settings_move_churn_and_discounts_as_documented() {
     let engine = fold(&subscriptions());

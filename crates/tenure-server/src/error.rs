@@ -12,6 +12,7 @@ pub enum Code {
     AdminKeyRequired,
     MalformedJson,
     PayloadTooLarge,
+    UnsupportedEncoding,
     InvalidRequest,
     InvalidEvents,
     CustomerNotFound,
@@ -34,6 +35,11 @@ impl Code {
             Code::InvalidKey => ("invalid_key", "auth", StatusCode::UNAUTHORIZED),
             Code::AdminKeyRequired => ("admin_key_required", "auth", StatusCode::FORBIDDEN),
             Code::MalformedJson => ("malformed_json", "invalid_request", StatusCode::BAD_REQUEST),
+            Code::UnsupportedEncoding => (
+                "unsupported_encoding",
+                "invalid_request",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
             Code::PayloadTooLarge => (
                 "payload_too_large",
                 "invalid_request",

@@ -1298,3 +1298,150 @@ async fn health_separates_liveness_from_readiness() {
         app.stop();
     }
 }
+
+/// Issue 16, item 10: what the browser and mobile libraries send — short endpoints,
+/// `text/plain`, `writeKey` in the body, gzip bodies, a CORS preflight — is accepted, and
+/// another encoding is refused with a clear error.
+#[tokio::test]
+async fn what_the_browser_and_mobile_libraries_send_is_accepted() {
+    use std::io::Write;
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let post = |path: &str, headers: &[(&str, &str)], body: Vec<u8>| {
+            let mut request = app.client.post(format!("{}{path}", app.base)).body(body);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        // The browser library: text/plain, the key in the body (and in each batched event).
+        let track = json!({"type": "track", "userId": "b1", "event": "Viewed", "writeKey": app.write_key,
+                           "messageId": "ajs-1"});
+        let (status, body) = post(
+            "/v1/t",
+            &[("content-type", "text/plain")],
+            track.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{}: {body}", app.backend);
+        let batch = json!({"writeKey": app.write_key, "sentAt": "2026-01-01T00:00:00Z", "batch": [
+            {"type": "page", "anonymousId": "a1", "name": "Home", "writeKey": app.write_key, "messageId": "ajs-2"},
+            {"type": "identify", "anonymousId": "a1", "userId": "b1", "writeKey": app.write_key, "messageId": "ajs-3"},
+        ]});
+        let (status, body) = post(
+            "/v1/b",
+            &[("content-type", "text/plain")],
+            batch.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!((status, body["stored"].as_u64()), (200, Some(2)), "{body}");
+        // The key is the credential, never data: no stored event holds it.
+        let store = app.store.clone();
+        let ws = app.workspace.clone();
+        let raws: Vec<String> = tokio::task::spawn_blocking(move || {
+            store
+                .with(|c| c.events_after(&ws, 0, 100))
+                .unwrap()
+                .into_iter()
+                .map(|e| e.raw)
+                .collect()
+        })
+        .await
+        .unwrap();
+        assert_eq!(raws.len(), 3);
+        assert!(
+            raws.iter()
+                .all(|r| !r.contains("writeKey") && !r.contains(&app.write_key)),
+            "{raws:?}"
+        );
+        let (status, _) = post(
+            "/v1/t",
+            &[],
+            json!({"userId": "b1", "event": "X", "writeKey": "tnr_w_wrong"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 401);
+
+        // Gzip bodies (server and mobile libraries), with the key as Basic auth.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(json!({"batch": [{"type": "track", "userId": "m1", "event": "Opened App", "messageId": "gz-1"}]}).to_string().as_bytes()).unwrap();
+        let compressed = gz.finish().unwrap();
+        let auth = format!("Basic {}", base64_key(&app.write_key));
+        let (status, body) = post(
+            "/v1/batch",
+            &[
+                ("content-encoding", "gzip"),
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            compressed,
+        )
+        .await;
+        assert_eq!((status, body["stored"].as_u64()), (200, Some(1)), "{body}");
+        let (status, body) = post(
+            "/v1/batch",
+            &[("content-encoding", "br"), ("authorization", &auth)],
+            b"{}".to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (415, json!("unsupported_encoding")),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`br` is not supported")
+        );
+        let (status, _) = post(
+            "/v1/batch",
+            &[("content-encoding", "gzip"), ("authorization", &auth)],
+            b"not gzip".to_vec(),
+        )
+        .await;
+        assert_eq!(status, 415);
+
+        // The preflight a browser sends before posting with an Authorization header.
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/t", app.base))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{}", preflight.status());
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+        // Settings for `cdnURL` pointed at Tenure: everything goes back to this host.
+        let (status, settings) = app
+            .get(&format!("/v1/projects/{}/settings", app.write_key), "")
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            settings["integrations"]["Segment.io"]["apiHost"],
+            format!("{}/v1", app.base.trim_start_matches("http://"))
+        );
+        assert_eq!(app.event_count().await, 4, "{}", app.backend);
+        app.stop();
+    }
+}
+
+fn base64_key(key: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+}

@@ -57,7 +57,8 @@ async fn metrics_tables_answer_with_documented_names_and_numbers() {
         app.post_in_batches(&business()).await;
         let (status, body) = app
             .get(
-                "/v1/metrics/subscriptions?from=2026-01-01&to=2026-03-31",
+                // G never renews: read as a billing source (explicit), it churns in March.
+                "/v1/metrics/subscriptions?from=2026-01-01&to=2026-03-31&renewals=explicit",
                 &app.admin_key,
             )
             .await;
@@ -74,6 +75,17 @@ async fn metrics_tables_answer_with_documented_names_and_numbers() {
         assert!(
             rows[1]["ltv"].is_null(),
             "no churn in February: LTV undefined"
+        );
+        // Under the default, auto, G has never been renewed, so it renews itself.
+        let (_, auto) = app
+            .get(
+                "/v1/metrics/subscriptions?from=2026-01-01&to=2026-03-31",
+                &app.admin_key,
+            )
+            .await;
+        assert_eq!(
+            auto["data"][2]["churned_mrr"], 5000,
+            "only B churns: {auto}"
         );
 
         // Several tables at once; only those asked for.

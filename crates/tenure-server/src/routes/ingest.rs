@@ -1,18 +1,29 @@
 //! The Segment-compatible HTTP Tracking API: `/v1/identify`, `/v1/track`, `/v1/page`,
 //! `/v1/screen`, `/v1/group`, `/v1/alias`, `/v1/batch` (and `/v1/import`, Segment's alias of
-//! batch).
+//! batch), and what the official libraries send besides:
+//! - the browser library (`@segment/analytics-next`) posts to `/v1/t`, `/v1/p`, `/v1/i`,
+//!   `/v1/g`, `/v1/a`, `/v1/s` and `/v1/b` (batched), as `text/plain` (any content type is
+//!   read as JSON), with the write key as `writeKey` in the body, from another origin (CORS,
+//!   preflight included), and its own telemetry to `/v1/m` (accepted and dropped);
+//! - it reads its settings from `{cdnURL}/v1/projects/{writeKey}/settings`, which Tenure
+//!   serves, so `cdnURL` can point at Tenure and nothing reaches Segment;
+//! - server and mobile libraries may send `Content-Encoding: gzip`.
+//!
+//! The write key is never stored: a `writeKey` field is removed from every message.
 //!
 //! A batch is accepted per event: valid events are stored together in one transaction,
 //! invalid ones are reported by index and field and stored not at all. The answer is 200
 //! when every event was stored (or was already stored), 400 when any was rejected; its body
 //! says what happened to each event either way (see `docs/ingestion.md`).
 
+use std::io::Read;
+
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tenure_core::message::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
 use tenure_core::time::parse_instant;
@@ -33,33 +44,104 @@ pub fn router() -> Router<AppState> {
         )
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
     };
-    Router::new()
-        .route("/v1/identify", single(MessageType::Identify))
-        .route("/v1/track", single(MessageType::Track))
-        .route("/v1/page", single(MessageType::Page))
-        .route("/v1/screen", single(MessageType::Screen))
-        .route("/v1/group", single(MessageType::Group))
-        .route("/v1/alias", single(MessageType::Alias))
+    let batch = || post(ingest_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES));
+    let mut router = Router::new();
+    for (long, short, kind) in [
+        ("/v1/identify", "/v1/i", MessageType::Identify),
+        ("/v1/track", "/v1/t", MessageType::Track),
+        ("/v1/page", "/v1/p", MessageType::Page),
+        ("/v1/screen", "/v1/s", MessageType::Screen),
+        ("/v1/group", "/v1/g", MessageType::Group),
+        ("/v1/alias", "/v1/a", MessageType::Alias),
+    ] {
+        router = router.route(long, single(kind)).route(short, single(kind));
+    }
+    router
+        .route("/v1/batch", batch())
+        .route("/v1/import", batch())
+        .route("/v1/b", batch())
         .route(
-            "/v1/batch",
-            post(ingest_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
+            "/v1/m",
+            post(library_metrics).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
         )
-        .route(
-            "/v1/import",
-            post(ingest_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
+        .route("/v1/projects/{write_key}/settings", get(library_settings))
+        // Browsers post from the site's origin. Nothing here reads cookies, so any origin
+        // may send events: the write key is the credential, and it is public by design.
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::POST, axum::http::Method::GET])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    header::CONTENT_ENCODING,
+                    axum::http::HeaderName::from_static("x-retry-count"),
+                ])
+                .max_age(std::time::Duration::from_secs(86_400)),
         )
 }
 
-pub(crate) fn read_json(
+/// `/v1/m`: the browser library's telemetry about itself (not customer events). Accepted so
+/// that it does not log errors, and dropped.
+async fn library_metrics() -> StatusCode {
+    StatusCode::OK
+}
+
+/// What the browser library reads at load from `{cdnURL}/v1/projects/{writeKey}/settings`:
+/// send everything to this server (the host it was asked on) and load nothing else.
+async fn library_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(write_key): Path<String>,
+) -> Result<Response, ApiError> {
+    state.keys.check_secret(&write_key).await?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let protocol = match headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let settings = json!({
+        "integrations": {"Segment.io": {
+            "apiKey": write_key,
+            "apiHost": format!("{host}/v1"),
+            "protocol": protocol,
+            "unbundledIntegrations": [],
+            "addBundledMetadata": false,
+        }},
+        "plan": {"track": {"__default": {"enabled": true}}, "identify": {"__default": {"enabled": true}}},
+        "edgeFunction": {},
+        "analyticsNextEnabled": true,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "legacyVideoPluginsEnabled": false,
+        "remotePlugins": [],
+    });
+    Ok(axum::Json(settings).into_response())
+}
+
+/// The request body, decompressed when it says `Content-Encoding: gzip`, at most `limit`
+/// bytes once decompressed (a small gzip body may expand a thousandfold).
+fn body_bytes(
+    headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
     limit: usize,
-) -> Result<Value, ApiError> {
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the request body is larger than {} KB", limit / 1024),
+        )
+    };
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                Code::PayloadTooLarge,
-                format!("the request body is larger than {} KB", limit / 1024),
-            )
+            too_large()
         } else {
             ApiError::new(
                 Code::InvalidRequest,
@@ -67,7 +149,89 @@ pub(crate) fn read_json(
             )
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(bytes),
+        Some("gzip" | "x-gzip") => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    ApiError::new(
+                        Code::UnsupportedEncoding,
+                        format!(
+                            "the body says Content-Encoding: gzip but does not decompress: {e}"
+                        ),
+                    )
+                })?;
+            if out.len() > limit {
+                return Err(too_large());
+            }
+            Ok(Bytes::from(out))
+        }
+        Some(other) => Err(ApiError::new(
+            Code::UnsupportedEncoding,
+            format!(
+                "Content-Encoding `{other}` is not supported: send the body uncompressed or with gzip"
+            ),
+        )),
+    }
+}
+
+/// The caller named by the `Authorization` header, checked before the body is read; `None`
+/// without the header.
+async fn header_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<crate::auth::Caller>, ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return state.keys.check(headers).await.map(Some);
+    }
+    Ok(None)
+}
+
+/// The caller: the key of the `Authorization` header, else the `writeKey` field of the
+/// body (the browser library's way). The field is removed either way, so that a key is
+/// never stored.
+async fn ingest_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    from_header: Option<crate::auth::Caller>,
+    value: &mut Value,
+) -> Result<crate::auth::Caller, ApiError> {
+    let in_body = match value {
+        Value::Object(m) => match m.remove("writeKey") {
+            Some(Value::String(key)) if !key.is_empty() => Some(key),
+            _ => None,
+        },
+        _ => None,
+    };
+    match (from_header, in_body) {
+        (Some(caller), _) => Ok(caller),
+        (None, Some(key)) => state.keys.check_secret(&key).await,
+        (None, None) => state.keys.check(headers).await,
+    }
+}
+
+/// Removes a `writeKey` a message may carry (the browser library puts it in each).
+fn strip_write_key(message: &mut Value) {
+    if let Value::Object(m) = message {
+        m.remove("writeKey");
+    }
+}
+
+pub(crate) fn read_json(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    parse_json(&body_bytes(&HeaderMap::new(), body, limit)?)
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             Code::MalformedJson,
             format!(
@@ -85,8 +249,9 @@ async fn ingest_single(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
     kind: MessageType,
 ) -> Result<Response, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    let mut value = read_json(body, MAX_MESSAGE_BYTES)?;
+    let early = header_caller(&state, &headers).await?;
+    let mut value = parse_json(&body_bytes(&headers, body, MAX_MESSAGE_BYTES)?)?;
+    let caller = ingest_caller(&state, &headers, early, &mut value).await?;
     let envelope = Envelope {
         received_at: state.clock.now(),
         batch_sent_at: None,
@@ -102,8 +267,9 @@ async fn ingest_batch(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    let value = read_json(body, MAX_BATCH_BYTES)?;
+    let early = header_caller(&state, &headers).await?;
+    let mut value = parse_json(&body_bytes(&headers, body, MAX_BATCH_BYTES)?)?;
+    let caller = ingest_caller(&state, &headers, early, &mut value).await?;
     let Value::Object(mut request) = value else {
         return Err(ApiError::new(
             Code::InvalidRequest,
@@ -145,6 +311,7 @@ async fn ingest_batch(
                 inherit(m, "context", shared_context.as_ref());
                 inherit(m, "integrations", shared_integrations.as_ref());
             }
+            strip_write_key(&mut message);
             ids.fill_missing(&mut message);
             Message::parse(message, None, envelope)
         })
