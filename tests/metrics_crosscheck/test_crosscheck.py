@@ -129,14 +129,16 @@ def main():
             "--from", "2025-01-01", "--to", "2025-12-31", "--renewals", "explicit",
         ))
         explicit_churns = sum(r["churned_customers"] for r in explicit["subscriptions"])
-        assert explicit_churns > 3 * churns, (explicit_churns, churns)
+        assert explicit_churns > 2 * churns, (explicit_churns, churns)
+        summaries.append(("the same read as explicit (not compared)", explicit_churns, 0))
 
     if failures:
         print(f"{len(failures)} of {counter[0]} numbers differ:")
         for f in failures[:40]:
             print("  " + f)
         sys.exit(1)
-    described = "; ".join(f"{what}: {c} churns, {n} new customers" for what, c, n in summaries)
+    described = "; ".join(
+        f"{what}: {c} churns" + (f", {n} new customers" if n else "") for what, c, n in summaries)
     print(f"metrics cross-check: {counter[0]} numbers equal in Tenure and DuckDB over 12 months "
           f"({described})")
 

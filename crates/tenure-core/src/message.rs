@@ -22,6 +22,9 @@ pub const MAX_ID_CHARS: usize = 255;
 /// Events stamped earlier than this are refused (1990-01-01T00:00:00Z): such a timestamp is
 /// almost always a unit mistake (seconds for milliseconds) or a default value.
 pub const EARLIEST_TIMESTAMP: Millis = 631_152_000_000;
+/// Deepest nesting of arrays and objects accepted in a message. The log's reader (serde_json)
+/// stops at 128 levels, so a deeper message would be stored but read back empty.
+pub const MAX_DEPTH: usize = 100;
 /// How far in the future (after clock-skew correction) a timestamp may lie.
 pub const MAX_FUTURE: Millis = MILLIS_PER_DAY;
 
@@ -340,6 +343,11 @@ impl Message {
                 )),
             },
             Some(MessageType::Page | MessageType::Screen) => match body.get("name") {
+                Some(Value::String(n)) if n.is_empty() => {}
+                Some(Value::String(n)) if n.trim().is_empty() => errors.push(FieldError::new(
+                    "name",
+                    "is only spaces: leave `name` out for an unnamed page or screen",
+                )),
                 Some(Value::String(n)) => name = name_field(n, "name", &mut errors),
                 Some(Value::Null) | None => {}
                 Some(_) => errors.push(FieldError::new("name", "must be a string")),
@@ -367,6 +375,20 @@ impl Message {
             match body.get(field) {
                 None | Some(Value::Null) | Some(Value::Object(_)) => {}
                 Some(_) => errors.push(FieldError::new(field, "must be an object")),
+            }
+        }
+        for (field, value) in &body {
+            if depth(value) >= MAX_DEPTH {
+                // A key may be empty; the path still names it.
+                let path = if field.is_empty() {
+                    "\"\""
+                } else {
+                    field.as_str()
+                };
+                errors.push(FieldError::new(
+                    path,
+                    format!("nested more than {MAX_DEPTH} levels deep: flatten it"),
+                ));
             }
         }
 
@@ -450,6 +472,10 @@ impl Message {
         }
 
         let campaign_source = campaign_source(body.get("context").and_then(Value::as_object));
+        // `previousId` means something only to an alias, `groupId` only to a group (as the
+        // log's reader has it): elsewhere they stay in the text, validated, unused.
+        let previous_id = previous_id.filter(|_| kind == MessageType::Alias);
+        let group_id = group_id.filter(|_| kind == MessageType::Group);
         Ok(Message {
             message_id,
             kind,
@@ -607,8 +633,8 @@ impl Message {
             kind,
             user_id: raw_text(fields.user_id),
             anonymous_id: raw_text(fields.anonymous_id),
-            previous_id: raw_text(fields.previous_id),
-            group_id: raw_text(fields.group_id),
+            previous_id: raw_text(fields.previous_id).filter(|_| kind == MessageType::Alias),
+            group_id: raw_text(fields.group_id).filter(|_| kind == MessageType::Group),
             name,
             timestamp,
             received_at,
@@ -732,6 +758,25 @@ pub fn derived_message_id(body: &Map<String, Value>) -> String {
         h.write(&[0]);
     }
     format!("tnr-{}", h.hex())
+}
+
+/// Levels of arrays and objects in a value (a scalar is 0), without recursion, stopping
+/// once past [`MAX_DEPTH`].
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        if deepest > MAX_DEPTH {
+            break;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// An event, page or screen name: at most [`MAX_ID_CHARS`] characters, no control

@@ -1102,3 +1102,128 @@ fn segments_are_listed_applied_previewed_and_deleted_on_the_demo() {
     let (ok, _, err) = segments(&["delete", "seg_12"]);
     assert!(!ok && err.contains("no segment seg_12"), "{err}");
 }
+
+/// Lines meant to break an importer: invalid UTF-8, stray byte-order marks, NUL and other
+/// control characters, huge and fractional numbers, deep nesting, over-long lines, CRLF,
+/// wrong types, and the ids of events already stored with other contents.
+fn adversarial_jsonl(rng: &mut tenure_core::random::Rng) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..300 {
+        let line: Vec<u8> = match rng.below(14) {
+            0 => b"{\"type\":\"track\",\"userId\":\"u\xff\",\"event\":\"X\",\"timestamp\":\"2025-01-01T00:00:00Z\"}".to_vec(),
+            1 => "\u{feff}{\"type\":\"track\",\"userId\":\"u\",\"event\":\"X\"}".as_bytes().to_vec(),
+            2 => json!({"type": "track", "userId": "u", "event": "A\u{0}B", "timestamp": "2025-01-01T00:00:00Z"}).to_string().into_bytes(),
+            3 => b"{\"type\":\"track\",\"userId\":123456789012345678901234567890,\"event\":\"X\",\"timestamp\":\"2025-01-01T00:00:00Z\"}".to_vec(),
+            4 => format!("{{\"type\":\"track\",\"userId\":\"u\",\"event\":\"X\",\"properties\":{}1{}}}", "[".repeat(300), "]".repeat(300)).into_bytes(),
+            5 => format!("{{\"x\":\"{}\"}}", "z".repeat(1_200_000)).into_bytes(),
+            6 => b"{\"type\":\"track\",\"userId\":\"u\",\"event\":\"X\",\"timestamp\":\"2025-01-01T00:00:00Z\"}\r".to_vec(),
+            7 => json!({"type": "track", "userId": "c1", "event": "Order Completed", "messageId": "o1", "timestamp": "2030-01-01T00:00:00Z",
+                        "properties": {"order_id": "o1", "revenue": 99999, "currency": "USD"}}).to_string().into_bytes(),
+            8 => json!({"type": "identify", "userId": "c1", "messageId": "id1", "traits": {"email": "evil@x.y"}, "timestamp": "2025-01-01T00:00:00Z"}).to_string().into_bytes(),
+            9 => json!({"type": "track", "userId": "u", "event": "Order Completed", "timestamp": "2025-01-01T00:00:00Z",
+                        "properties": {"order_id": "o", "revenue": 1e300, "currency": "XYZ"}}).to_string().into_bytes(),
+            10 => json!([1, 2, 3]).to_string().into_bytes(),
+            11 => vec![0u8, 1, 2, 0xc3, 0x28, b'{'],
+            12 => json!({"type": "page", "anonymousId": "   ", "name": "\u{7}", "timestamp": "soon"}).to_string().into_bytes(),
+            _ => json!({"type": "track", "userId": format!("ok{i}"), "event": "Fine", "timestamp": "2025-02-01T00:00:00Z"}).to_string().into_bytes(),
+        };
+        out.extend_from_slice(&line);
+        out.extend_from_slice(if rng.chance(0.2) { b"\r\n" } else { b"\n" });
+    }
+    out
+}
+
+fn adversarial_csv(rng: &mut tenure_core::random::Rng) -> Vec<u8> {
+    let mut out = b"user_id,order_id,revenue,currency,timestamp\n".to_vec();
+    for i in 0..300 {
+        let row: Vec<u8> = match rng.below(9) {
+            0 => b"c\xff,o,1,USD,2025-01-01".to_vec(),
+            1 => b"c1,o1,99999,USD,2030-01-01".to_vec(),
+            2 => format!("c{i},o{i},1e400,USD,2025-01-01").into_bytes(),
+            3 => format!("c{i},o{i},1,XYZ,2025-01-01").into_bytes(),
+            4 => format!("c{i},o{i},1,USD,").into_bytes(),
+            5 => format!("c{i},o{i},1,USD").into_bytes(),
+            6 => format!("\"c{i}\u{0}\",o{i},1,USD,2025-01-01").into_bytes(),
+            7 => format!("   ,o{i},1,USD,2025-01-01").into_bytes(),
+            _ => format!("c{i},o{i},{}.5,USD,2025-01-0{}", i, 1 + i % 9).into_bytes(),
+        };
+        out.extend_from_slice(&row);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Issue 16: a property test of the importers on generated adversarial files. The import
+/// never crashes, names the line of every refusal, and leaves every stored event as it was.
+#[test]
+fn adversarial_files_never_crash_an_import_nor_change_what_is_stored() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "shop"]);
+        let good = write_file(
+            "good.jsonl",
+            concat!(
+                "{\"type\":\"identify\",\"userId\":\"c1\",\"messageId\":\"id1\",\"traits\":{\"email\":\"c1@x.y\"},\"timestamp\":\"2025-01-01T00:00:00Z\"}\n",
+                "{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"Order Completed\",\"messageId\":\"o1\",\"timestamp\":\"2025-01-02T00:00:00Z\",\"properties\":{\"order_id\":\"o1\",\"revenue\":10,\"currency\":\"USD\"}}\n",
+            ),
+        );
+        import_json(
+            &db,
+            &[
+                "import",
+                good.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--json",
+            ],
+        );
+        let before = export(&db, "shop");
+        for seed in 0..3u64 {
+            let mut rng = tenure_core::random::Rng::new(seed);
+            for (format, bytes, lines) in [
+                ("jsonl", adversarial_jsonl(&mut rng), 300u64),
+                ("csv", adversarial_csv(&mut rng), 301),
+            ] {
+                let file = write_file(&format!("adversarial.{format}"), "");
+                std::fs::write(&file, bytes).unwrap();
+                let mut args = vec![
+                    "import",
+                    file.to_str().unwrap(),
+                    "--format",
+                    format,
+                    "--json",
+                ];
+                if format == "csv" {
+                    args.extend(["--kind", "orders"]);
+                }
+                let out = tenure(&db, &args);
+                assert!(
+                    matches!(out.status.code(), Some(0 | 1)),
+                    "{} seed {seed} {format}: {:?} {}",
+                    db.name(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+                for row in report["errors"].as_array().unwrap() {
+                    let line = row["line"].as_u64().unwrap();
+                    assert!((1..=lines + 1).contains(&line), "{format}: line {line}");
+                    for e in row["errors"].as_array().unwrap() {
+                        assert!(!e["message"].as_str().unwrap().is_empty(), "{row}");
+                    }
+                }
+                assert!(
+                    report["rejected"].as_u64().unwrap() > 0,
+                    "{format}: {report}"
+                );
+                let after = export(&db, "shop");
+                for event in &before {
+                    assert!(
+                        after.contains(event),
+                        "{} seed {seed} {format}: a stored event changed: {event}",
+                        db.name()
+                    );
+                }
+            }
+        }
+    }
+}
