@@ -44,7 +44,8 @@ pub struct CustomerState {
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
     pub subscriptions: Vec<Subscription>,
-    /// The subscriptions' MRR as steps under the default [`BillingPolicy`], in their own
+    /// The subscriptions' MRR as steps under the kept policy (Tenure's defaults with the
+    /// workspace's renewals, [`Subscription::kept_policy`]), in their own
     /// currency: kept up to date with every subscription fact, so that a report with the
     /// default settings does not replay every subscription of every customer.
     pub default_mrr: DefaultMrr,
@@ -62,6 +63,8 @@ pub struct CustomerState {
     pub tickets: Vec<Ticket>,
     pub acquisition: Acquisition,
     pub groups: Vec<String>,
+    /// The workspace's renewal policy: new subscriptions keep their phases under it.
+    renewals: Renewals,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,10 +149,13 @@ pub struct Terms {
 pub struct Subscription {
     pub subscription_id: String,
     pub facts: Vec<SubscriptionFact>,
-    /// [`Self::phases`] under the default [`BillingPolicy`], kept with the facts: what
+    /// [`Self::phases`] under the kept policy ([`Self::kept_policy`]), kept with the facts: what
     /// segments, health scores and risk features read at an instant (status, MRR, the
     /// next change) by a binary search instead of a replay of every renewal.
     default_phases: Vec<Phase>,
+    /// The workspace's renewal policy, under which the kept phases are computed (the
+    /// workspace default of `renewals`; every other setting at Tenure's default).
+    renewals: Renewals,
 }
 
 /// What a subscription looks like at one instant.
@@ -238,6 +244,14 @@ pub enum Renewals {
 }
 
 impl Renewals {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Implicit => "implicit",
+            Self::Explicit => "explicit",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "auto" => Self::Auto,
@@ -457,14 +471,32 @@ impl<'a> Life<'a> {
 }
 
 impl Subscription {
-    fn new(subscription_id: String, fact: SubscriptionFact) -> Self {
+    fn new(subscription_id: String, fact: SubscriptionFact, renewals: Renewals) -> Self {
         let mut subscription = Self {
             subscription_id,
             facts: vec![fact],
             default_phases: Vec::new(),
+            renewals,
         };
-        subscription.default_phases = subscription.phases(&BillingPolicy::default());
+        subscription.default_phases = subscription.phases(&subscription.kept_policy());
         subscription
+    }
+
+    /// The policy the kept phases follow: Tenure's defaults with the workspace's renewals.
+    /// Profiles, health, segments and risk read the subscription under it.
+    pub fn kept_policy(&self) -> BillingPolicy {
+        BillingPolicy {
+            renewals: self.renewals,
+            ..BillingPolicy::default()
+        }
+    }
+
+    /// Follows a new workspace renewal policy (the kept phases recomputed).
+    fn set_renewals(&mut self, renewals: Renewals) {
+        if self.renewals != renewals {
+            self.renewals = renewals;
+            self.default_phases = self.phases(&self.kept_policy());
+        }
     }
 
     /// The whole life under the default policy (as [`Self::phases`] gives it, kept).
@@ -475,7 +507,7 @@ impl Subscription {
     /// [`Self::phases`] under `policy`: the kept ones under the default policy, a replay
     /// under any other.
     pub fn phases_under(&self, policy: &BillingPolicy) -> std::borrow::Cow<'_, [Phase]> {
-        if *policy == BillingPolicy::default() {
+        if *policy == self.kept_policy() {
             std::borrow::Cow::Borrowed(&self.default_phases)
         } else {
             std::borrow::Cow::Owned(self.phases(policy))
@@ -511,7 +543,7 @@ impl Subscription {
     /// Replays the facts up to `at` (inclusive) and describes the subscription then, under
     /// the default [`BillingPolicy`].
     pub fn view_at(&self, at: Millis) -> SubscriptionView {
-        self.view_at_with(at, &BillingPolicy::default())
+        self.view_at_with(at, &self.kept_policy())
     }
 
     pub fn view_at_with(&self, at: Millis, policy: &BillingPolicy) -> SubscriptionView {
@@ -600,7 +632,7 @@ impl Subscription {
         // Stable for equal instants: log order breaks ties.
         let at = self.facts.partition_point(|f| f.at <= fact.at);
         self.facts.insert(at, fact);
-        self.default_phases = self.phases(&BillingPolicy::default());
+        self.default_phases = self.phases(&self.kept_policy());
     }
 }
 
@@ -655,6 +687,19 @@ impl CustomerState {
             tickets: Vec::new(),
             acquisition: Acquisition::default(),
             groups: Vec::new(),
+            renewals: Renewals::default(),
+        }
+    }
+
+    /// Reads subscriptions under the workspace's renewal policy from now on (every kept
+    /// subscription view and MRR step recomputed).
+    pub fn set_renewals(&mut self, renewals: Renewals) {
+        self.renewals = renewals;
+        if self.subscriptions.iter().any(|s| s.renewals != renewals) {
+            for subscription in &mut self.subscriptions {
+                subscription.set_renewals(renewals);
+            }
+            self.default_mrr = DefaultMrr::of(&self.subscriptions);
         }
     }
 
@@ -887,9 +932,10 @@ impl CustomerState {
             .find(|s| s.subscription_id == subscription_id)
         {
             Some(sub) => sub.insert_fact(fact),
-            None => self
-                .subscriptions
-                .push(Subscription::new(subscription_id, fact)),
+            None => {
+                self.subscriptions
+                    .push(Subscription::new(subscription_id, fact, self.renewals))
+            }
         }
         self.default_mrr = DefaultMrr::of(&self.subscriptions);
         self.main_currency = self.first_currency();
@@ -1234,7 +1280,9 @@ impl DefaultMrr {
             currency: Some(currency),
             steps: crate::metrics::mrr_steps(
                 subscriptions,
-                &BillingPolicy::default(),
+                &subscriptions
+                    .first()
+                    .map_or_else(BillingPolicy::default, Subscription::kept_policy),
                 |_, minor| Some(minor),
             ),
         }

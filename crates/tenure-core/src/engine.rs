@@ -86,6 +86,9 @@ pub struct Engine {
     events: u64,
     /// Live segment definitions, their counters and timers (`crate::segments`).
     pub(crate) segment_book: crate::segments::SegmentBook,
+    /// The workspace's renewal policy: what profiles, health, segments and risk read
+    /// subscriptions under, and the default of its reports.
+    renewals: crate::customer::Renewals,
 }
 
 impl Engine {
@@ -101,11 +104,30 @@ impl Engine {
             last_seq: 0,
             events: 0,
             segment_book: crate::segments::SegmentBook::default(),
+            renewals: crate::customer::Renewals::default(),
         }
     }
 
     pub fn workspace(&self) -> &WorkspaceId {
         &self.workspace
+    }
+
+    /// The workspace's renewal policy (docs/metrics.md, "Renewals").
+    pub fn renewals(&self) -> crate::customer::Renewals {
+        self.renewals
+    }
+
+    /// Reads every subscription under a new workspace renewal policy. Statuses and MRR may
+    /// change for everyone, so segments are reconciled at the next `due_segment_changes`.
+    pub fn set_renewals(&mut self, renewals: crate::customer::Renewals) {
+        if self.renewals == renewals {
+            return;
+        }
+        self.renewals = renewals;
+        for state in self.customers.iter_mut() {
+            state.set_renewals(renewals);
+        }
+        self.segment_book.reconcile = true;
     }
 
     /// Sequence number of the last event applied (0 for none).
@@ -318,6 +340,7 @@ impl Engine {
             return winner;
         }
         let mut state = CustomerState::new(id.clone(), at);
+        state.set_renewals(self.renewals);
         if let Identity::User(user) = identity {
             state.user_id = Some(user.clone());
         }

@@ -161,6 +161,7 @@ impl Application {
             .merge(routes::metrics::router())
             .merge(routes::segments::router())
             .merge(routes::risk::router())
+            .merge(routes::workspace::router())
             .merge(dashboard::router())
             .with_state(state);
         let listener = TcpListener::bind(settings.listen).await?;

@@ -385,7 +385,9 @@ pub fn daily_values(engine: &Engine, now: Millis) -> DailyValues {
             .collect();
     }
     let predict_ms = started.elapsed().as_secs_f64() * 1000.0 - fit_ms;
-    if let Ok(query) = tenure_core::metrics::Query::parse(std::iter::empty::<(&str, &str)>(), now) {
+    if let Ok(query) = tenure_core::metrics::Query::parse(std::iter::empty::<(&str, &str)>(), now)
+        .map(|q| q.with_workspace_renewals(engine.renewals()))
+    {
         let data = tenure_core::metrics::Dataset::prepare(&customers, &query);
         table.set_revenue_percentiles(&tenure_core::metrics::revenue_by_customer(&data, &query));
     }
@@ -564,5 +566,36 @@ impl SubscriptionModel {
             },
             predicted_clv: clv,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16, item 8: a fit that fails was attempted (and logged) again on every profile
+    /// read; the failed attempt is now remembered until the engine or the day moves on.
+    #[test]
+    fn a_failed_fit_is_remembered_like_a_successful_one() {
+        let engine = Engine::new(WorkspaceId::parse("ws_fits").unwrap());
+        let cache = PredictionCache::default();
+        let now = 1_700_000_000_000;
+        assert!(cache.subscription_model(&engine, now).is_none());
+        assert!(cache.models(&engine, now).is_none());
+        let remembered = |map: &Mutex<HashMap<WorkspaceId, Attempt<SubscriptionModel>>>| {
+            map.lock()
+                .unwrap()
+                .get(engine.workspace())
+                .is_some_and(|a| a.model.is_none() && a.fresh(&engine, now))
+        };
+        assert!(remembered(&cache.subscriptions));
+        assert!(
+            cache
+                .fitted
+                .lock()
+                .unwrap()
+                .get(engine.workspace())
+                .is_some_and(|a| a.model.is_none())
+        );
     }
 }

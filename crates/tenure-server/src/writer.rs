@@ -83,6 +83,11 @@ pub enum SegmentOp {
     SetDailyValues {
         values: Arc<tenure_core::segments::DailyValues>,
     },
+    /// Store the workspace's renewal policy and read every subscription under it; every
+    /// segment is reconciled (docs/metrics.md, "Renewals").
+    SetRenewals {
+        renewals: tenure_core::customer::Renewals,
+    },
 }
 
 /// What a [`SegmentOp`] did.
@@ -242,6 +247,24 @@ fn readable_health_models(
         .collect())
 }
 
+/// The workspace's renewal policy as stored (the default, `auto`, when it cannot be read).
+pub fn stored_renewals(
+    conn: &mut dyn Backend,
+    workspace: &WorkspaceId,
+) -> Result<tenure_core::customer::Renewals, StoreError> {
+    let text = conn.workspace_renewals(workspace)?;
+    Ok(text
+        .as_deref()
+        .and_then(|t| {
+            let parsed = tenure_core::customer::Renewals::parse(t);
+            if parsed.is_none() {
+                tracing::error!(workspace = %workspace, "stored renewal policy `{t}` cannot be read, using auto");
+            }
+            parsed
+        })
+        .unwrap_or_default())
+}
+
 /// The workspace's latest churn-risk model, if one was trained and can be read.
 pub fn stored_risk_model(
     conn: &mut dyn Backend,
@@ -265,6 +288,7 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
     let segments = stored_segments(conn, workspace)?;
     let health = stored_health_models(conn, workspace)?;
     let risk = stored_risk_model(conn, workspace)?;
+    let renewals = stored_renewals(conn, workspace)?;
     let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<(i64, Message)>>(8);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -285,6 +309,8 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
             read
         });
         let mut engine = Engine::new(workspace.clone());
+        // Before any event: subscriptions keep their phases under it as they are folded.
+        engine.set_renewals(renewals);
         engine.set_health_models(health);
         engine.set_risk_model(risk);
         for (row, definition) in segments {
@@ -974,6 +1000,13 @@ fn segment_job(
             let model = model.clone();
             reconcile_after(conn, &lock, ws, now, move |engine| {
                 engine.set_risk_model(Some(model))
+            })
+        }
+        SegmentOp::SetRenewals { renewals } => {
+            conn.set_workspace_renewals(ws, renewals.as_str())?;
+            let renewals = *renewals;
+            reconcile_after(conn, &lock, ws, now, move |engine| {
+                engine.set_renewals(renewals)
             })
         }
         SegmentOp::SetDailyValues { values } => {

@@ -240,3 +240,77 @@ async fn the_openapi_document_lists_every_parameter_and_table_the_code_accepts()
     assert_eq!(tables, names);
     app.stop();
 }
+
+/// Issue 16, item 9: the workspace default of the renewal policy, for reports, profiles,
+/// health and segments alike, kept across a restart.
+#[tokio::test]
+async fn the_workspace_renewal_policy_drives_reports_and_profiles() {
+    for db in databases() {
+        let app = TestApp::spawn_at(&db, "2026-04-15T00:00:00Z").await;
+        app.post_in_batches(&business()).await;
+        let march_churn = |body: &Value| body["data"][2]["churned_mrr"].clone();
+        let path = "/v1/metrics/subscriptions?from=2026-01-01&to=2026-03-31";
+        let (_, auto) = app.get(path, &app.admin_key).await;
+        assert_eq!(march_churn(&auto), 5000, "auto: G renews itself");
+        let (_, g) = app.get("/v1/customers/G", &app.admin_key).await;
+        assert_eq!(g["subscriptions"][0]["status"], "active", "{g}");
+
+        let (status, _) = app
+            .put(
+                "/v1/workspace",
+                &app.write_key,
+                &json!({"renewals": "explicit"}),
+            )
+            .await;
+        assert_eq!(status, 403);
+        let (status, bad) = app
+            .put(
+                "/v1/workspace",
+                &app.admin_key,
+                &json!({"renewals": "sometimes"}),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("auto, implicit or explicit")
+        );
+        let (status, set) = app
+            .put(
+                "/v1/workspace",
+                &app.admin_key,
+                &json!({"renewals": "explicit"}),
+            )
+            .await;
+        assert_eq!(
+            (status, set["settings"]["renewals"].clone()),
+            (200, json!("explicit")),
+            "{set}"
+        );
+
+        let (_, explicit) = app.get(path, &app.admin_key).await;
+        assert_eq!(
+            march_churn(&explicit),
+            6000,
+            "{}: the workspace default applies",
+            app.backend
+        );
+        let (_, asked) = app
+            .get(&format!("{path}&renewals=auto"), &app.admin_key)
+            .await;
+        assert_eq!(march_churn(&asked), 5000, "a query's own renewals wins");
+        let (_, g) = app.get("/v1/customers/G", &app.admin_key).await;
+        assert_eq!(g["subscriptions"][0]["status"], "ended", "{g}");
+        app.stop();
+
+        // A restart folds the log under the stored policy.
+        let app = TestApp::spawn_at(&db, "2026-04-15T00:00:00Z").await;
+        let (_, shown) = app.get("/v1/workspace", &app.admin_key).await;
+        assert_eq!(shown["settings"]["renewals"], "explicit");
+        let (_, again) = app.get(path, &app.admin_key).await;
+        assert_eq!(march_churn(&again), 6000, "{}", app.backend);
+        app.stop();
+    }
+}

@@ -211,6 +211,11 @@ pub trait Backend: Send {
     fn migrate(&mut self) -> Result<Vec<String>>;
     fn create_workspace(&mut self, workspace: &Workspace) -> Result<()>;
     fn workspaces(&mut self) -> Result<Vec<Workspace>>;
+    /// The workspace's renewal policy (`auto`, `implicit` or `explicit`; docs/metrics.md),
+    /// `None` for no such workspace.
+    fn workspace_renewals(&mut self, workspace: &WorkspaceId) -> Result<Option<String>>;
+    /// Sets it; `false` for no such workspace.
+    fn set_workspace_renewals(&mut self, workspace: &WorkspaceId, renewals: &str) -> Result<bool>;
     fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()>;
     fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>>;
     /// Which of these message ids are already in the workspace's log.
@@ -415,6 +420,31 @@ fn spend_row(channel: String, month: String, currency: String, amount: i64) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16, item 8: PostgreSQL failures were logged as "PostgreSQL: db error".
+    #[test]
+    fn a_postgres_error_says_its_cause() {
+        let url = std::env::var("TENURE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut client = match postgres::Client::connect(&url, postgres::NoTls) {
+            Ok(c) => c,
+            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("SKIPPED: PostgreSQL not reachable at {url}: {e}");
+                return;
+            }
+            Err(e) => panic!("CI=true but PostgreSQL is not reachable at {url}: {e}"),
+        };
+        let error = client.batch_execute("SELECT 1 / 0").unwrap_err();
+        let text = StoreError::from(error).to_string();
+        assert!(text.contains("division by zero"), "{text}");
+        assert!(text.contains("SQLSTATE 22012"), "{text}");
+        let client_text = StoreError::Postgres(client.batch_execute("SELECT 1 / 0").unwrap_err())
+            .client_message();
+        assert!(
+            !client_text.contains("division"),
+            "the cause stays in the log: {client_text}"
+        );
+    }
 
     #[test]
     fn database_urls_are_parsed_by_scheme() {

@@ -125,6 +125,13 @@ CREATE TABLE health_models (
 CREATE INDEX events_by_customer ON events (workspace_id, customer_id, timestamp);
 "#,
     ),
+    (
+        7,
+        "workspace renewal policy",
+        r#"
+ALTER TABLE workspaces ADD COLUMN renewals TEXT NOT NULL DEFAULT 'auto';
+"#,
+    ),
 ];
 pub struct PostgresBackend {
     /// Always `Some` until dropped.
@@ -197,6 +204,23 @@ impl Backend for PostgresBackend {
             )));
         }
         Ok(())
+    }
+
+    fn workspace_renewals(&mut self, workspace: &WorkspaceId) -> Result<Option<String>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT renewals FROM workspaces WHERE id = $1",
+                &[&workspace.as_str()],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn set_workspace_renewals(&mut self, workspace: &WorkspaceId, renewals: &str) -> Result<bool> {
+        Ok(self.conn()?.execute(
+            "UPDATE workspaces SET renewals = $2 WHERE id = $1",
+            &[&workspace.as_str(), &renewals],
+        )? > 0)
     }
 
     fn workspaces(&mut self) -> Result<Vec<Workspace>> {

@@ -125,6 +125,13 @@ CREATE TABLE health_models (
 CREATE INDEX events_by_customer ON events (workspace_id, customer_id, timestamp);
 "#,
     ),
+    (
+        7,
+        "workspace renewal policy",
+        r#"
+ALTER TABLE workspaces ADD COLUMN renewals TEXT NOT NULL DEFAULT 'auto';
+"#,
+    ),
 ];
 pub struct SqliteBackend {
     conn: Connection,
@@ -191,6 +198,24 @@ impl Backend for SqliteBackend {
             )));
         }
         Ok(())
+    }
+
+    fn workspace_renewals(&mut self, workspace: &WorkspaceId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT renewals FROM workspaces WHERE id = ?1",
+                [workspace.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_workspace_renewals(&mut self, workspace: &WorkspaceId, renewals: &str) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE workspaces SET renewals = ?2 WHERE id = ?1",
+            params![workspace.as_str(), renewals],
+        )? > 0)
     }
 
     fn workspaces(&mut self) -> Result<Vec<Workspace>> {

@@ -118,6 +118,19 @@ enum WorkspaceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a workspace's settings.
+    Set {
+        /// Workspace id or name (may be omitted when there is only one).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// The renewal policy profiles, health, segments and reports read subscriptions
+        /// under: auto (implicit until a subscription's first Subscription Renewed),
+        /// implicit or explicit (docs/metrics.md, "Renewals").
+        #[arg(long)]
+        renewals: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -209,6 +222,42 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 println!("{}", serde_json::to_string(&ws)?);
             } else {
                 println!("created workspace {} ({})", ws.id, ws.name);
+            }
+        }
+        Command::Workspace(WorkspaceCommand::Set {
+            workspace,
+            renewals,
+            json,
+        }) => {
+            let Some(policy) = tenure_core::customer::Renewals::parse(&renewals) else {
+                bail!("--renewals `{renewals}`: expected auto, implicit or explicit");
+            };
+            let core = tenure_server::Core::open(&database)?;
+            let ws = resolve_workspace(&core.store, workspace.as_deref())?;
+            let done = core.ingestor.segment_blocking(
+                ws.id.clone(),
+                tenure_server::writer::SegmentOp::SetRenewals { renewals: policy },
+            )?;
+            core.close();
+            let (entered, exited) = match done {
+                tenure_server::writer::SegmentDone::Reconciled { entered, exited } => {
+                    (entered, exited)
+                }
+                _ => (0, 0),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"workspace": ws.id, "renewals": policy.as_str(),
+                        "segments_reconciled": {"entered": entered, "exited": exited}})
+                );
+            } else {
+                println!(
+                    "workspace {} ({}) reads renewals as `{}` now ({entered} segment entries, {exited} exits); a running `tenure serve` follows after a restart",
+                    ws.id,
+                    ws.name,
+                    policy.as_str()
+                );
             }
         }
         Command::Workspace(WorkspaceCommand::List { json }) => {

@@ -184,6 +184,7 @@ pub fn run(database: &DatabaseUrl, args: ReportArgs, clock: &dyn Clock) -> anyho
     let engine = store
         .with(|c| tenure_server::writer::rebuild(c, &ws.id))
         .context("loading the workspace's events")?;
+    let query = query.with_workspace_renewals(engine.renewals());
     let report = Report::build(&engine, &query, &spend, &tables);
     let mut out = String::new();
     if args.json {

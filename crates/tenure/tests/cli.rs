@@ -1227,3 +1227,70 @@ fn adversarial_files_never_crash_an_import_nor_change_what_is_stored() {
         }
     }
 }
+
+/// Issue 16, item 9: `tenure workspace set --renewals` changes what `tenure report` reads.
+#[test]
+fn the_workspace_renewal_policy_is_set_from_the_command_line() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "crm"]);
+        // A source without renewals: one subscription started, nothing else.
+        let file = write_file(
+            "subs.csv",
+            "user_id,subscription_id,event,plan,interval,amount,currency,timestamp\nc1,s1,started,pro,month,10,USD,2025-01-05\n",
+        );
+        let out = tenure(
+            &db,
+            &[
+                "import",
+                file.to_str().unwrap(),
+                "--format",
+                "csv",
+                "--kind",
+                "subscriptions",
+                "--quiet",
+            ],
+        );
+        assert!(out.status.success(), "{}", stdout(&out));
+        let churned = |db: &TestDb| -> u64 {
+            let out = tenure(
+                db,
+                &[
+                    "report",
+                    "--json",
+                    "--metric",
+                    "subscriptions",
+                    "--from",
+                    "2025-01-01",
+                    "--to",
+                    "2025-06-30",
+                ],
+            );
+            let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+            report["subscriptions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["churned_customers"].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!(churned(&db), 0, "auto: it renews itself");
+        let bad = tenure(&db, &["workspace", "set", "--renewals", "never"]);
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("auto, implicit or explicit"));
+        let set = tenure(
+            &db,
+            &["workspace", "set", "--renewals", "explicit", "--json"],
+        );
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        assert_eq!(
+            churned(&db),
+            1,
+            "{}: explicit: past due in February, churned in March",
+            db.name()
+        );
+    }
+}

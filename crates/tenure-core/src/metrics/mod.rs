@@ -463,7 +463,7 @@ impl<'a> Dataset<'a> {
         let cached = &c.default_mrr;
         let mrr = if c.subscriptions.is_empty() {
             Cow::Borrowed(&[][..])
-        } else if self.policy == crate::customer::BillingPolicy::default()
+        } else if c.subscriptions[0].kept_policy() == self.policy
             && cached.currency.is_some()
             && (self.reporting.is_none() || cached.currency == self.reporting)
         {

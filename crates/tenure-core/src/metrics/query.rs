@@ -101,6 +101,9 @@ pub struct Settings {
     /// Units of the reporting currency per unit of another currency.
     #[serde(skip)]
     pub rates: BTreeMap<Currency, f64>,
+    /// Whether the query named `renewals` (else the workspace's default applies).
+    #[serde(skip)]
+    pub renewals_given: bool,
 }
 
 impl Default for Settings {
@@ -110,6 +113,7 @@ impl Default for Settings {
             reactivation_window_days: None,
             smoothing_periods: 6,
             gross_margin: 1.0,
+            renewals_given: false,
             currency: None,
             rates: BTreeMap::new(),
         }
@@ -288,7 +292,10 @@ impl Query {
                     Err(_) => bad(format!("`{value}` is not a whole number of days")),
                 },
                 "renewals" => match crate::customer::Renewals::parse(value) {
-                    Some(renewals) => q.settings.policy.renewals = renewals,
+                    Some(renewals) => {
+                        q.settings.policy.renewals = renewals;
+                        q.settings.renewals_given = true;
+                    }
                     None => bad(format!(
                         "`{value}` is not a renewal policy: expected auto (implicit until a subscription's first Subscription Renewed), implicit or explicit"
                     )),
@@ -388,6 +395,14 @@ impl Query {
         } else {
             Err(errors)
         }
+    }
+
+    /// Reads subscriptions under the workspace's renewal policy, unless the query named one.
+    pub fn with_workspace_renewals(mut self, renewals: crate::customer::Renewals) -> Self {
+        if !self.settings.renewals_given {
+            self.settings.policy.renewals = renewals;
+        }
+        self
     }
 
     pub fn periods(&self) -> super::Periods {

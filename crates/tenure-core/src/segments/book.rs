@@ -149,7 +149,7 @@ pub struct SegmentBook {
     /// the shell computes one).
     daily: Option<SharedDaily>,
     /// Set by a rebuild: every customer is evaluated once at the next clock tick.
-    reconcile: bool,
+    pub(crate) reconcile: bool,
 }
 
 impl SegmentBook {

@@ -180,6 +180,7 @@ pub(crate) async fn report(
                 format!("query parameter `segment`: no segment {segment} in this workspace"),
             ));
         }
+        let query = query.with_workspace_renewals(engine.renewals());
         Ok(Report::build(&engine, &query, &spend, &tables))
     })
     .await

@@ -1,0 +1,85 @@
+//! The caller's workspace and its settings: `GET /v1/workspace`, `PUT /v1/workspace`
+//! (`{"renewals": "auto" | "implicit" | "explicit"}`, docs/metrics.md, "Renewals"). A change
+//! goes through the writer, which reads every subscription under the new policy and
+//! reconciles every segment, appending the entries and exits that causes. Admin keys only.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use serde_json::{Value, json};
+use tenure_core::customer::Renewals;
+
+use crate::AppState;
+use crate::error::{ApiError, Code};
+use crate::writer::{SegmentDone, SegmentOp};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/workspace", get(show).put(update))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let engine = super::engine_for(&state, &caller.workspace).await?;
+    let renewals = engine
+        .read()
+        .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?
+        .renewals();
+    Ok(axum::Json(json!({
+        "id": caller.workspace,
+        "settings": {"renewals": renewals.as_str()},
+    })))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let invalid = |message: String| ApiError::new(Code::InvalidRequest, message);
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| invalid(format!("expected {{\"renewals\": \"auto\"}}: {e}")))?;
+    let Some(settings) = value.as_object() else {
+        return Err(invalid(
+            "expected an object of settings: {\"renewals\": \"explicit\"}".into(),
+        ));
+    };
+    if let Some(unknown) = settings.keys().find(|k| k.as_str() != "renewals") {
+        return Err(invalid(format!(
+            "`{unknown}` is not a workspace setting; the settings are: renewals"
+        )));
+    }
+    let text = settings
+        .get("renewals")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let renewals = Renewals::parse(text).ok_or_else(|| {
+        invalid(format!(
+            "renewals: `{text}` is not a renewal policy: expected auto, implicit or explicit"
+        ))
+    })?;
+    let done = state
+        .ingestor
+        .segment(
+            caller.workspace.clone(),
+            SegmentOp::SetRenewals { renewals },
+        )
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+    let (entered, exited) = match done {
+        SegmentDone::Reconciled { entered, exited } => (entered, exited),
+        _ => (0, 0),
+    };
+    Ok(axum::Json(json!({
+        "id": caller.workspace,
+        "settings": {"renewals": renewals.as_str()},
+        "segments_reconciled": {"entered": entered, "exited": exited},
+    })))
+}
