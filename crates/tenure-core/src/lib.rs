@@ -14,6 +14,7 @@ pub mod message;
 pub mod metrics;
 pub mod money;
 pub mod random;
+pub mod reserved;
 pub mod risk;
 pub mod seen;
 pub mod segments;

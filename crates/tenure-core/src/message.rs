@@ -378,7 +378,7 @@ impl Message {
             }
         }
         for (field, value) in &body {
-            if depth(value) >= MAX_DEPTH {
+            if nested_at_least(value, MAX_DEPTH + 1) {
                 // A key may be empty; the path still names it.
                 let path = if field.is_empty() {
                     "\"\""
@@ -760,23 +760,18 @@ pub fn derived_message_id(body: &Map<String, Value>) -> String {
     format!("tnr-{}", h.hex())
 }
 
-/// Levels of arrays and objects in a value (a scalar is 0), without recursion, stopping
-/// once past [`MAX_DEPTH`].
-fn depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(value, 0usize)];
-    while let Some((v, d)) = stack.pop() {
-        deepest = deepest.max(d);
-        if deepest > MAX_DEPTH {
-            break;
-        }
-        match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
-            _ => {}
-        }
+/// Whether a value has arrays or objects nested `levels` deep or more (a scalar has none).
+/// Recursion never goes deeper than `levels`, and nothing is allocated (this runs on every
+/// field of every message).
+fn nested_at_least(value: &Value, levels: usize) -> bool {
+    if levels == 0 {
+        return true;
     }
-    deepest
+    match value {
+        Value::Array(items) => items.iter().any(|i| nested_at_least(i, levels - 1)),
+        Value::Object(map) => map.values().any(|i| nested_at_least(i, levels - 1)),
+        _ => false,
+    }
 }
 
 /// An event, page or screen name: at most [`MAX_ID_CHARS`] characters, no control

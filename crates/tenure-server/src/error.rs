@@ -25,6 +25,8 @@ pub enum Code {
     HealthModelNotFound,
     InvalidParameter,
     Unavailable,
+    TaskRunning,
+    TaskNotFound,
     Internal,
 }
 
@@ -40,6 +42,8 @@ impl Code {
                 "invalid_request",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ),
+            Code::TaskRunning => ("task_running", "invalid_request", StatusCode::CONFLICT),
+            Code::TaskNotFound => ("task_not_found", "invalid_request", StatusCode::NOT_FOUND),
             Code::PayloadTooLarge => (
                 "payload_too_large",
                 "invalid_request",

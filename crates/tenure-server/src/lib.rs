@@ -10,6 +10,7 @@ pub mod error;
 pub mod predictions;
 pub mod risk;
 pub mod routes;
+pub mod tasks;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub risk: risk::RiskModels,
     /// Logged-in dashboard sessions.
     pub sessions: dashboard::session::Sessions,
+    /// Long work registered as tasks (`GET /v1/tasks/{id}`).
+    pub tasks: tasks::Tasks,
     /// The writer's handle for background threads, which hold it weakly: dropped with the
     /// last handler, so the writer can stop (and those threads with it).
     pub alive: Arc<Ingestor>,
@@ -151,6 +154,7 @@ impl Application {
             clock: settings.clock,
             predictions: predictions::PredictionCache::default(),
             sessions: dashboard::session::Sessions::default(),
+            tasks: tasks::Tasks::default(),
         };
         let router = axum::Router::new()
             .merge(routes::health::router())
@@ -162,6 +166,7 @@ impl Application {
             .merge(routes::segments::router())
             .merge(routes::risk::router())
             .merge(routes::workspace::router())
+            .merge(routes::tasks::router())
             .merge(dashboard::router())
             .with_state(state);
         let listener = TcpListener::bind(settings.listen).await?;

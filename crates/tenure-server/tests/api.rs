@@ -769,15 +769,22 @@ async fn profiles_carry_a_health_score_with_its_breakdown() {
         let (status, _) = app.get("/v1/health-scores", &app.write_key).await;
         assert_eq!(status, 403);
 
-        // A manual override, sent as an event: green until it expires, kept in the trail.
-        app.post(
-            "/v1/track",
-            &app.write_key,
-            &json!({"userId": "quiet", "event": "Health Overridden", "timestamp": "2026-01-30T00:00:00Z",
+        // A manual override, sent as an event with an admin key: green until it expires,
+        // kept in the trail. A write key cannot send one (issue 17: "attacker" set a
+        // customer to green with one).
+        let override_event = json!({"userId": "quiet", "event": "Health Overridden", "timestamp": "2026-01-30T00:00:00Z",
                     "properties": {"grade": "green", "reason": "renewal signed on a call",
-                                   "author": "ana@example.com", "expires_at": "2026-03-01T00:00:00Z"}}),
-        )
-        .await;
+                                   "author": "ana@example.com", "expires_at": "2026-03-01T00:00:00Z"}});
+        let (status, refused) = app.post("/v1/track", &app.write_key, &override_event).await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["results"][0]["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("admin key")
+        );
+        let (status, _) = app.post("/v1/track", &app.admin_key, &override_event).await;
+        assert_eq!(status, 200);
         let (_, quiet) = app.get("/v1/customers/quiet", &app.admin_key).await;
         let health = &quiet["health"];
         assert_eq!(health["grade"], "green", "{health}");
@@ -1444,4 +1451,40 @@ async fn what_the_browser_and_mobile_libraries_send_is_accepted() {
 fn base64_key(key: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+}
+
+/// Issue 17, item 5: a write key forged `Segment Entered` / `Segment Exited` and pre-stored
+/// Tenure's predictable membership ids; an admin key may send operator events only.
+#[tokio::test]
+async fn tenure_s_own_events_and_ids_cannot_be_sent() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        for key in [&app.write_key, &app.admin_key] {
+            let (status, body) = app
+                .post(
+                    "/v1/batch",
+                    key,
+                    &json!({"batch": [
+                        {"type": "track", "userId": "u", "event": "Segment Entered", "properties": {"segment_id": "seg_1"}},
+                        {"type": "track", "userId": "u", "event": "Points Earned"},
+                        {"type": "track", "userId": "u", "event": "Logged In", "messageId": "tenure:seg_1.v1:cus_x:in:1"},
+                        {"type": "track", "userId": "u", "event": "Logged In"},
+                    ]}),
+                )
+                .await;
+            assert_eq!(status, 400, "{body}");
+            let fields: Vec<&str> = body["results"].as_array().unwrap()[..3]
+                .iter()
+                .map(|r| r["errors"][0]["field"].as_str().unwrap())
+                .collect();
+            assert_eq!(fields, ["event", "event", "messageId"], "{body}");
+            assert_eq!(body["stored"], 1, "the innocent event is stored");
+        }
+        let (_, profile) = app.get("/v1/customers/u", &app.admin_key).await;
+        assert!(
+            profile["event_counts"]["Segment Entered"].is_null(),
+            "{profile}"
+        );
+        app.stop();
+    }
 }

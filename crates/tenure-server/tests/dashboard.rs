@@ -293,8 +293,8 @@ async fn every_page_shows_the_apis_numbers() {
         let page = browser.get("/dashboard/at-risk").await;
         assert_eq!(page.status, 200);
         assert!(page.body.contains("tenure risk train"), "{}", page.body);
-        let (status, body) = app.post("/v1/risk/train", &app.admin_key, &json!({})).await;
-        assert_eq!(status, 201, "{body}");
+        let (status, body) = app.train_risk(&app.admin_key, &json!({})).await;
+        assert_eq!(status, 200, "{body}");
 
         for path in PAGES {
             let page = browser.get(path).await;

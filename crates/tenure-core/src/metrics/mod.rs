@@ -82,6 +82,18 @@ impl Grain {
     }
 
     /// The first day (day number) of the period containing `day`.
+    /// How many periods from the one containing `first` to the one containing `last`,
+    /// counting no further than `cap` (so a huge range costs `cap` steps, not its length).
+    pub fn periods_between(self, first: i32, last: i32, cap: usize) -> usize {
+        let mut day = self.floor_day(first);
+        let mut periods = 0;
+        while day <= last && periods < cap {
+            periods += 1;
+            day = self.next_day(day);
+        }
+        periods
+    }
+
     pub fn floor_day(self, day: i32) -> i32 {
         match self {
             Self::Day => day,

@@ -165,6 +165,10 @@ pub struct Query {
     pub churn_change: f64,
 }
 
+/// Most periods a report covers: a cohort or activity table holds up to this many squared
+/// cells (160,000), a few megabytes of JSON. Two years of days, seven of weeks, 33 of months.
+pub const MAX_PERIODS: usize = 400;
+
 /// Every parameter name a query accepts.
 pub const PARAMETERS: [&str; 25] = [
     "grain",
@@ -363,6 +367,24 @@ impl Query {
             }
         }
         q.from = from.unwrap_or_else(|| default_from(q.grain, q.to));
+        // Bounded before anything is computed: a cohort table is periods × periods cells,
+        // and `grain=day&from=1990-01-01` once asked for 13,000² of them.
+        if q.from <= q.to {
+            let periods = q
+                .grain
+                .periods_between(day_of(q.from), day_of(q.to), MAX_PERIODS + 1);
+            if periods > MAX_PERIODS {
+                errors.push(QueryError::new(
+                    "from",
+                    format!(
+                        "from {} to {} is more than {MAX_PERIODS} {}s: narrow `from` / `to` or use a coarser `grain` (a report covers at most {MAX_PERIODS} periods)",
+                        format_instant(q.from),
+                        format_instant(q.to),
+                        q.grain.name()
+                    ),
+                ));
+            }
+        }
         if q.from > q.to {
             errors.push(QueryError::new(
                 "from",
@@ -432,6 +454,23 @@ mod tests {
     use super::*;
 
     const NOW: Millis = 1_780_000_000_000; // 2026-05-28
+
+    /// Issue 17, item 1: `grain=day&from=1990-01-01` grew the server to 23.8 GB.
+    #[test]
+    fn a_report_covers_at_most_max_periods() {
+        let errors = Query::parse([("grain", "day"), ("from", "1990-01-01")], NOW).unwrap_err();
+        assert_eq!(errors[0].parameter, "from");
+        assert!(
+            errors[0].message.contains("more than 400 days"),
+            "{}",
+            errors[0].message
+        );
+        assert!(Query::parse([("grain", "week"), ("from", "1990-01-01")], NOW).is_err());
+        assert!(Query::parse([("grain", "month"), ("from", "1990-01-01")], NOW).is_err());
+        assert!(Query::parse([("grain", "year"), ("from", "1990-01-01")], NOW).is_ok());
+        let days = Query::parse([("grain", "day"), ("from", "2025-06-01")], NOW);
+        assert!(days.is_ok(), "a year of days is fine");
+    }
 
     #[test]
     fn defaults_are_twelve_months_to_now() {

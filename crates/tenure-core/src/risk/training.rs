@@ -39,6 +39,28 @@ pub struct TrainingOptions {
     pub max_rows: usize,
 }
 
+impl TrainingOptions {
+    /// Refuses options out of range, before any work (`cutoffs: 1000000` once ran 47 s and
+    /// answered a 12 MB error).
+    pub fn validate(&self) -> Result<(), TrainingError> {
+        if self.horizon_days == 0 || self.spacing_days == 0 || self.cutoffs < 2 {
+            return Err(TrainingError::Options(
+                "horizon_days and spacing_days must be at least 1, cutoffs at least 2".into(),
+            ));
+        }
+        if self.horizon_days > MAX_HORIZON_DAYS
+            || self.spacing_days > MAX_SPACING_DAYS
+            || self.cutoffs > MAX_CUTOFFS
+        {
+            return Err(TrainingError::Options(format!(
+                "horizon_days goes up to {MAX_HORIZON_DAYS}, spacing_days up to {MAX_SPACING_DAYS} and cutoffs up to {MAX_CUTOFFS} (asked: {}, {}, {})",
+                self.horizon_days, self.spacing_days, self.cutoffs
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainingOptions {
     fn default() -> Self {
         Self {
@@ -49,6 +71,11 @@ impl Default for TrainingOptions {
         }
     }
 }
+
+/// Largest training options accepted (a year's horizon, two years of cut-offs a month apart).
+pub const MAX_HORIZON_DAYS: u32 = 365;
+pub const MAX_SPACING_DAYS: u32 = 365;
+pub const MAX_CUTOFFS: u32 = 24;
 
 /// Fewer rows, churners or stayers than this in a set and training refuses: the evaluation
 /// would be noise.
@@ -433,11 +460,7 @@ pub struct DatasetBuilder {
 
 impl DatasetBuilder {
     pub fn new(now: Millis, options: &TrainingOptions) -> Result<Self, TrainingError> {
-        if options.horizon_days == 0 || options.spacing_days == 0 || options.cutoffs < 2 {
-            return Err(TrainingError::Options(
-                "horizon_days and spacing_days must be at least 1, cutoffs at least 2".into(),
-            ));
-        }
+        options.validate()?;
         let horizon = options.horizon_days as i32;
         let holdout_day = day_of(now) - horizon;
         let training_days: Vec<i32> = (0..options.cutoffs as i32)

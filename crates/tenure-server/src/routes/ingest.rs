@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tenure_core::message::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
+use tenure_core::reserved;
 use tenure_core::time::parse_instant;
 use tenure_core::{Envelope, FieldError, Message, MessageType};
 
@@ -259,7 +260,7 @@ async fn ingest_single(
     let mut ids = FreshIds::new()?;
     ids.fill_missing(&mut value);
     let items = vec![Message::parse(value, Some(kind), envelope)];
-    store_and_answer(&state, caller.workspace, items).await
+    store_and_answer(&state, caller, items).await
 }
 
 async fn ingest_batch(
@@ -316,7 +317,7 @@ async fn ingest_batch(
             Message::parse(message, None, envelope)
         })
         .collect();
-    store_and_answer(&state, caller.workspace, items).await
+    store_and_answer(&state, caller, items).await
 }
 
 /// A batch-level `context` or `integrations`: an object, or absent.
@@ -392,10 +393,23 @@ fn inherit(message: &mut Map<String, Value>, field: &str, shared: Option<&Map<St
 
 async fn store_and_answer(
     state: &AppState,
-    workspace: tenure_core::WorkspaceId,
+    caller: crate::auth::Caller,
     items: Vec<Result<Message, Vec<FieldError>>>,
 ) -> Result<Response, ApiError> {
-    let mut valid = Vec::with_capacity(items.len());
+    let workspace = caller.workspace;
+    // Tenure's own events and ids, and operator events from a write key, are refused like
+    // any other invalid event (docs/security.md, "Reserved names").
+    let writer = match caller.kind {
+        tenure_store::KeyKind::Write => reserved::Writer::Client,
+        tenure_store::KeyKind::Admin => reserved::Writer::Admin,
+    };
+    let items = items.into_iter().map(|item| {
+        item.and_then(|m| match reserved::check(&m, writer) {
+            Ok(()) => Ok(m),
+            Err(e) => Err(vec![e]),
+        })
+    });
+    let mut valid = Vec::with_capacity(items.size_hint().0);
     let mut slots = Vec::with_capacity(items.len());
     for item in items {
         match item {

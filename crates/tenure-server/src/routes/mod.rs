@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod risk;
 pub mod segments;
+pub mod tasks;
 pub mod workspace;
 
 use crate::error::{ApiError, Code};

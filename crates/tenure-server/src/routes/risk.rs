@@ -55,11 +55,14 @@ fn not_trained() -> ApiError {
     )
 }
 
+/// Validates the options, then trains in the background: answers `202` with the task
+/// (`GET /v1/tasks/{id}` gives its progress, then the model's id and report, or the error).
+/// One training per workspace at a time; another while it runs is `409 task_running`.
 async fn train(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, axum::Json<Value>), ApiError> {
     let caller = state.keys.check(&headers).await?;
     caller.require_admin()?;
     let body: TrainBody = if body.iter().all(u8::is_ascii_whitespace) {
@@ -75,31 +78,66 @@ async fn train(
         spacing_days: body.spacing_days.unwrap_or(defaults.spacing_days),
         max_rows: defaults.max_rows,
     };
+    options
+        .validate()
+        .map_err(|e| ApiError::from(RiskError::Training(e)))?;
     let now = state.clock.now();
     let ws = caller.workspace.clone();
-    let (engines, store) = (state.engines.clone(), state.store.clone());
-    let (id, model) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let engine = engines.get(&ws)?;
-        Ok(train_and_keep(&store, &engine, &ws, now, &options)?)
-    })
-    .await
-    .map_err(|_| ApiError::new(Code::Internal, "training interrupted"))??;
-    // Segments on `risk` now read the new model.
-    let model = std::sync::Arc::new(model);
-    let reconciled =
-        match crate::risk::install(&state.ingestor, &caller.workspace, model.clone()).await {
+    let (task, handle) = state
+        .tasks
+        .start(&ws, "risk_training", now)
+        .map_err(|running| {
+            ApiError::new(
+                Code::TaskRunning,
+                format!(
+                    "a training is already running in this workspace: {} (GET /v1/tasks/{}); wait for it to finish",
+                    running.id, running.id
+                ),
+            )
+        })?;
+    let job_state = state.clone();
+    tokio::spawn(async move {
+        let state = job_state;
+        handle.progress("building rows from the history and fitting the learners");
+        let (engines, store) = (state.engines.clone(), state.store.clone());
+        let trained_ws = ws.clone();
+        let trained = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+            let engine = engines.get(&trained_ws)?;
+            Ok(train_and_keep(&store, &engine, &trained_ws, now, &options)?)
+        })
+        .await
+        .unwrap_or_else(|_| Err(ApiError::new(Code::Internal, "training interrupted")));
+        let (id, model) = match trained {
+            Ok(done) => done,
+            Err(e) => return handle.fail(state.clock.now(), e.body()),
+        };
+        handle.progress("installing the model in the segments");
+        // Segments on `risk` now read the new model.
+        let model = std::sync::Arc::new(model);
+        let reconciled = match crate::risk::install(&state.ingestor, &ws, model.clone()).await {
             Ok(crate::writer::SegmentDone::Reconciled { entered, exited }) => {
                 json!({"entered": entered, "exited": exited})
             }
             Ok(_) => Value::Null,
-            Err(e) => return Err(ApiError::new(Code::Unavailable, e.to_string())),
+            Err(e) => {
+                let error = ApiError::new(Code::Unavailable, e.to_string()).body();
+                return handle.fail(state.clock.now(), error);
+            }
         };
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(
+        handle.succeed(
+            state.clock.now(),
             json!({"id": id, "trained_at": format_instant(now), "report": model.report,
-                          "segments_reconciled": reconciled}),
-        ),
+                   "segments_reconciled": reconciled}),
+        );
+    });
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = format!("/v1/tasks/{}", task.id).parse() {
+        headers.insert(axum::http::header::LOCATION, location);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        headers,
+        axum::Json(json!({"task": task})),
     ))
 }
 

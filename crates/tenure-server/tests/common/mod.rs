@@ -167,6 +167,39 @@ impl TestApp {
         self.send(reqwest::Method::DELETE, path, key, None).await.0
     }
 
+    /// `POST /v1/risk/train`, then polls its task until it finishes: the answer's status and
+    /// body when it is refused at once, else `(200, result)` or `(status of its error, error)`.
+    pub async fn train_risk(&self, key: &str, options: &Value) -> (u16, Value) {
+        let (status, accepted) = self.post("/v1/risk/train", key, options).await;
+        if status != 202 {
+            return (status, accepted);
+        }
+        let id = accepted["task"]["id"].as_str().unwrap().to_owned();
+        let started = std::time::Instant::now();
+        loop {
+            let (_, task) = self.get(&format!("/v1/tasks/{id}"), key).await;
+            match task["status"].as_str() {
+                Some("succeeded") => return (200, task["result"].clone()),
+                Some("failed") => {
+                    let code = task["error"]["code"].as_str().unwrap_or("").to_owned();
+                    let status = match code.as_str() {
+                        "not_enough_history" => 422,
+                        "invalid_request" => 400,
+                        _ => 500,
+                    };
+                    return (status, serde_json::json!({"error": task["error"]}));
+                }
+                _ => {
+                    assert!(
+                        started.elapsed() < std::time::Duration::from_secs(300),
+                        "training did not finish: {task}"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
     pub async fn event_count(&self) -> u64 {
         let store = self.store.clone();
         let ws = self.workspace.clone();

@@ -1,0 +1,49 @@
+//! Tasks (long work run in the background, `crate::tasks`): `GET /v1/tasks` (the
+//! workspace's, newest first) and `GET /v1/tasks/{id}`. Admin keys only; another
+//! workspace's task is not found.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, Code};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tasks", get(list))
+        .route("/v1/tasks/{id}", get(show))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    Ok(axum::Json(
+        json!({"tasks": state.tasks.list(&caller.workspace)}),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let caller = state.keys.check(&headers).await?;
+    caller.require_admin()?;
+    let task = state.tasks.get(&caller.workspace, &id).ok_or_else(|| {
+        ApiError::new(
+            Code::TaskNotFound,
+            format!(
+                "no task `{id}` in this workspace (GET /v1/tasks lists them; a restart forgets finished tasks)"
+            ),
+        )
+    })?;
+    Ok(axum::Json(
+        serde_json::to_value(task).unwrap_or(Value::Null),
+    ))
+}
