@@ -10,6 +10,7 @@ pub mod error;
 pub mod predictions;
 pub mod risk;
 pub mod routes;
+pub mod serve;
 pub mod tasks;
 pub mod writer;
 
@@ -42,6 +43,8 @@ pub struct Settings {
     /// hourly, docs/risk.md); `Some(0)`: only on demand. With `Some`, a model another process
     /// stored is installed within a minute; `None` starts no schedule at all.
     pub risk_retrain_days: Option<u32>,
+    /// Connection, timeout and load limits (docs/security.md).
+    pub limits: serve::Limits,
 }
 
 /// Shared by every handler.
@@ -112,6 +115,7 @@ pub struct Application {
     port: u16,
     listener: TcpListener,
     router: axum::Router,
+    limits: serve::Limits,
     writer: std::thread::JoinHandle<()>,
 }
 
@@ -169,12 +173,14 @@ impl Application {
             .merge(routes::tasks::router())
             .merge(dashboard::router())
             .with_state(state);
+        let router = serve::limited(router, &settings.limits);
         let listener = TcpListener::bind(settings.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Application {
             port,
             listener,
             router,
+            limits: settings.limits,
             writer,
         })
     }
@@ -185,9 +191,7 @@ impl Application {
 
     /// Serves until Ctrl-C / SIGTERM, then lets the writer commit what is queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let served = serve::serve(self.listener, self.router, self.limits, shutdown_signal()).await;
         // Every handle to the writer was in the router's state, now dropped.
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;

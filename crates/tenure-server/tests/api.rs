@@ -1488,3 +1488,78 @@ async fn tenure_s_own_events_and_ids_cannot_be_sent() {
         app.stop();
     }
 }
+
+/// Issue 17, item 2: 20,000 sockets sending half a request exhausted the file descriptors;
+/// `/health` and ingest stopped answering.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_the_server_keeps_answering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for db in databases() {
+        let limits = tenure_server::serve::Limits {
+            max_connections: 16,
+            header_read_timeout: std::time::Duration::from_millis(300),
+            ..Default::default()
+        };
+        let app = TestApp::spawn_with_limits(&db, limits).await;
+        let address = app.base.trim_start_matches("http://").to_owned();
+        // Four times more stalled sockets than the server takes at once.
+        let mut stalled = Vec::new();
+        for _ in 0..64 {
+            let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+            socket
+                .write_all(b"POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Le")
+                .await
+                .unwrap();
+            stalled.push(socket);
+        }
+        // A real request still gets through while they are there.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let response = client
+            .post(format!("{}/v1/track", app.base))
+            .basic_auth(&app.write_key, Some(""))
+            .json(&json!({"userId": "u1", "event": "Logged In", "messageId": "m1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", app.backend);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // The server closed the stalled sockets (end of stream, or a reset).
+        for socket in stalled.iter_mut() {
+            let mut buffer = [0u8; 256];
+            let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                loop {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {} // a 408 answer before the close
+                    }
+                }
+            })
+            .await;
+            assert!(closed.is_ok(), "a stalled socket stayed open");
+        }
+        // An idle keep-alive connection (one full request, then nothing) is closed too.
+        let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+        idle.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let mut buffer = [0u8; 1024];
+            loop {
+                match idle.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+        assert!(closed.is_ok(), "an idle keep-alive connection stayed open");
+        app.stop();
+    }
+}

@@ -419,6 +419,7 @@ async fn start_app(url: &DatabaseUrl) -> (String, tokio::task::JoinHandle<std::i
         listen: "127.0.0.1:0".parse().unwrap(),
         clock: Arc::new(SystemClock),
         risk_retrain_days: None,
+        limits: Default::default(),
     };
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());

@@ -71,6 +71,39 @@ pub fn risk_retrain_days() -> anyhow::Result<u32> {
     }
 }
 
+/// The server's limits from `TENURE_MAX_CONNECTIONS`, `TENURE_MAX_IN_FLIGHT`,
+/// `TENURE_HEADER_TIMEOUT_SECS`, `TENURE_BODY_TIMEOUT_SECS` and `TENURE_REQUEST_TIMEOUT_SECS`
+/// (docs/security.md, "Limits"); the defaults otherwise.
+pub fn limits() -> anyhow::Result<tenure_server::serve::Limits> {
+    let mut limits = tenure_server::serve::Limits::default();
+    let number = |name: &str| -> anyhow::Result<Option<u64>> {
+        match std::env::var(name) {
+            Err(_) => Ok(None),
+            Ok(text) => match text.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => anyhow::bail!("{name}=`{text}`: give a whole number above 0"),
+            },
+        }
+    };
+    let seconds = std::time::Duration::from_secs;
+    if let Some(n) = number("TENURE_MAX_CONNECTIONS")? {
+        limits.max_connections = usize::try_from(n)?;
+    }
+    if let Some(n) = number("TENURE_MAX_IN_FLIGHT")? {
+        limits.max_in_flight = usize::try_from(n)?;
+    }
+    if let Some(n) = number("TENURE_HEADER_TIMEOUT_SECS")? {
+        limits.header_read_timeout = seconds(n);
+    }
+    if let Some(n) = number("TENURE_BODY_TIMEOUT_SECS")? {
+        limits.body_read_timeout = seconds(n);
+    }
+    if let Some(n) = number("TENURE_REQUEST_TIMEOUT_SECS")? {
+        limits.request_timeout = seconds(n);
+    }
+    Ok(limits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,7 +213,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
     let listen = config.listen(args.listen.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let app = Application::from_core(core, Settings { database: database.clone(), listen, clock: std::sync::Arc::new(clock), risk_retrain_days: Some(crate::config::risk_retrain_days()?) }).await?;
+        let app = Application::from_core(core, Settings { database: database.clone(), listen, clock: std::sync::Arc::new(clock), risk_retrain_days: Some(crate::config::risk_retrain_days()?), limits: crate::config::limits()? }).await?;
         let base = format!("http://{}:{}", listen.ip(), app.port());
         println!(
             "\nTenure demo: {customers} customers, {stored} events over {} months, loaded in {:.1} s ({}).\n",

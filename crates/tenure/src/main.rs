@@ -180,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     listen,
                     clock: std::sync::Arc::new(clock),
                     risk_retrain_days: Some(config::risk_retrain_days()?),
+                    limits: config::limits()?,
                 })
                 .await?;
                 eprintln!(

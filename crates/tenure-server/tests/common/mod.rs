@@ -52,6 +52,19 @@ impl TestApp {
     }
 
     pub async fn spawn_with_clock(db: &TestDb, clock: Arc<dyn Clock>) -> TestApp {
+        Self::spawn_with(db, clock, Default::default()).await
+    }
+
+    /// The application with these connection and timeout limits.
+    pub async fn spawn_with_limits(db: &TestDb, limits: tenure_server::serve::Limits) -> TestApp {
+        Self::spawn_with(db, Arc::new(SystemClock), limits).await
+    }
+
+    pub async fn spawn_with(
+        db: &TestDb,
+        clock: Arc<dyn Clock>,
+        limits: tenure_server::serve::Limits,
+    ) -> TestApp {
         let url = db.url();
         let (store, workspace, admin_key, write_key) = tokio::task::spawn_blocking(move || {
             let store = Store::open(url).unwrap();
@@ -74,6 +87,7 @@ impl TestApp {
             clock,
             // The schedule is tested through `retrain_due`; a test server trains on demand.
             risk_retrain_days: None,
+            limits,
         };
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
