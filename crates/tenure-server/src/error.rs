@@ -27,6 +27,7 @@ pub enum Code {
     Unavailable,
     TaskRunning,
     TaskNotFound,
+    TooManyFailures,
     Internal,
 }
 
@@ -42,6 +43,7 @@ impl Code {
                 "invalid_request",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ),
+            Code::TooManyFailures => ("too_many_failures", "auth", StatusCode::TOO_MANY_REQUESTS),
             Code::TaskRunning => ("task_running", "invalid_request", StatusCode::CONFLICT),
             Code::TaskNotFound => ("task_not_found", "invalid_request", StatusCode::NOT_FOUND),
             Code::PayloadTooLarge => (

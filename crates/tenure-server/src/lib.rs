@@ -12,6 +12,7 @@ pub mod risk;
 pub mod routes;
 pub mod serve;
 pub mod tasks;
+pub mod throttle;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -173,6 +174,10 @@ impl Application {
             .merge(routes::tasks::router())
             .merge(dashboard::router())
             .with_state(state);
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            throttle::AuthThrottle::default(),
+            throttle::throttle_failed_auth,
+        ));
         let router = serve::limited(router, &settings.limits);
         let listener = TcpListener::bind(settings.listen).await?;
         let port = listener.local_addr()?.port();

@@ -1563,3 +1563,43 @@ async fn slow_and_idle_connections_are_closed_and_the_server_keeps_answering() {
         app.stop();
     }
 }
+
+/// Issue 17, item 4: 3,500 wrong keys a second were checked without a limit.
+#[tokio::test]
+async fn an_address_that_keeps_failing_authentication_is_refused_for_a_while() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let from = |address: &str| {
+            reqwest::Client::builder()
+                .local_address(address.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap()
+        };
+        let (attacker, neighbour) = (from("127.0.0.1"), from("127.0.0.2"));
+        let post = |client: &reqwest::Client, key: &str| {
+            client
+                .post(format!("{}/v1/track", app.base))
+                .basic_auth(key, Some(""))
+                .json(&json!({"userId": "u", "event": "X"}))
+                .send()
+        };
+        let mut statuses = Vec::new();
+        for i in 0..40 {
+            let response = post(&attacker, &format!("tnr_w_guess{i}")).await.unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
+        assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
+        let refused = post(&attacker, &app.write_key).await.unwrap();
+        assert_eq!(refused.status(), 429, "the address waits out its window");
+        assert!(refused.headers().contains_key("retry-after"));
+        let other = post(&neighbour, &app.write_key).await.unwrap();
+        assert_eq!(
+            other.status(),
+            200,
+            "{}: another address is not touched",
+            app.backend
+        );
+        app.stop();
+    }
+}

@@ -553,3 +553,51 @@ async fn a_session_sees_only_its_own_workspace() {
         app.stop();
     }
 }
+
+/// Issue 17, item 8: the login accepted an empty CSRF token when the cookie and the field
+/// were both empty, and the session cookie lacked `Secure` behind HTTPS.
+#[tokio::test]
+async fn an_empty_csrf_token_is_refused_and_cookies_are_secure_behind_https() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let body = format!("key={}&csrf=&next=%2Fdashboard", app.admin_key);
+        let response = client
+            .post(format!("{}/dashboard/login", app.base))
+            .header("cookie", "tenure_login_csrf=")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.contains("error=form"), "{location}");
+        assert!(
+            !response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .any(|c| c.to_str().unwrap().starts_with("tenure_session=")),
+            "no session from an empty token"
+        );
+        let cookie_of = |proto: Option<&'static str>| {
+            let mut request = client.get(format!("{}/dashboard/login", app.base));
+            if let Some(proto) = proto {
+                request = request.header("x-forwarded-proto", proto);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                response.headers()["set-cookie"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        assert!(cookie_of(Some("https")).await.ends_with("; Secure"));
+        assert!(!cookie_of(None).await.contains("Secure"));
+        app.stop();
+    }
+}

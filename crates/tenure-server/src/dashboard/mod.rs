@@ -287,7 +287,14 @@ async fn login_page(
         StatusCode::OK,
         login_form(safe_next(q.next.as_deref()), &csrf, error),
     );
-    if let Ok(value) = session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600).parse() {
+    if let Ok(value) = session::set_cookie(
+        LOGIN_CSRF_COOKIE,
+        &csrf,
+        3600,
+        session::served_over_https(&headers),
+    )
+    .parse()
+    {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
@@ -314,14 +321,22 @@ async fn login(
         .into_response()
     };
     // Double-submit: the form's token must equal the cookie set with the form.
-    if !session::cookie(&headers, LOGIN_CSRF_COOKIE)
-        .is_some_and(|c| session::same_token(c, &form.csrf))
+    // An empty token never matches: a cookie and a field both left empty once did.
+    if form.csrf.is_empty()
+        || !session::cookie(&headers, LOGIN_CSRF_COOKIE)
+            .is_some_and(|c| session::same_token(c, &form.csrf))
     {
         return retry("form");
     }
     let caller = match state.keys.check_secret(form.key.trim()).await {
         Ok(caller) => caller,
-        Err(e) if e.code == Code::InvalidKey || e.code == Code::MissingKey => return retry("key"),
+        Err(e) if e.code == Code::InvalidKey || e.code == Code::MissingKey => {
+            let mut response = retry("key");
+            response
+                .extensions_mut()
+                .insert(crate::throttle::AuthFailed);
+            return response;
+        }
         Err(e) => return e.into_response(),
     };
     if caller.require_admin().is_err() {
@@ -333,8 +348,18 @@ async fn login(
     };
     let mut response = Redirect::to(&next).into_response();
     let cookies = [
-        session::set_cookie(SESSION_COOKIE, &token, SESSION_HOURS * 3600),
-        session::set_cookie(LOGIN_CSRF_COOKIE, "", 0),
+        session::set_cookie(
+            SESSION_COOKIE,
+            &token,
+            SESSION_HOURS * 3600,
+            session::served_over_https(&headers),
+        ),
+        session::set_cookie(
+            LOGIN_CSRF_COOKIE,
+            "",
+            0,
+            session::served_over_https(&headers),
+        ),
     ];
     for cookie in cookies {
         if let Ok(value) = cookie.parse() {
@@ -351,6 +376,7 @@ struct CsrfForm {
 
 async fn logout(
     State(state): State<AppState>,
+    headers: HeaderMap,
     session: Session,
     Form(form): Form<CsrfForm>,
 ) -> Response {
@@ -359,7 +385,9 @@ async fn logout(
     }
     state.sessions.close(&session);
     let mut response = Redirect::to("/dashboard/login").into_response();
-    if let Ok(value) = session::set_cookie(SESSION_COOKIE, "", 0).parse() {
+    if let Ok(value) =
+        session::set_cookie(SESSION_COOKIE, "", 0, session::served_over_https(&headers)).parse()
+    {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response

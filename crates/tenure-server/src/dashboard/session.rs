@@ -102,9 +102,32 @@ pub fn same_token(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// `Set-Cookie` for a cookie readable only by the server, on every dashboard path.
-pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> String {
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}")
+/// `Set-Cookie` for a cookie readable only by the server, on every dashboard path; `Secure`
+/// when the page was served over HTTPS ([`served_over_https`]).
+pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}")
+}
+
+/// Whether the browser reached us over HTTPS. Tenure serves plain HTTP; behind a proxy that
+/// ends TLS, the proxy says so with `X-Forwarded-Proto: https` (or `Forwarded: proto=https`).
+/// `TENURE_SECURE_COOKIES=true` marks every cookie `Secure` whatever the request says.
+pub fn served_over_https(headers: &HeaderMap) -> bool {
+    if std::env::var("TENURE_SECURE_COOKIES").is_ok_and(|v| v == "true" || v == "1") {
+        return true;
+    }
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers
+        .get("forwarded")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split([';', ','])
+                .any(|part| part.trim().eq_ignore_ascii_case("proto=https"))
+        });
+    forwarded_proto || forwarded
 }
 
 /// A page needs a session: without one, the browser is sent to the login page, which
