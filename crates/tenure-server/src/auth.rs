@@ -16,6 +16,40 @@ use tenure_store::{ApiKey, KeyKind, Store};
 
 use crate::error::{ApiError, Code};
 
+/// An admin key's caller: a handler that takes one cannot run without an admin key of the
+/// workspace it then works in (`Caller::workspace`). Missing or wrong key: `401`; a write
+/// key: `403`.
+#[derive(Debug, Clone)]
+pub struct AdminKey(pub Caller);
+
+impl axum::extract::FromRequestParts<crate::AppState> for AdminKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, ApiError> {
+        let caller = state.keys.check(&parts.headers).await?;
+        caller.require_admin()?;
+        Ok(AdminKey(caller))
+    }
+}
+
+/// Any valid key's caller (write or admin): what ingestion needs.
+#[derive(Debug, Clone)]
+pub struct AnyKey(pub Caller);
+
+impl axum::extract::FromRequestParts<crate::AppState> for AnyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, ApiError> {
+        Ok(AnyKey(state.keys.check(&parts.headers).await?))
+    }
+}
+
 /// The caller, once its key is checked.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -3,7 +3,6 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -12,6 +11,7 @@ use tenure_core::engine::{CustomerFilter, CustomerStatus};
 use tenure_core::time::{format_instant, parse_instant};
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 
 pub fn router() -> Router<AppState> {
@@ -56,11 +56,9 @@ fn bad(param: &str, message: String) -> ApiError {
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let limit = params.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(bad(
@@ -145,11 +143,9 @@ async fn list(
 
 async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     Ok(axum::Json(
         profile_document(&state, &caller.workspace, &id).await?,
     ))

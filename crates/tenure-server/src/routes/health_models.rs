@@ -7,13 +7,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 use tenure_core::health::AssignedModel;
 use tenure_core::time::format_instant;
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 use crate::writer::{SegmentDone, SegmentOp};
 
@@ -58,10 +59,8 @@ fn row_json(row: &tenure_store::HealthModelRow) -> Value {
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let rows = rows(&state, &caller.workspace).await?;
     // The order models are tried in, as the engine runs them.
     let engine = crate::routes::engine_for(&state, &caller.workspace).await?;
@@ -80,11 +79,9 @@ async fn list(
 
 async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let rows = rows(&state, &caller.workspace).await?;
     let row = rows
         .iter()
@@ -95,12 +92,10 @@ async fn show(
 
 async fn put(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let mut value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(Code::MalformedJson, format!("body: {e}")))?;
     match value.get("name") {
@@ -138,11 +133,9 @@ async fn put(
 
 async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let done = state
         .ingestor
         .segment(

@@ -5,12 +5,12 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 
 pub fn router() -> Router<AppState> {
@@ -24,11 +24,9 @@ struct Params {
 
 async fn overview(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Query(params): Query<Params>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let limit = crate::routes::limit_param(params.limit.as_deref(), 20, 1000)?;
     Ok(axum::Json(
         document(&state, &caller.workspace, limit).await?,

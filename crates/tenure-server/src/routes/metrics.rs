@@ -6,7 +6,6 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,6 +13,7 @@ use tenure_core::WorkspaceId;
 use tenure_core::metrics::{self, Report, Spend, Table};
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 
 pub fn router() -> Router<AppState> {
@@ -40,7 +40,7 @@ type Params = Query<Vec<(String, String)>>;
 
 async fn all(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Query(params): Params,
 ) -> Result<axum::Json<Value>, ApiError> {
     // `metric=a,b` selects tables; by default, all of them.
@@ -58,7 +58,7 @@ async fn all(
     if tables.is_empty() {
         tables = Table::ALL.to_vec();
     }
-    let report = build(&state, &headers, rest, tables).await?;
+    let report = report(&state, &caller.workspace, rest, tables).await?;
     Ok(axum::Json(
         serde_json::to_value(report).unwrap_or(Value::Null),
     ))
@@ -66,12 +66,12 @@ async fn all(
 
 async fn one(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(name): Path<String>,
     Query(params): Params,
 ) -> Result<axum::Json<Value>, ApiError> {
     let t = table(&name)?;
-    let report = build(&state, &headers, params, vec![t]).await?;
+    let report = report(&state, &caller.workspace, params, vec![t]).await?;
     let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
     // The table under `data`, with the context every table needs.
     let data = body
@@ -94,10 +94,8 @@ async fn one(
 /// customer's predictions (see `predictions.rs`); `null` for a part without enough data.
 async fn clv(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let now = state.clock.now();
     let ws = caller.workspace.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
@@ -138,17 +136,6 @@ fn table(name: &str) -> Result<Table, ApiError> {
 fn bad_query(errors: Vec<metrics::QueryError>) -> ApiError {
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     ApiError::new(Code::InvalidParameter, text.join("; "))
-}
-
-async fn build(
-    state: &AppState,
-    headers: &HeaderMap,
-    params: Vec<(String, String)>,
-    tables: Vec<Table>,
-) -> Result<Report, ApiError> {
-    let caller = state.keys.check(headers).await?;
-    caller.require_admin()?;
-    report(state, &caller.workspace, params, tables).await
 }
 
 /// The report's `tables` for a workspace under the query parameters of docs/metrics.md: what
@@ -203,11 +190,9 @@ struct SpendRow {
 /// Validates every row first: one bad row stores nothing, and the error names each.
 async fn put_spend(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let parsed: SpendBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             Code::InvalidRequest,
@@ -241,10 +226,8 @@ async fn put_spend(
 
 async fn list_spend(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let store = state.store.clone();
     let ws = caller.workspace.clone();
     let spend = tokio::task::spawn_blocking(move || store.with(|conn| conn.spend(&ws)))

@@ -13,6 +13,7 @@ use tenure_core::risk::training::{TrainingError, TrainingOptions};
 use tenure_core::time::format_instant;
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 use crate::risk::{RiskError, train_and_keep};
 
@@ -60,11 +61,9 @@ fn not_trained() -> ApiError {
 /// One training per workspace at a time; another while it runs is `409 task_running`.
 async fn train(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Value>), ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let body: TrainBody = if body.iter().all(u8::is_ascii_whitespace) {
         TrainBody::default()
     } else {
@@ -143,10 +142,8 @@ async fn train(
 
 async fn model(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let ws = caller.workspace.clone();
     let risk = state.risk.clone();
     let latest = tokio::task::spawn_blocking(move || risk.latest(&ws))
@@ -185,11 +182,9 @@ pub(crate) enum RankBy {
 
 async fn customers(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     params: Result<Query<RankingParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let Query(params) = params.map_err(|e| {
         ApiError::new(
             Code::InvalidParameter,

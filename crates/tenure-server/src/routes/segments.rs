@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ use tenure_core::{CustomerId, Engine, WorkspaceId};
 use tenure_store::SegmentRow;
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 use crate::routes::ingest::read_json;
 use crate::writer::{SegmentDone, SegmentOp};
@@ -102,21 +103,17 @@ pub(crate) async fn load(state: &AppState, ws: &WorkspaceId) -> Result<Vec<Value
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let segments = load(&state, &caller.workspace).await?;
     Ok(axum::Json(json!({ "segments": segments })))
 }
 
 async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let id = parse_id(&id)?;
     let wanted = SegmentId(id).to_string();
     load(&state, &caller.workspace)
@@ -229,23 +226,19 @@ pub(crate) async fn save(
 
 async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let segment = save(&state, &caller.workspace, None, body).await?;
     Ok((StatusCode::CREATED, axum::Json(segment)))
 }
 
 async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let id = parse_id(&id)?;
     Ok(axum::Json(
         save(&state, &caller.workspace, Some(id), body).await?,
@@ -254,11 +247,9 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let id = parse_id(&id)?;
     match state
         .ingestor
@@ -273,11 +264,9 @@ async fn remove(
 
 async fn preview(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let value = read_json(body, BODY_LIMIT)?;
     Ok(axum::Json(
         preview_document(&state, &caller.workspace, &value).await?,
@@ -336,12 +325,10 @@ struct MemberParams {
 
 async fn members(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(id): Path<String>,
     Query(params): Query<MemberParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let id = parse_id(&id)?;
     let limit = crate::routes::limit_param(params.limit.as_deref(), 50, 1000)?;
     let after = params
@@ -397,11 +384,9 @@ pub(crate) async fn members_document(
 
 async fn customer_segments(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let (engines, ws) = (state.engines.clone(), caller.workspace.clone());
     let body = blocking(move || {
         let engine = engines.get(&ws)?;

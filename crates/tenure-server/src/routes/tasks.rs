@@ -4,11 +4,11 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 
 pub fn router() -> Router<AppState> {
@@ -19,10 +19,8 @@ pub fn router() -> Router<AppState> {
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     Ok(axum::Json(
         json!({"tasks": state.tasks.list(&caller.workspace)}),
     ))
@@ -30,11 +28,9 @@ async fn list(
 
 async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let task = state.tasks.get(&caller.workspace, &id).ok_or_else(|| {
         ApiError::new(
             Code::TaskNotFound,

@@ -6,12 +6,12 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::get;
 use serde_json::{Value, json};
 use tenure_core::customer::Renewals;
 
 use crate::AppState;
+use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 use crate::writer::{SegmentDone, SegmentOp};
 
@@ -21,10 +21,8 @@ pub fn router() -> Router<AppState> {
 
 async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let engine = super::engine_for(&state, &caller.workspace).await?;
     let renewals = engine
         .read()
@@ -38,11 +36,9 @@ async fn show(
 
 async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminKey(caller): AdminKey,
     body: Bytes,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let caller = state.keys.check(&headers).await?;
-    caller.require_admin()?;
     let invalid = |message: String| ApiError::new(Code::InvalidRequest, message);
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| invalid(format!("expected {{\"renewals\": \"auto\"}}: {e}")))?;
