@@ -30,6 +30,37 @@ pub fn create_key(
     kind: KeyKind,
     now: i64,
 ) -> Result<(ApiKey, String), StoreError> {
+    create_key_with(
+        store,
+        workspace,
+        NewKey {
+            kind,
+            name: None,
+            expires_at: None,
+        },
+        "cli",
+        now,
+    )
+}
+
+/// What a new key is.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub kind: KeyKind,
+    /// What it is for, to tell keys apart (at most 100 characters).
+    pub name: Option<String>,
+    /// It stops working then.
+    pub expires_at: Option<i64>,
+}
+
+/// Creates a key (recorded in the audit log as done by `actor`).
+pub fn create_key_with(
+    store: &Store,
+    workspace: &WorkspaceId,
+    new: NewKey,
+    actor: &str,
+    now: i64,
+) -> Result<(ApiKey, String), StoreError> {
     let exists = store
         .with(|c| c.workspaces())?
         .iter()
@@ -39,8 +70,80 @@ pub fn create_key(
             "no workspace `{workspace}`: list them with `tenure workspace list`"
         )));
     }
-    let (key, secret) = new_key(workspace, kind, now)
+    if new
+        .name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control))
+    {
+        return Err(StoreError::Conflict(
+            "a key's name is at most 100 printable characters".into(),
+        ));
+    }
+    if new.expires_at.is_some_and(|e| e <= now) {
+        return Err(StoreError::Conflict(
+            "a key's expiry must be in the future".into(),
+        ));
+    }
+    let (mut key, secret) = new_key(workspace, new.kind, now)
         .map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    key.name = new.name;
+    key.expires_at = new.expires_at;
     store.with(|c| c.create_key(&key, &hash_secret(&secret)))?;
+    audit(
+        store,
+        workspace,
+        actor,
+        "key.created",
+        key.id.as_str(),
+        &format!(
+            "{} key{}",
+            key.kind.as_str(),
+            key.name
+                .as_deref()
+                .map(|n| format!(" `{n}`"))
+                .unwrap_or_default()
+        ),
+        now,
+    )?;
     Ok((key, secret))
+}
+
+/// Revokes a key: it stops working on every process within a second, and the dashboard
+/// sessions it opened end. `false` if the workspace has no such key still working.
+pub fn revoke_key(
+    store: &Store,
+    workspace: &WorkspaceId,
+    id: &tenure_core::KeyId,
+    actor: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let revoked = store.with(|c| c.revoke_key(workspace, id, now))?;
+    if revoked {
+        audit(store, workspace, actor, "key.revoked", id.as_str(), "", now)?;
+    }
+    Ok(revoked)
+}
+
+/// Appends an entry to the workspace's audit log (never personal data: ids only).
+pub fn audit(
+    store: &Store,
+    workspace: &WorkspaceId,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    store.with(|c| {
+        c.audit(
+            workspace,
+            &tenure_store::AuditEntry {
+                at: now,
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                detail: detail.to_owned(),
+            },
+        )
+    })
 }

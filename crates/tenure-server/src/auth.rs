@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
@@ -55,6 +56,8 @@ impl axum::extract::FromRequestParts<crate::AppState> for AnyKey {
 pub struct Caller {
     pub workspace: WorkspaceId,
     pub kind: KeyKind,
+    /// The key used (the actor in the audit log).
+    pub key: KeyId,
 }
 
 impl Caller {
@@ -95,16 +98,32 @@ pub fn new_key(
             workspace: workspace.clone(),
             kind,
             created_at: now,
+            name: None,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
         },
         secret,
     ))
 }
 
-/// Checks keys against the store, remembering the keys it has seen.
+/// How long a key read from the store is trusted before it is read again: revoking a key
+/// takes effect within this on every process that shares the database.
+const RECHECK: Duration = Duration::from_secs(1);
+/// A key's last use is written at most this often (in milliseconds).
+const LAST_USE_EVERY: i64 = 60_000;
+
+#[derive(Clone)]
+struct Known {
+    key: ApiKey,
+    read: Instant,
+}
+
+/// Checks keys against the store, remembering each for [`RECHECK`].
 #[derive(Clone)]
 pub struct KeyChecker {
     store: Store,
-    known: Arc<RwLock<HashMap<String, ApiKey>>>,
+    known: Arc<RwLock<HashMap<String, Known>>>,
 }
 
 impl KeyChecker {
@@ -121,31 +140,82 @@ impl KeyChecker {
 
     /// Checks a key given as text (the dashboard's login form).
     pub async fn check_secret(&self, secret: &str) -> Result<Caller, ApiError> {
-        let hash = hash_secret(secret);
-        if let Some(key) = self.known.read().ok().and_then(|k| k.get(&hash).cloned()) {
-            return Ok(Caller {
-                workspace: key.workspace,
-                kind: key.kind,
-            });
+        self.check_hash(hash_secret(secret)).await
+    }
+
+    /// Checks a key by the hash of its secret (a dashboard session keeps only that).
+    pub async fn check_hash(&self, hash: String) -> Result<Caller, ApiError> {
+        let cached = self
+            .known
+            .read()
+            .ok()
+            .and_then(|k| k.get(&hash).cloned())
+            .filter(|k| k.read.elapsed() < RECHECK);
+        let key = match cached {
+            Some(known) => known.key,
+            None => self.read(hash).await?,
+        };
+        let now = jiff::Timestamp::now().as_millisecond();
+        if key.revoked_at.is_some() {
+            return Err(ApiError::new(
+                Code::InvalidKey,
+                "this API key was revoked: use another (`tenure keys list` shows them)",
+            ));
         }
+        if !key.is_valid_at(now) {
+            return Err(ApiError::new(
+                Code::InvalidKey,
+                "this API key has expired: create a new one with `tenure keys create`",
+            ));
+        }
+        Ok(Caller {
+            workspace: key.workspace,
+            kind: key.kind,
+            key: key.id,
+        })
+    }
+
+    /// Reads a key from the store (and records its use, at most once a minute).
+    async fn read(&self, hash: String) -> Result<ApiKey, ApiError> {
         let store = self.store.clone();
         let lookup = hash.clone();
-        let found = tokio::task::spawn_blocking(move || store.with(|c| c.find_key(&lookup)))
-            .await
-            .map_err(|_| ApiError::new(Code::Internal, "key lookup was interrupted"))??;
+        let found = tokio::task::spawn_blocking(move || {
+            store.with(|c| {
+                let found = c.find_key(&lookup)?;
+                let now = jiff::Timestamp::now().as_millisecond();
+                if let Some(key) = &found
+                    && key.is_valid_at(now)
+                    && key.last_used_at.is_none_or(|t| now - t >= LAST_USE_EVERY)
+                {
+                    c.touch_key(&key.id, now)?;
+                }
+                Ok(found)
+            })
+        })
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "key lookup was interrupted"))??;
         let Some(key) = found else {
+            if let Ok(mut known) = self.known.write() {
+                known.remove(&hash);
+            }
             return Err(ApiError::new(
                 Code::InvalidKey,
                 "the API key is not valid: check for typos, or create one with `tenure keys create`",
             ));
         };
         if let Ok(mut known) = self.known.write() {
-            known.insert(hash, key.clone());
+            if known.len() > 100_000 {
+                known.retain(|_, k| k.read.elapsed() < RECHECK);
+            }
+            known.insert(
+                hash,
+                Known {
+                    key: key.clone(),
+                    read: Instant::now(),
+                },
+            );
         }
-        Ok(Caller {
-            workspace: key.workspace,
-            kind: key.kind,
-        })
+        Ok(key)
     }
 }
 

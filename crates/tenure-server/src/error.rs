@@ -27,6 +27,7 @@ pub enum Code {
     Unavailable,
     TaskRunning,
     TaskNotFound,
+    KeyNotFound,
     TooManyFailures,
     Internal,
 }
@@ -44,6 +45,7 @@ impl Code {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ),
             Code::TooManyFailures => ("too_many_failures", "auth", StatusCode::TOO_MANY_REQUESTS),
+            Code::KeyNotFound => ("key_not_found", "invalid_request", StatusCode::NOT_FOUND),
             Code::TaskRunning => ("task_running", "invalid_request", StatusCode::CONFLICT),
             Code::TaskNotFound => ("task_not_found", "invalid_request", StatusCode::NOT_FOUND),
             Code::PayloadTooLarge => (

@@ -172,6 +172,7 @@ impl Application {
             .merge(routes::risk::router())
             .merge(routes::workspace::router())
             .merge(routes::tasks::router())
+            .merge(routes::keys::router())
             .merge(dashboard::router())
             .with_state(state);
         let router = router.layer(axum::middleware::from_fn_with_state(

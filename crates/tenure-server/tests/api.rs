@@ -1603,3 +1603,73 @@ async fn an_address_that_keeps_failing_authentication_is_refused_for_a_while() {
         app.stop();
     }
 }
+
+/// Issue 17, items 6 and 10: keys could not be listed nor revoked (a deleted key kept
+/// working until a restart), and admin actions left no trail.
+#[tokio::test]
+async fn keys_are_listed_revoked_everywhere_within_a_second_and_audited() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let (status, created) = app
+            .post(
+                "/v1/keys",
+                &app.admin_key,
+                &json!({"kind": "write", "name": "website", "expires_in_days": 30}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let (id, secret) = (
+            created["id"].as_str().unwrap().to_owned(),
+            created["secret"].as_str().unwrap().to_owned(),
+        );
+        assert!(created["expires_at"].is_number());
+        let track = json!({"userId": "u", "event": "Logged In"});
+        assert_eq!(app.post("/v1/track", &secret, &track).await.0, 200);
+        let (_, listed) = app.get("/v1/keys", &app.admin_key).await;
+        let mine = listed["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(mine["name"], "website");
+        assert!(mine["last_used_at"].is_number(), "{mine}");
+        assert!(
+            !listed.to_string().contains(&secret),
+            "a secret is never listed"
+        );
+
+        // Revoked through another server on the same database: refused here within a second.
+        let other_server = TestApp::spawn(&db).await;
+        let status = other_server
+            .delete(&format!("/v1/keys/{id}"), &other_server.admin_key)
+            .await;
+        assert_eq!(status, 204);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let (status, refused) = app.post("/v1/track", &secret, &track).await;
+        assert_eq!(status, 401, "{}: {refused}", app.backend);
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("revoked")
+        );
+        assert_eq!(
+            app.delete(&format!("/v1/keys/{id}"), &app.admin_key).await,
+            404,
+            "revoked once"
+        );
+        let (_, audit) = app.get("/v1/audit", &app.admin_key).await;
+        let actions: Vec<&str> = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(&actions[..2], ["key.revoked", "key.created"], "{audit}");
+        assert_eq!(audit["entries"][0]["target"], id.as_str());
+        other_server.stop();
+        app.stop();
+    }
+}

@@ -601,3 +601,33 @@ async fn an_empty_csrf_token_is_refused_and_cookies_are_secure_behind_https() {
         app.stop();
     }
 }
+
+/// Issue 17, item 6: a revoked admin key's dashboard sessions stayed valid.
+#[tokio::test]
+async fn revoking_an_admin_key_ends_its_dashboard_sessions() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        let (_, created) = app
+            .post(
+                "/v1/keys",
+                &app.admin_key,
+                &json!({"kind": "admin", "name": "ana"}),
+            )
+            .await;
+        let secret = created["secret"].as_str().unwrap().to_owned();
+        let mut browser = Browser::new(&app);
+        let page = browser.login(&secret, "/dashboard/segments").await;
+        assert_eq!(page.location.as_deref(), Some("/dashboard/segments"));
+        assert_eq!(browser.get("/dashboard/segments").await.status, 200);
+        let id = created["id"].as_str().unwrap();
+        assert_eq!(
+            app.delete(&format!("/v1/keys/{id}"), &app.admin_key).await,
+            204
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let page = browser.get("/dashboard/segments").await;
+        assert_eq!(page.status, 303, "{}: the session ended", app.backend);
+        assert!(page.location.unwrap().starts_with("/dashboard/login"));
+        app.stop();
+    }
+}

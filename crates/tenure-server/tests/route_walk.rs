@@ -1,5 +1,5 @@
 //! Every route of the router, walked with no key, a write key, another workspace's admin
-//! key and a wrong key (issue 17, item 7). The routes are read from the source, so a route
+//! key, a wrong key and a revoked key (issue 17, item 7). The routes are read from the source, so a route
 //! added later is walked without anyone remembering to add it here. A route that is neither
 //! public, nor ingestion, nor the dashboard (session-only) must refuse all but an admin key
 //! of its workspace, and no answer to another workspace may carry this workspace's data.
@@ -121,6 +121,20 @@ async fn every_route_refuses_the_wrong_caller_and_never_leaks_another_workspace(
         let (_, task) = app.post("/v1/risk/train", &app.admin_key, &json!({})).await;
         let task_id = task["task"]["id"].as_str().unwrap_or("task_1").to_owned();
         let other_admin = app.other_workspace_key().await;
+        let (_, revoked) = app
+            .post(
+                "/v1/keys",
+                &app.admin_key,
+                &json!({"kind": "admin", "name": "leaked"}),
+            )
+            .await;
+        let revoked_secret = revoked["secret"].as_str().unwrap().to_owned();
+        let revoked_id = revoked["id"].as_str().unwrap();
+        assert_eq!(
+            app.delete(&format!("/v1/keys/{revoked_id}"), &app.admin_key)
+                .await,
+            204
+        );
 
         let fill = |path: &str| {
             path.replace("{write_key}", &app.write_key)
@@ -156,6 +170,7 @@ async fn every_route_refuses_the_wrong_caller_and_never_leaks_another_workspace(
                 for (who, key) in [
                     ("no key", None),
                     ("a wrong key", Some("tnr_a_wrongwrongwrongwrongwrong")),
+                    ("a revoked key", Some(revoked_secret.as_str())),
                     ("a write key", Some(app.write_key.as_str())),
                     ("another workspace's admin key", Some(other_admin.as_str())),
                 ] {
@@ -188,7 +203,7 @@ async fn every_route_refuses_the_wrong_caller_and_never_leaks_another_workspace(
                             matches!(status, 303 | 403),
                             "{what}: the dashboard takes a session, never a key"
                         ),
-                        (_, "no key" | "a wrong key") => {
+                        (_, "no key" | "a wrong key" | "a revoked key") => {
                             assert_eq!(status, 401, "{what}: {body}")
                         }
                         (Kind::Admin, "a write key") => {
@@ -202,7 +217,7 @@ async fn every_route_refuses_the_wrong_caller_and_never_leaks_another_workspace(
                 }
             }
         }
-        assert!(walked > 150, "{walked} probes answered");
+        assert!(walked > 200, "{walked} probes answered");
         let (status, _) = app
             .get("/v1/projects/tnr_w_wrongwrongwrong/settings", "")
             .await;

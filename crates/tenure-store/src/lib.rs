@@ -143,6 +143,36 @@ pub struct ApiKey {
     pub workspace: WorkspaceId,
     pub kind: KeyKind,
     pub created_at: i64,
+    /// What it is for ("website", "ci"…), to tell keys apart when revoking one.
+    pub name: Option<String>,
+    /// It stops working at this instant.
+    pub expires_at: Option<i64>,
+    /// It was revoked at this instant: it no longer works anywhere.
+    pub revoked_at: Option<i64>,
+    /// Last seen in use (kept to the minute).
+    pub last_used_at: Option<i64>,
+}
+
+impl ApiKey {
+    /// Whether the key works at `now`.
+    pub fn is_valid_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// One entry of the audit log: what an admin did, when, by which key (or `cli`), to what.
+/// It never holds personal data (an erased customer appears by their `cus_` id only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at: i64,
+    /// The key id that did it (`key_…`), or `cli` for the command line.
+    pub actor: String,
+    /// `key.created`, `key.revoked`, `segment.saved`, `customer.erased`…
+    pub action: String,
+    /// What it was done to (a key id, a segment id, a `cus_` id…).
+    pub target: String,
+    /// A short description without personal data.
+    pub detail: String,
 }
 
 /// One event to append, with the customer it was resolved to.
@@ -217,7 +247,18 @@ pub trait Backend: Send {
     /// Sets it; `false` for no such workspace.
     fn set_workspace_renewals(&mut self, workspace: &WorkspaceId, renewals: &str) -> Result<bool>;
     fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()>;
+    /// The key with this secret hash, revoked or expired ones included.
     fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>>;
+    /// The workspace's keys, newest first.
+    fn keys(&mut self, workspace: &WorkspaceId) -> Result<Vec<ApiKey>>;
+    /// Revokes a key of the workspace; `false` if there is no such key not yet revoked.
+    fn revoke_key(&mut self, workspace: &WorkspaceId, id: &KeyId, at: i64) -> Result<bool>;
+    /// Records that a key was used at `at`.
+    fn touch_key(&mut self, id: &KeyId, at: i64) -> Result<()>;
+    /// Appends to the workspace's audit log.
+    fn audit(&mut self, workspace: &WorkspaceId, entry: &AuditEntry) -> Result<()>;
+    /// The workspace's audit log, newest first, at most `limit` entries.
+    fn audit_log(&mut self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<AuditEntry>>;
     /// Which of these message ids are already in the workspace's log.
     fn existing_message_ids(
         &mut self,

@@ -4,14 +4,27 @@
 use std::collections::{HashMap, HashSet};
 
 use postgres::{Client, NoTls};
-use tenure_core::{CustomerId, LogColumns, Message, WorkspaceId};
+use tenure_core::{CustomerId, KeyId, LogColumns, Message, WorkspaceId};
 
-use crate::sqlite_backend::key_from_row;
+use crate::sqlite_backend::{KEY_COLUMNS, KeyColumns};
+
+fn key_row(r: &postgres::Row) -> KeyColumns {
+    KeyColumns {
+        id: r.get(0),
+        workspace: r.get(1),
+        kind: r.get(2),
+        created_at: r.get(3),
+        name: r.get(4),
+        expires_at: r.get(5),
+        revoked_at: r.get(6),
+        last_used_at: r.get(7),
+    }
+}
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, NewRiskModel, Replaced, Result,
-    RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
+    ApiKey, Append, Appended, AuditEntry, Backend, CustomerRow, HealthModelRow, NewRiskModel,
+    Replaced, Result, RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -132,6 +145,26 @@ CREATE INDEX events_by_customer ON events (workspace_id, customer_id, timestamp)
 ALTER TABLE workspaces ADD COLUMN renewals TEXT NOT NULL DEFAULT 'auto';
 "#,
     ),
+    (
+        8,
+        "key names, expiry, revocation and last use; the audit log",
+        r#"
+ALTER TABLE api_keys ADD COLUMN name TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
+ALTER TABLE api_keys ADD COLUMN revoked_at BIGINT;
+ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
+CREATE TABLE audit_log (
+    id BIGSERIAL PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_workspace ON audit_log (workspace_id, id);
+"#,
+    ),
 ];
 pub struct PostgresBackend {
     /// Always `Some` until dropped.
@@ -244,19 +277,68 @@ impl Backend for PostgresBackend {
 
     fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()> {
         self.conn()?.execute(
-            "INSERT INTO api_keys (id, workspace_id, kind, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&key.id.as_str(), &key.workspace.as_str(), &key.kind.as_str(), &secret_hash, &key.created_at],
+            "INSERT INTO api_keys (id, workspace_id, kind, secret_hash, created_at, name, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&key.id.as_str(), &key.workspace.as_str(), &key.kind.as_str(), &secret_hash, &key.created_at, &key.name, &key.expires_at],
         )?;
         Ok(())
     }
 
     fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>> {
         let row = self.conn()?.query_opt(
-            "SELECT id, workspace_id, kind, created_at FROM api_keys WHERE secret_hash = $1",
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1"),
             &[&secret_hash],
         )?;
-        row.map(|r| key_from_row(r.get(0), r.get(1), r.get(2), r.get(3)))
-            .transpose()
+        row.map(|r| key_row(&r).into_key()).transpose()
+    }
+
+    fn keys(&mut self, workspace: &WorkspaceId) -> Result<Vec<ApiKey>> {
+        let rows = self.conn()?.query(
+            &format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY created_at DESC, id"
+            ),
+            &[&workspace.as_str()],
+        )?;
+        rows.iter().map(|r| key_row(r).into_key()).collect()
+    }
+
+    fn revoke_key(&mut self, workspace: &WorkspaceId, id: &KeyId, at: i64) -> Result<bool> {
+        Ok(self.conn()?.execute(
+            "UPDATE api_keys SET revoked_at = $3 WHERE workspace_id = $1 AND id = $2 AND revoked_at IS NULL",
+            &[&workspace.as_str(), &id.as_str(), &at],
+        )? > 0)
+    }
+
+    fn touch_key(&mut self, id: &KeyId, at: i64) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
+            &[&id.as_str(), &at],
+        )?;
+        Ok(())
+    }
+
+    fn audit(&mut self, workspace: &WorkspaceId, e: &AuditEntry) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO audit_log (workspace_id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&workspace.as_str(), &e.at, &e.actor, &e.action, &e.target, &e.detail],
+        )?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<AuditEntry>> {
+        let rows = self.conn()?.query(
+            "SELECT at, actor, action, target, detail FROM audit_log WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2",
+            &[&workspace.as_str(), &(limit as i64)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.get(0),
+                actor: r.get(1),
+                action: r.get(2),
+                target: r.get(3),
+                detail: r.get(4),
+            })
+            .collect())
     }
 
     fn existing_message_ids(

@@ -10,8 +10,8 @@ use tenure_core::{CustomerId, KeyId, LogColumns, Message, WorkspaceId};
 use tenure_core::metrics::Spend;
 
 use crate::{
-    ApiKey, Append, Appended, Backend, CustomerRow, HealthModelRow, KeyKind, NewRiskModel,
-    Replaced, Result, RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
+    ApiKey, Append, Appended, AuditEntry, Backend, CustomerRow, HealthModelRow, KeyKind,
+    NewRiskModel, Replaced, Result, RiskModelRow, SegmentRow, StoreError, StoredEvent, Workspace,
 };
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -132,6 +132,26 @@ CREATE INDEX events_by_customer ON events (workspace_id, customer_id, timestamp)
 ALTER TABLE workspaces ADD COLUMN renewals TEXT NOT NULL DEFAULT 'auto';
 "#,
     ),
+    (
+        8,
+        "key names, expiry, revocation and last use; the audit log",
+        r#"
+ALTER TABLE api_keys ADD COLUMN name TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_workspace ON audit_log (workspace_id, id);
+"#,
+    ),
 ];
 pub struct SqliteBackend {
     conn: Connection,
@@ -243,28 +263,65 @@ impl Backend for SqliteBackend {
 
     fn create_key(&mut self, key: &ApiKey, secret_hash: &str) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO api_keys (id, workspace_id, kind, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key.id.as_str(), key.workspace.as_str(), key.kind.as_str(), secret_hash, key.created_at],
+            "INSERT INTO api_keys (id, workspace_id, kind, secret_hash, created_at, name, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![key.id.as_str(), key.workspace.as_str(), key.kind.as_str(), secret_hash, key.created_at, key.name, key.expires_at],
         )?;
         Ok(())
     }
 
     fn find_key(&mut self, secret_hash: &str) -> Result<Option<ApiKey>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, workspace_id, kind, created_at FROM api_keys WHERE secret_hash = ?1",
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1"
+        ))?;
+        let row = stmt.query_row([secret_hash], key_columns).optional()?;
+        row.map(KeyColumns::into_key).transpose()
+    }
+
+    fn keys(&mut self, workspace: &WorkspaceId) -> Result<Vec<ApiKey>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = ?1 ORDER BY created_at DESC, id"
+        ))?;
+        let rows = stmt.query_map([workspace.as_str()], key_columns)?;
+        rows.map(|r| r?.into_key()).collect()
+    }
+
+    fn revoke_key(&mut self, workspace: &WorkspaceId, id: &KeyId, at: i64) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE api_keys SET revoked_at = ?3 WHERE workspace_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+            params![workspace.as_str(), id.as_str(), at],
+        )? > 0)
+    }
+
+    fn touch_key(&mut self, id: &KeyId, at: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+            params![id.as_str(), at],
         )?;
-        let row = stmt
-            .query_row([secret_hash], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
+        Ok(())
+    }
+
+    fn audit(&mut self, workspace: &WorkspaceId, e: &AuditEntry) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO audit_log (workspace_id, at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![workspace.as_str(), e.at, e.actor, e.action, e.target, e.detail],
+        )?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, actor, action, target, detail FROM audit_log WHERE workspace_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![workspace.as_str(), limit as i64], |r| {
+            Ok(AuditEntry {
+                at: r.get(0)?,
+                actor: r.get(1)?,
+                action: r.get(2)?,
+                target: r.get(3)?,
+                detail: r.get(4)?,
             })
-            .optional()?;
-        row.map(|(id, ws, kind, created_at)| key_from_row(&id, &ws, &kind, created_at))
-            .transpose()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn existing_message_ids(
@@ -702,19 +759,51 @@ impl Backend for SqliteBackend {
     }
 }
 
-pub(crate) fn key_from_row(
-    id: &str,
-    workspace: &str,
-    kind: &str,
-    created_at: i64,
-) -> Result<ApiKey> {
-    let corrupt = |e: String| StoreError::Corrupt(e);
-    Ok(ApiKey {
-        id: KeyId::parse(id).map_err(|e| corrupt(e.to_string()))?,
-        workspace: WorkspaceId::parse(workspace).map_err(|e| corrupt(e.to_string()))?,
-        kind: KeyKind::parse(kind).ok_or_else(|| corrupt(format!("unknown key kind `{kind}`")))?,
-        created_at,
+/// The columns of a key, in the order [`KeyColumns`] reads them (both backends).
+pub(crate) const KEY_COLUMNS: &str =
+    "id, workspace_id, kind, created_at, name, expires_at, revoked_at, last_used_at";
+
+/// A key's row, before its ids are parsed.
+pub(crate) struct KeyColumns {
+    pub id: String,
+    pub workspace: String,
+    pub kind: String,
+    pub created_at: i64,
+    pub name: Option<String>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+fn key_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyColumns> {
+    Ok(KeyColumns {
+        id: r.get(0)?,
+        workspace: r.get(1)?,
+        kind: r.get(2)?,
+        created_at: r.get(3)?,
+        name: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+        last_used_at: r.get(7)?,
     })
+}
+
+impl KeyColumns {
+    pub(crate) fn into_key(self) -> Result<ApiKey> {
+        let corrupt = |e: String| StoreError::Corrupt(e);
+        let kind = self.kind;
+        Ok(ApiKey {
+            id: KeyId::parse(&self.id).map_err(|e| corrupt(e.to_string()))?,
+            workspace: WorkspaceId::parse(&self.workspace).map_err(|e| corrupt(e.to_string()))?,
+            kind: KeyKind::parse(&kind)
+                .ok_or_else(|| corrupt(format!("unknown key kind `{kind}`")))?,
+            created_at: self.created_at,
+            name: self.name,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            last_used_at: self.last_used_at,
+        })
+    }
 }
 
 /// A row of `SELECT seq, message_id, customer_id, type, name, timestamp, received_at, raw`.

@@ -8,6 +8,7 @@ mod demo;
 mod export;
 mod health;
 mod import;
+mod keys;
 mod report;
 mod risk;
 mod segments;
@@ -21,7 +22,7 @@ use serde_json::json;
 use tenure_core::WorkspaceId;
 use tenure_core::time::Clock;
 use tenure_server::{Application, Settings, SystemClock};
-use tenure_store::{KeyKind, Store, Workspace};
+use tenure_store::{Store, Workspace};
 
 use crate::config::Config;
 
@@ -71,7 +72,16 @@ enum Command {
     Workspace(WorkspaceCommand),
     /// Manage API keys.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(keys::KeysCommand),
+    /// What admins did in a workspace (keys, definitions, settings, erasures), newest first.
+    Audit {
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Import events from a JSONL (Segment messages) or CSV file. Re-running never duplicates.
     Import(import::ImportArgs),
     /// Generate a demo business, load it and serve it.
@@ -128,21 +138,6 @@ enum WorkspaceCommand {
         /// implicit or explicit (docs/metrics.md, "Renewals").
         #[arg(long)]
         renewals: String,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create an API key; the secret is printed once and stored only hashed.
-    Create {
-        /// Workspace id or name (may be omitted when there is only one).
-        #[arg(long)]
-        workspace: Option<String>,
-        /// `write` (ingest only) or `admin` (everything).
-        #[arg(long, value_parser = ["write", "admin"])]
-        kind: String,
         #[arg(long)]
         json: bool,
     },
@@ -274,31 +269,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
-        Command::Keys(KeysCommand::Create {
+        Command::Keys(command) => keys::run(&database, command, &clock)?,
+        Command::Audit {
             workspace,
-            kind,
+            limit,
             json,
-        }) => {
-            let store = Store::open(database)?;
-            let ws = resolve_workspace(&store, workspace.as_deref())?;
-            let kind = KeyKind::parse(&kind).context("kind must be write or admin")?;
-            let (key, secret) =
-                tenure_server::admin::create_key(&store, &ws.id, kind, clock.now())?;
-            if json {
-                println!(
-                    "{}",
-                    json!({"id": key.id, "workspace": key.workspace, "kind": key.kind, "secret": secret})
-                );
-            } else {
-                println!(
-                    "{} key {} for workspace {} ({}):\n\n  {secret}\n\nKeep it safe: it is shown only this once.",
-                    kind.as_str(),
-                    key.id,
-                    ws.id,
-                    ws.name
-                );
-            }
-        }
+        } => keys::audit(&database, workspace.as_deref(), limit, json)?,
         Command::Import(args) => return import::run(&database, args, &clock),
         Command::Demo(args) => demo::run(&config, cli.global.database.as_deref(), args)?,
         Command::Clv(ClvCommand::Fit(args)) => clv::run(args)?,

@@ -342,7 +342,11 @@ async fn login(
     if caller.require_admin().is_err() {
         return retry("write");
     }
-    let Ok(token) = state.sessions.open(caller.workspace, state.clock.now()) else {
+    let key_hash = crate::auth::hash_secret(form.key.trim());
+    let Ok(token) = state
+        .sessions
+        .open(caller.workspace, key_hash, state.clock.now())
+    else {
         return ApiError::new(Code::Unavailable, "no randomness available for a session")
             .into_response();
     };

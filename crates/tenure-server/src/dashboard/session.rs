@@ -29,6 +29,8 @@ pub const SESSION_HOURS: i64 = 12;
 pub struct Session {
     pub workspace: WorkspaceId,
     pub csrf: String,
+    /// The hash of the admin key that opened it: revoking the key ends the session.
+    key_hash: String,
     expires_at: Millis,
     /// The session token's hash (the key of the table), to log out.
     id: String,
@@ -49,11 +51,17 @@ pub fn random_token() -> Result<String, getrandom::Error> {
 
 impl Sessions {
     /// Opens a session for the workspace; returns the token to set as the cookie.
-    pub fn open(&self, workspace: WorkspaceId, now: Millis) -> Result<String, getrandom::Error> {
+    pub fn open(
+        &self,
+        workspace: WorkspaceId,
+        key_hash: String,
+        now: Millis,
+    ) -> Result<String, getrandom::Error> {
         let token = random_token()?;
         let id = hash_secret(&token);
         let session = Session {
             workspace,
+            key_hash,
             csrf: random_token()?,
             expires_at: now + SESSION_HOURS * 3_600_000,
             id: id.clone(),
@@ -140,7 +148,11 @@ impl FromRequestParts<AppState> for Session {
         if let Some(session) =
             cookie(&parts.headers, SESSION_COOKIE).and_then(|t| state.sessions.find(t, now))
         {
-            return Ok(session);
+            // The key that opened it must still work (a revoked admin key's sessions end).
+            match state.keys.check_hash(session.key_hash.clone()).await {
+                Ok(caller) if caller.require_admin().is_ok() => return Ok(session),
+                _ => state.sessions.close(&session),
+            }
         }
         let next = parts
             .uri

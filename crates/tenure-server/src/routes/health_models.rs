@@ -121,11 +121,21 @@ async fn put(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     match done {
-        SegmentDone::Reconciled { entered, exited } => Ok(axum::Json(json!({
-            "name": name,
-            "definition": value,
-            "reconciled": {"entered": entered, "exited": exited},
-        }))),
+        SegmentDone::Reconciled { entered, exited } => {
+            super::record(
+                &state,
+                &caller,
+                "health_model.saved",
+                name.clone(),
+                String::new(),
+            )
+            .await;
+            Ok(axum::Json(json!({
+                "name": name,
+                "definition": value,
+                "reconciled": {"entered": entered, "exited": exited},
+            })))
+        }
         SegmentDone::Refused(message) => Err(invalid(message)),
         _ => Err(not_found(&name)),
     }
@@ -145,7 +155,10 @@ async fn delete(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     match done {
-        SegmentDone::Reconciled { .. } => Ok(StatusCode::NO_CONTENT),
+        SegmentDone::Reconciled { .. } => {
+            super::record(&state, &caller, "health_model.deleted", name, String::new()).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         SegmentDone::Refused(message) => Err(invalid(message)),
         _ => Err(not_found(&name)),
     }

@@ -5,6 +5,7 @@ pub mod health;
 pub mod health_models;
 pub mod health_scores;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod risk;
 pub mod segments;
@@ -47,4 +48,28 @@ pub(crate) async fn engine_for(
     Ok(tokio::task::spawn_blocking(move || engines.get(&ws))
         .await
         .map_err(|_| ApiError::new(Code::Internal, "engine load interrupted"))??)
+}
+
+/// Records an admin's action in the workspace's audit log (off the async workers). A failure
+/// to record is logged at ERROR: the action itself was done.
+pub(crate) async fn record(
+    state: &crate::AppState,
+    caller: &crate::auth::Caller,
+    action: &'static str,
+    target: String,
+    detail: String,
+) {
+    let store = state.store.clone();
+    let (workspace, actor) = (caller.workspace.clone(), caller.key.to_string());
+    let now = jiff::Timestamp::now().as_millisecond();
+    let done = tokio::task::spawn_blocking(move || {
+        crate::admin::audit(&store, &workspace, &actor, action, &target, &detail, now)
+    })
+    .await;
+    if !matches!(done, Ok(Ok(()))) {
+        tracing::error!(
+            action,
+            "an admin action could not be recorded in the audit log"
+        );
+    }
 }

@@ -230,6 +230,8 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let segment = save(&state, &caller.workspace, None, body).await?;
+    let id = segment["id"].as_str().unwrap_or_default().to_owned();
+    super::record(&state, &caller, "segment.created", id, String::new()).await;
     Ok((StatusCode::CREATED, axum::Json(segment)))
 }
 
@@ -240,9 +242,10 @@ async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    Ok(axum::Json(
-        save(&state, &caller.workspace, Some(id), body).await?,
-    ))
+    let segment = save(&state, &caller.workspace, Some(id), body).await?;
+    let target = SegmentId(id).to_string();
+    super::record(&state, &caller, "segment.changed", target, String::new()).await;
+    Ok(axum::Json(segment))
 }
 
 async fn remove(
@@ -257,7 +260,11 @@ async fn remove(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?
     {
-        SegmentDone::Deleted => Ok(StatusCode::NO_CONTENT),
+        SegmentDone::Deleted => {
+            let target = SegmentId(id).to_string();
+            super::record(&state, &caller, "segment.deleted", target, String::new()).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         _ => Err(not_found(id)),
     }
 }

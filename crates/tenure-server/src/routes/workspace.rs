@@ -73,6 +73,16 @@ async fn update(
         SegmentDone::Reconciled { entered, exited } => (entered, exited),
         _ => (0, 0),
     };
+    let target = caller.workspace.to_string();
+    let detail = format!("renewals = {}", renewals.as_str());
+    super::record(
+        &state,
+        &caller,
+        "workspace.settings_changed",
+        target,
+        detail,
+    )
+    .await;
     Ok(axum::Json(json!({
         "id": caller.workspace,
         "settings": {"renewals": renewals.as_str()},
