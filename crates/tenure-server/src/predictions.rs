@@ -158,6 +158,17 @@ fn summary(state: &CustomerState, today: i32, currency: Currency) -> Option<(Rft
 }
 
 impl PredictionCache {
+    /// Drops the workspace's fitted models (after an erasure: they were fitted on the
+    /// erased customer too); the next read fits again.
+    pub fn forget(&self, workspace: &WorkspaceId) {
+        if let Ok(mut fitted) = self.fitted.lock() {
+            fitted.remove(workspace);
+        }
+        if let Ok(mut fitted) = self.subscriptions.lock() {
+            fitted.remove(workspace);
+        }
+    }
+
     /// The workspace's models, refitted if the engine or the day moved on since the last fit.
     pub fn models(&self, engine: &Engine, now: Millis) -> Option<Arc<OrderModels>> {
         let mut fitted = self.fitted.lock().ok()?;

@@ -88,6 +88,11 @@ pub enum SegmentOp {
     SetRenewals {
         renewals: tenure_core::customer::Renewals,
     },
+    /// Erase a customer (an id or a user id) and those merged into them: their events and
+    /// rows go in one transaction, then the engine folds the log again (docs/security.md).
+    EraseCustomer {
+        customer: String,
+    },
 }
 
 /// What a [`SegmentOp`] did.
@@ -108,6 +113,11 @@ pub enum SegmentDone {
     },
     /// The change would leave the models inconsistent (two defaults); nothing was stored.
     Refused(String),
+    /// A customer was erased: their id and how many events went.
+    Erased {
+        customer: CustomerId,
+        events: u64,
+    },
 }
 
 struct SegmentRequest {
@@ -1000,6 +1010,24 @@ fn segment_job(
             let model = model.clone();
             reconcile_after(conn, &lock, ws, now, move |engine| {
                 engine.set_risk_model(Some(model))
+            })
+        }
+        SegmentOp::EraseCustomer { customer } => {
+            let mut engine = lock
+                .write()
+                .map_err(|_| StoreError::Corrupt("engine lock poisoned".into()))?;
+            let Some(state) = engine.find(customer) else {
+                return Ok(SegmentDone::NotFound);
+            };
+            let id = state.id.clone();
+            let mut ids = vec![id.clone()];
+            ids.extend(state.merged.iter().cloned());
+            let events = conn.erase_customers(ws, &ids)?;
+            // Nothing of them stays in memory: the engine is the log folded again.
+            *engine = rebuild(conn, ws)?;
+            Ok(SegmentDone::Erased {
+                customer: id,
+                events,
             })
         }
         SegmentOp::SetRenewals { renewals } => {

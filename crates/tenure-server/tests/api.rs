@@ -1673,3 +1673,70 @@ async fn keys_are_listed_revoked_everywhere_within_a_second_and_audited() {
         app.stop();
     }
 }
+
+/// Issue 17, item 9: a business must honour deletion and access requests.
+#[tokio::test]
+async fn a_customer_is_exported_then_erased_for_good_on_every_backend() {
+    for db in databases() {
+        let app = TestApp::spawn(&db).await;
+        app.post_in_batches(&[
+            json!({"type": "identify", "anonymousId": "anon-9", "traits": {"email": "erase-me@example.com"}, "messageId": "e1"}),
+            json!({"type": "track", "anonymousId": "anon-9", "event": "Viewed", "messageId": "e2"}),
+            json!({"type": "identify", "anonymousId": "anon-9", "userId": "erase-me", "messageId": "e3"}),
+            json!({"type": "track", "userId": "erase-me", "event": "Order Completed", "messageId": "e4",
+                   "properties": {"order_id": "o1", "revenue": 10, "currency": "USD"}}),
+            json!({"type": "track", "userId": "keep-me", "event": "Viewed", "messageId": "k1"}),
+        ])
+        .await;
+        let (status, export) = app
+            .get("/v1/customers/erase-me/export", &app.admin_key)
+            .await;
+        assert_eq!(status, 200, "{export}");
+        assert_eq!(export["events"].as_array().unwrap().len(), 4, "{export}");
+        assert!(export.to_string().contains("erase-me@example.com"));
+        let (status, _) = app
+            .get("/v1/customers/erase-me/export", &app.write_key)
+            .await;
+        assert_eq!(status, 403);
+
+        let (status, erased) = app
+            .delete_json("/v1/customers/erase-me", &app.admin_key)
+            .await;
+        assert_eq!(status, 200, "{erased}");
+        assert_eq!(erased["events"], 4);
+        let (status, _) = app.get("/v1/customers/erase-me", &app.admin_key).await;
+        assert_eq!(status, 404);
+        assert_eq!(app.get("/v1/customers/anon-9", &app.admin_key).await.0, 404);
+        assert_eq!(
+            app.get("/v1/customers/keep-me", &app.admin_key).await.0,
+            200
+        );
+        assert_eq!(app.event_count().await, 1);
+        let (_, audit) = app.get("/v1/audit", &app.admin_key).await;
+        assert_eq!(audit["entries"][0]["action"], "customer.erased");
+        assert!(
+            !audit.to_string().contains("erase-me"),
+            "no personal data in the audit log"
+        );
+        app.stop();
+
+        // A restart folds the log again: they do not come back; sequence numbers only grow.
+        let app = TestApp::spawn(&db).await;
+        assert_eq!(
+            app.get("/v1/customers/erase-me", &app.admin_key).await.0,
+            404
+        );
+        let (_, stored) = app
+            .post(
+                "/v1/track",
+                &app.write_key,
+                &json!({"userId": "new", "event": "X", "messageId": "n1"}),
+            )
+            .await;
+        assert!(
+            stored["results"][0]["seq"].as_i64().unwrap() > 5,
+            "{stored}"
+        );
+        app.stop();
+    }
+}

@@ -301,6 +301,12 @@ pub trait Backend: Send {
         limit: usize,
     ) -> Result<Vec<StoredEvent>>;
     fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64>;
+    /// Erases customers (a person and the customers merged into them) in one transaction:
+    /// every event stored under them and their rows in the customers projection, rows
+    /// merged into them included. Returns how many events went. Sequence numbers are never
+    /// reused (SQLite `AUTOINCREMENT`, PostgreSQL sequences).
+    fn erase_customers(&mut self, workspace: &WorkspaceId, customers: &[CustomerId])
+    -> Result<u64>;
     fn customer_row(
         &mut self,
         workspace: &WorkspaceId,

@@ -550,6 +550,25 @@ impl Backend for PostgresBackend {
         Ok(rows.iter().map(stored_event).collect())
     }
 
+    fn erase_customers(
+        &mut self,
+        workspace: &WorkspaceId,
+        customers: &[CustomerId],
+    ) -> Result<u64> {
+        let ids: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let mut tx = self.conn()?.transaction()?;
+        let events = tx.execute(
+            "DELETE FROM events WHERE workspace_id = $1 AND customer_id = ANY($2)",
+            &[&workspace.as_str(), &ids],
+        )?;
+        tx.execute(
+            "DELETE FROM customers WHERE workspace_id = $1 AND (customer_id = ANY($2) OR merged_into = ANY($2))",
+            &[&workspace.as_str(), &ids],
+        )?;
+        tx.commit()?;
+        Ok(events)
+    }
+
     fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64> {
         let n: i64 = self
             .conn()?

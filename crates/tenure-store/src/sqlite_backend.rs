@@ -509,6 +509,28 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    fn erase_customers(
+        &mut self,
+        workspace: &WorkspaceId,
+        customers: &[CustomerId],
+    ) -> Result<u64> {
+        let ids: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let events = tx.execute(
+            "DELETE FROM events WHERE workspace_id = ?1 AND customer_id IN (SELECT value FROM json_each(?2))",
+            params![workspace.as_str(), ids],
+        )?;
+        tx.execute(
+            "DELETE FROM customers WHERE workspace_id = ?1 AND (customer_id IN (SELECT value FROM json_each(?2)) OR merged_into IN (SELECT value FROM json_each(?2)))",
+            params![workspace.as_str(), ids],
+        )?;
+        tx.commit()?;
+        Ok(events as u64)
+    }
+
     fn event_count(&mut self, workspace: &WorkspaceId) -> Result<u64> {
         let n: i64 = self.conn.query_row(
             "SELECT count(*) FROM events WHERE workspace_id = ?1",

@@ -4,6 +4,7 @@
 mod apply;
 mod clv;
 mod config;
+mod customers;
 mod demo;
 mod export;
 mod health;
@@ -73,6 +74,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// A customer's erasure and export (GDPR / CCPA requests).
+    #[command(subcommand)]
+    Customers(customers::CustomersCommand),
     /// What admins did in a workspace (keys, definitions, settings, erasures), newest first.
     Audit {
         #[arg(long)]
@@ -270,6 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Keys(command) => keys::run(&database, command, &clock)?,
+        Command::Customers(command) => customers::run(&database, command, &clock)?,
         Command::Audit {
             workspace,
             limit,

@@ -1294,3 +1294,44 @@ fn the_workspace_renewal_policy_is_set_from_the_command_line() {
         );
     }
 }
+
+/// Issue 17, item 9 from the command line: export, then erase, for good.
+#[test]
+fn a_customer_is_exported_and_erased_from_the_command_line() {
+    for db in databases() {
+        tenure(&db, &["workspace", "create", "shop"]);
+        let file = write_file(
+            "people.jsonl",
+            concat!(
+                "{\"type\":\"identify\",\"userId\":\"gone\",\"messageId\":\"g1\",\"traits\":{\"email\":\"gone@x.y\"},\"timestamp\":\"2025-01-01T00:00:00Z\"}\n",
+                "{\"type\":\"track\",\"userId\":\"stays\",\"event\":\"A\",\"messageId\":\"s1\",\"timestamp\":\"2025-01-01T00:00:00Z\"}\n",
+            ),
+        );
+        tenure(
+            &db,
+            &[
+                "import",
+                file.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--quiet",
+            ],
+        );
+        let export = tenure(&db, &["customers", "export", "gone"]);
+        assert!(
+            stdout(&export).contains("gone@x.y"),
+            "{}",
+            String::from_utf8_lossy(&export.stderr)
+        );
+        let erased = tenure(&db, &["customers", "erase", "gone", "--json"]);
+        let erased: Value = serde_json::from_str(&stdout(&erased)).unwrap();
+        assert_eq!(erased["events"], 1);
+        assert_eq!(event_count(&db), 1);
+        let again = tenure(&db, &["customers", "erase", "gone"]);
+        assert!(!again.status.success());
+        let audit = tenure(&db, &["audit", "--json"]);
+        let audit: Value = serde_json::from_str(&stdout(&audit)).unwrap();
+        assert_eq!(audit[0]["action"], "customer.erased");
+        assert_eq!(audit[0]["actor"], "cli");
+    }
+}

@@ -17,7 +17,104 @@ use crate::error::{ApiError, Code};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/customers", get(list))
-        .route("/v1/customers/{id}", get(show))
+        .route("/v1/customers/{id}", get(show).delete(erase))
+        .route("/v1/customers/{id}/export", get(export))
+}
+
+/// Erases the customer everywhere Tenure keeps them (docs/security.md, "Erasure"). The audit
+/// log keeps the `cus_` id and the count of events, nothing personal.
+async fn erase(
+    State(state): State<AppState>,
+    AdminKey(caller): AdminKey,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let done = state
+        .ingestor
+        .segment(
+            caller.workspace.clone(),
+            crate::writer::SegmentOp::EraseCustomer {
+                customer: id.clone(),
+            },
+        )
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
+    let crate::writer::SegmentDone::Erased { customer, events } = done else {
+        return Err(not_found(&id));
+    };
+    // The cached models were fitted on them too.
+    state.predictions.forget(&caller.workspace);
+    super::record(
+        &state,
+        &caller,
+        "customer.erased",
+        customer.to_string(),
+        format!("{events} events"),
+    )
+    .await;
+    Ok(axum::Json(json!({"erased": customer, "events": events})))
+}
+
+/// Everything Tenure holds about the customer (an access request): the profile as the API
+/// shows it, the customers-table rows, and every stored event, as received.
+async fn export(
+    State(state): State<AppState>,
+    AdminKey(caller): AdminKey,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let profile = profile_document(&state, &caller.workspace, &id).await?;
+    let ids: Vec<CustomerId> = {
+        let engine = crate::routes::engine_for(&state, &caller.workspace).await?;
+        let engine = engine
+            .read()
+            .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))?;
+        let state = engine.find(&id).ok_or_else(|| not_found(&id))?;
+        std::iter::once(state.id.clone())
+            .chain(state.merged.iter().cloned())
+            .collect()
+    };
+    let (store, ws) = (state.store.clone(), caller.workspace.clone());
+    let (events, rows) = tokio::task::spawn_blocking(move || {
+        store.with(|c| {
+            let events = c.customer_events(&ws, &ids, usize::MAX >> 1)?;
+            let rows: Vec<_> = ids
+                .iter()
+                .filter_map(|i| c.customer_row(&ws, i).transpose())
+                .collect::<Result<_, _>>()?;
+            Ok((events, rows))
+        })
+    })
+    .await
+    .map_err(|_| ApiError::new(Code::Internal, "export interrupted"))??;
+    let events: Vec<Value> = events
+        .into_iter()
+        .rev()
+        .map(|e| {
+            let mut message: Value = serde_json::from_str(&e.raw).unwrap_or(Value::Null);
+            message["timestamp"] = json!(format_instant(e.timestamp));
+            message["receivedAt"] = json!(format_instant(e.received_at));
+            message
+        })
+        .collect();
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({"id": r.id, "user_id": r.user_id, "identities": serde_json::from_str::<Value>(&r.identities).unwrap_or(Value::Null),
+                   "traits": serde_json::from_str::<Value>(&r.traits).unwrap_or(Value::Null),
+                   "first_seen": format_instant(r.first_seen), "merged_into": r.merged_into})
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "profile": profile,
+        "customer_rows": rows,
+        "events": events,
+    })))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(
+        Code::CustomerNotFound,
+        format!("no customer `{id}` in this workspace (give a cus_… id or a userId)"),
+    )
 }
 
 const MAX_LIMIT: usize = 1000;

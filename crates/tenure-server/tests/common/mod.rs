@@ -177,6 +177,10 @@ impl TestApp {
         self.send(reqwest::Method::PUT, path, key, Some(body)).await
     }
 
+    pub async fn delete_json(&self, path: &str, key: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, path, key, None).await
+    }
+
     pub async fn delete(&self, path: &str, key: &str) -> u16 {
         self.send(reqwest::Method::DELETE, path, key, None).await.0
     }
