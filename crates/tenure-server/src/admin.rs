@@ -147,3 +147,42 @@ pub fn audit(
         )
     })
 }
+
+/// Everything stored about customers (a person and those merged into them), for an access
+/// request: their customers-table rows and every event as received, oldest first, each
+/// with the stored `timestamp` and `receivedAt`.
+pub fn customer_export(
+    store: &Store,
+    workspace: &WorkspaceId,
+    customers: &[tenure_core::CustomerId],
+) -> Result<(Vec<serde_json::Value>, Vec<serde_json::Value>), StoreError> {
+    use serde_json::{Value, json};
+    use tenure_core::time::format_instant;
+    store.with(|c| {
+        let events = c
+            .customer_events(workspace, customers, usize::MAX >> 1)?
+            .into_iter()
+            .rev()
+            .map(|e| {
+                let mut message: Value = serde_json::from_str(&e.raw).unwrap_or(Value::Null);
+                message["timestamp"] = json!(format_instant(e.timestamp));
+                message["receivedAt"] = json!(format_instant(e.received_at));
+                message
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for id in customers {
+            if let Some(r) = c.customer_row(workspace, id)? {
+                rows.push(json!({
+                    "id": r.id,
+                    "user_id": r.user_id,
+                    "identities": serde_json::from_str::<Value>(&r.identities).unwrap_or(Value::Null),
+                    "traits": serde_json::from_str::<Value>(&r.traits).unwrap_or(Value::Null),
+                    "first_seen": format_instant(r.first_seen),
+                    "merged_into": r.merged_into,
+                }));
+            }
+        }
+        Ok((rows, events))
+    })
+}

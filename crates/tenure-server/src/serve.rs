@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  accept ◄─ a permit per connection (max_connections): beyond it, connections wait in
-//!    │       the kernel's backlog and hold no file descriptor here
+//!    │       the kernel's backlog and hold no file descriptor here; one address holds at
+//!    │       most max_connections_per_address (more are closed at once)
 //!    ▼
 //!  hyper HTTP/1 with a timer: headers within header_read_timeout (slow or idle sockets
 //!    │       are closed), keep-alive connections idle that long are closed too
@@ -33,6 +34,9 @@ use crate::error::{ApiError, Code};
 pub struct Limits {
     /// Open connections at most; more wait to be accepted.
     pub max_connections: usize,
+    /// Open connections from one client address at most; more are closed at once, so one
+    /// client cannot hold every connection slot.
+    pub max_connections_per_address: usize,
     /// A request's headers must arrive within this (and an idle keep-alive connection is
     /// closed after it).
     pub header_read_timeout: Duration,
@@ -49,6 +53,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 1024,
+            max_connections_per_address: 128,
             header_read_timeout: Duration::from_secs(15),
             body_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(120),
@@ -100,6 +105,24 @@ async fn overloaded(error: tower::BoxError) -> Response {
     response
 }
 
+/// A connection's place in its address's count, given back when it closes.
+struct AddressSlot {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    address: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish
 /// (at most 30 s). Each request carries the client's address (`ConnectInfo<SocketAddr>`).
 pub async fn serve(
@@ -109,6 +132,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -131,6 +156,21 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let address = client.ip();
+        {
+            let mut open = per_address.lock().unwrap_or_else(|e| e.into_inner());
+            let count = open.entry(address).or_insert(0);
+            if *count >= limits.max_connections_per_address {
+                tracing::debug!(%address, "closing a connection over the per-address limit");
+                drop(stream);
+                continue;
+            }
+            *count += 1;
+        }
+        let release = AddressSlot {
+            open: per_address.clone(),
+            address,
+        };
         let router = router.clone();
         let service =
             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
@@ -149,6 +189,7 @@ pub async fn serve(
             if let Err(e) = connection.await {
                 tracing::debug!(%client, "connection closed: {e}");
             }
+            drop(release);
             drop(permit);
         });
     }

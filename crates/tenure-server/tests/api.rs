@@ -1564,6 +1564,52 @@ async fn slow_and_idle_connections_are_closed_and_the_server_keeps_answering() {
     }
 }
 
+/// One address cannot hold every connection slot: past its share, its connections are
+/// closed at once while another address is still served.
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for db in databases() {
+        let limits = tenure_server::serve::Limits {
+            max_connections_per_address: 4,
+            ..Default::default()
+        };
+        let app = TestApp::spawn_with_limits(&db, limits).await;
+        let address: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+            socket
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            held.push(socket);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut fifth = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut buffer = [0u8; 64];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), fifth.read(&mut buffer)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "{}: the fifth connection of one address is closed at once",
+            app.backend
+        );
+        let other = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .build()
+            .unwrap();
+        let response = other
+            .get(format!("{}/health/live", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "another address is served");
+        drop(held);
+        app.stop();
+    }
+}
+
 /// Issue 17, item 4: 3,500 wrong keys a second were checked without a limit.
 #[tokio::test]
 async fn an_address_that_keeps_failing_authentication_is_refused_for_a_while() {

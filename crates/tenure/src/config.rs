@@ -71,7 +71,8 @@ pub fn risk_retrain_days() -> anyhow::Result<u32> {
     }
 }
 
-/// The server's limits from `TENURE_MAX_CONNECTIONS`, `TENURE_MAX_IN_FLIGHT`,
+/// The server's limits from `TENURE_MAX_CONNECTIONS`, `TENURE_MAX_CONNECTIONS_PER_ADDRESS`,
+/// `TENURE_MAX_IN_FLIGHT`,
 /// `TENURE_HEADER_TIMEOUT_SECS`, `TENURE_BODY_TIMEOUT_SECS` and `TENURE_REQUEST_TIMEOUT_SECS`
 /// (docs/security.md, "Limits"); the defaults otherwise.
 pub fn limits() -> anyhow::Result<tenure_server::serve::Limits> {
@@ -88,6 +89,9 @@ pub fn limits() -> anyhow::Result<tenure_server::serve::Limits> {
     let seconds = std::time::Duration::from_secs;
     if let Some(n) = number("TENURE_MAX_CONNECTIONS")? {
         limits.max_connections = usize::try_from(n)?;
+    }
+    if let Some(n) = number("TENURE_MAX_CONNECTIONS_PER_ADDRESS")? {
+        limits.max_connections_per_address = usize::try_from(n)?;
     }
     if let Some(n) = number("TENURE_MAX_IN_FLIGHT")? {
         limits.max_in_flight = usize::try_from(n)?;

@@ -3,8 +3,8 @@
 
 use anyhow::bail;
 use clap::Subcommand;
-use serde_json::{Value, json};
-use tenure_core::time::{Clock, format_instant};
+use serde_json::json;
+use tenure_core::time::Clock;
 use tenure_server::writer::{SegmentDone, SegmentOp};
 use tenure_store::DatabaseUrl;
 
@@ -84,28 +84,7 @@ pub fn run(
                     .chain(state.merged.iter().cloned())
                     .collect::<Vec<_>>()
             };
-            let events = core
-                .store
-                .with(|c| c.customer_events(&ws.id, &ids, usize::MAX >> 1))?;
-            let events: Vec<Value> = events
-                .into_iter()
-                .rev()
-                .map(|e| {
-                    let mut m: Value = serde_json::from_str(&e.raw).unwrap_or(Value::Null);
-                    m["timestamp"] = json!(format_instant(e.timestamp));
-                    m["receivedAt"] = json!(format_instant(e.received_at));
-                    m
-                })
-                .collect();
-            let mut rows = Vec::new();
-            for i in &ids {
-                if let Some(r) = core.store.with(|c| c.customer_row(&ws.id, i))? {
-                    rows.push(json!({"id": r.id, "user_id": r.user_id,
-                        "identities": serde_json::from_str::<Value>(&r.identities).unwrap_or(Value::Null),
-                        "traits": serde_json::from_str::<Value>(&r.traits).unwrap_or(Value::Null),
-                        "merged_into": r.merged_into}));
-                }
-            }
+            let (rows, events) = tenure_server::admin::customer_export(&core.store, &ws.id, &ids)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(

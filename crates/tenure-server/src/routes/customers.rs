@@ -73,36 +73,10 @@ async fn export(
             .collect()
     };
     let (store, ws) = (state.store.clone(), caller.workspace.clone());
-    let (events, rows) = tokio::task::spawn_blocking(move || {
-        store.with(|c| {
-            let events = c.customer_events(&ws, &ids, usize::MAX >> 1)?;
-            let rows: Vec<_> = ids
-                .iter()
-                .filter_map(|i| c.customer_row(&ws, i).transpose())
-                .collect::<Result<_, _>>()?;
-            Ok((events, rows))
-        })
-    })
-    .await
-    .map_err(|_| ApiError::new(Code::Internal, "export interrupted"))??;
-    let events: Vec<Value> = events
-        .into_iter()
-        .rev()
-        .map(|e| {
-            let mut message: Value = serde_json::from_str(&e.raw).unwrap_or(Value::Null);
-            message["timestamp"] = json!(format_instant(e.timestamp));
-            message["receivedAt"] = json!(format_instant(e.received_at));
-            message
-        })
-        .collect();
-    let rows: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            json!({"id": r.id, "user_id": r.user_id, "identities": serde_json::from_str::<Value>(&r.identities).unwrap_or(Value::Null),
-                   "traits": serde_json::from_str::<Value>(&r.traits).unwrap_or(Value::Null),
-                   "first_seen": format_instant(r.first_seen), "merged_into": r.merged_into})
-        })
-        .collect();
+    let (rows, events) =
+        tokio::task::spawn_blocking(move || crate::admin::customer_export(&store, &ws, &ids))
+            .await
+            .map_err(|_| ApiError::new(Code::Internal, "export interrupted"))??;
     Ok(axum::Json(json!({
         "profile": profile,
         "customer_rows": rows,
