@@ -254,13 +254,13 @@ fn random_stream(rng: &mut Rng, len: usize) -> Vec<Value> {
 }
 
 #[test]
-fn incremental_state_equals_a_rebuild_after_random_streams() {
+fn an_engine_resumed_midway_equals_a_fold_of_the_whole_stream() {
     let mut rng = Rng::new(2026);
     for round in 0..200 {
         let len = 1 + rng.below(120) as usize;
         let stream = random_stream(&mut rng, len);
-        // Incremental: applied in arbitrary chunks, with a snapshot restored midway
-        // (what a restart from a snapshot would do).
+        // Incremental: folded up to a random point, copied (the state a process hands on;
+        // there is no serialised snapshot yet), then the rest folded into the copy.
         let mut live = Engine::new(ws());
         let cut = rng.below(stream.len() as u64 + 1) as usize;
         for (i, m) in stream[..cut].iter().enumerate() {

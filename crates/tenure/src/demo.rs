@@ -231,19 +231,21 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
         println!("  write key  {write_key}\n");
         println!("Look at the customers:\n  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/customers?limit=5'");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/customers/user_000001\n");
-        println!("The loyalty report (in another terminal, in this directory):\n  tenure report        (or: cargo run --release -p tenure -- report)");
+        // Run from a build directory (`cargo run`), `tenure` is not on the PATH yet.
+        let tenure = cli_name();
+        println!("The loyalty report (in another terminal, in this directory):\n  {tenure} report");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/metrics/subscriptions'\n");
-        println!("Who is at risk, and why:\n  tenure health        (or: cargo run --release -p tenure -- health)");
+        println!("Who is at risk, and why:\n  {tenure} health");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/health-scores?limit=10'\n");
         if let Some(auc) = risk["holdout_auc"].as_f64() {
             println!(
-                "Churn risk ({}, holdout AUC {auc:.3} against {:.3} for recency alone):\n  tenure risk customers      tenure risk report",
+                "Churn risk ({}, holdout AUC {auc:.3} against {:.3} for recency alone):\n  {tenure} risk customers      {tenure} risk report",
                 risk["learner"].as_str().unwrap_or(""),
                 risk["recency_auc"].as_f64().unwrap_or(f64::NAN)
             );
             println!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/risk/customers?limit=10'\n");
         }
-        println!("Segments ({segments} defined, members kept exact as events arrive and time passes):\n  tenure segments list");
+        println!("Segments ({segments} defined, members kept exact as events arrive and time passes):\n  {tenure} segments list");
         println!("  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/segments\n");
         println!(
             "Send an event (Segment format):\n  curl -s -u '{write_key}:' {base}/v1/track -H 'Content-Type: application/json' \\\n    -d '{{\"userId\": \"user_000001\", \"event\": \"Report Viewed\"}}'\n"
@@ -263,4 +265,17 @@ fn define_demo_segments(
     let items = serde_json::from_str(include_str!("demo_segments.json"))?;
     let parsed = crate::segments::parse_items(items, "demo_segments.json")?;
     Ok(crate::segments::save(core, workspace, parsed)?.len())
+}
+
+/// How to run the CLI from where this demo was started: `tenure` when the binary is
+/// installed, the `cargo run` line when it runs from a build directory (where `tenure` is
+/// not on the PATH).
+fn cli_name() -> &'static str {
+    let in_build_dir =
+        std::env::current_exe().is_ok_and(|p| p.components().any(|c| c.as_os_str() == "target"));
+    if in_build_dir {
+        "cargo run --release -p tenure --"
+    } else {
+        "tenure"
+    }
 }

@@ -242,7 +242,7 @@ fn login_form(next: &str, csrf: &str, error: Option<&str>) -> Markup {
                 main {
                     h1 { "Tenure" }
                     p { "Log in with an admin key of your workspace: " code { "tenure demo" } " prints one, "
-                        code { "tenure keys create --admin" } " makes one." }
+                        code { "tenure keys create --kind admin" } " makes one." }
                     @if let Some(e) = error { p.error role="alert" { (e) } }
                     form method="post" action="/dashboard/login" {
                         input type="hidden" name="csrf" value=(csrf);
