@@ -1109,7 +1109,13 @@ fn segments_are_listed_applied_previewed_and_deleted_on_the_demo() {
 fn adversarial_jsonl(rng: &mut tenure_core::random::Rng) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..300 {
-        let line: Vec<u8> = match rng.below(14) {
+        let line: Vec<u8> = match rng.below(16) {
+            // Odd encodings: a line saved as UTF-16 (NULs between the bytes), and Latin-1.
+            14 => "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"X\"}"
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes())
+                .collect(),
+            15 => b"{\"type\":\"track\",\"userId\":\"Ren\xe9\",\"event\":\"X\",\"timestamp\":\"2025-01-01T00:00:00Z\"}".to_vec(),
             0 => b"{\"type\":\"track\",\"userId\":\"u\xff\",\"event\":\"X\",\"timestamp\":\"2025-01-01T00:00:00Z\"}".to_vec(),
             1 => "\u{feff}{\"type\":\"track\",\"userId\":\"u\",\"event\":\"X\"}".as_bytes().to_vec(),
             2 => json!({"type": "track", "userId": "u", "event": "A\u{0}B", "timestamp": "2025-01-01T00:00:00Z"}).to_string().into_bytes(),
