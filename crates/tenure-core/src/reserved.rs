@@ -36,7 +36,9 @@ pub const TENURE_EVENTS: [&str; 5] = [
 pub const TENURE_PREFIXES: [&str; 4] = ["Message ", "Journey ", "Points ", "Reward "];
 
 /// Events a person records about a customer: an admin key may send them, a write key may not.
-pub const OPERATOR_EVENTS: [&str; 1] = ["Health Overridden"];
+/// (Not `semantic::OPERATOR_EVENTS`, the wider list of events that are not the customer's
+/// own activity, Tenure's included.)
+pub const ADMIN_EVENTS: [&str; 1] = ["Health Overridden"];
 
 /// Whether `event` is one Tenure writes itself.
 pub fn is_tenure_event(event: &str) -> bool {
@@ -71,7 +73,7 @@ pub fn check(message: &Message, writer: Writer) -> Result<(), FieldError> {
             ),
         ));
     }
-    if writer == Writer::Client && OPERATOR_EVENTS.contains(&event) {
+    if writer == Writer::Client && ADMIN_EVENTS.contains(&event) {
         return Err(FieldError::new(
             "event",
             format!(
