@@ -36,21 +36,6 @@ impl axum::extract::FromRequestParts<crate::AppState> for AdminKey {
     }
 }
 
-/// Any valid key's caller (write or admin): what ingestion needs.
-#[derive(Debug, Clone)]
-pub struct AnyKey(pub Caller);
-
-impl axum::extract::FromRequestParts<crate::AppState> for AnyKey {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &crate::AppState,
-    ) -> Result<Self, ApiError> {
-        Ok(AnyKey(state.keys.check(&parts.headers).await?))
-    }
-}
-
 /// The caller, once its key is checked.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -31,18 +31,6 @@ use tenure_core::{Engine, WorkspaceId};
 /// A fit older than this is redone when the log has moved on (see the module's doc).
 pub const REFIT_AFTER: Millis = 5 * 60 * 1000;
 
-/// Whether a cached fit still serves: same day, and the log unchanged or the fit recent.
-fn still_fresh(
-    events_at_fit: u64,
-    day_at_fit: i32,
-    fitted_at: Millis,
-    engine: &Engine,
-    now: Millis,
-) -> bool {
-    day_at_fit == day_of(now)
-        && (events_at_fit == engine.events_applied() || now - fitted_at < REFIT_AFTER)
-}
-
 /// Fewer purchasers than this and the models are not fitted (the estimates would be noise).
 const MIN_CUSTOMERS: usize = 30;
 const WEEK: f64 = 7.0;
@@ -119,14 +107,10 @@ impl<T> Attempt<T> {
         }
     }
 
+    /// Fitted today, and on the engine as it is (or less than `REFIT_AFTER` ago).
     fn fresh(&self, engine: &Engine, now: Millis) -> bool {
-        still_fresh(
-            self.events_at_fit,
-            self.day_at_fit,
-            self.fitted_at,
-            engine,
-            now,
-        )
+        self.day_at_fit == day_of(now)
+            && (self.events_at_fit == engine.events_applied() || now - self.fitted_at < REFIT_AFTER)
     }
 }
 

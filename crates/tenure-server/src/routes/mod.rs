@@ -61,7 +61,7 @@ pub(crate) async fn record(
 ) {
     let store = state.store.clone();
     let (workspace, actor) = (caller.workspace.clone(), caller.key.to_string());
-    let now = jiff::Timestamp::now().as_millisecond();
+    let now = state.clock.now();
     let done = tokio::task::spawn_blocking(move || {
         crate::admin::audit(&store, &workspace, &actor, action, &target, &detail, now)
     })
