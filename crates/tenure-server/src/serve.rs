@@ -9,7 +9,7 @@
 //!    │       are closed), keep-alive connections idle that long are closed too
 //!    ▼
 //!  tower: load shedding (503 + Retry-After beyond max_in_flight requests), body read
-//!         timeout (408), request timeout (503) ─► the router
+//!         timeout (the handler's read fails: 400), request timeout (503) ─► the router
 //! ```
 //!
 //! axum's own `serve` sets no hyper timer, so its header timeout never fires: 20,000 sockets
