@@ -3,7 +3,9 @@
 //! benchmark that read it (`#[path = …] mod reference_data;`).
 //!
 //! Where it is missing (a clone that is not beside `shared/`), a test is skipped with a line
-//! that says so; `scripts/test` announces it at the start and at the end of the run.
+//! that says so; `scripts/test` announces it at the start and at the end of the run. With
+//! `CI=true` nothing may be skipped: a missing data set fails the test (CI runs beside a copy
+//! of shared/).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -17,7 +19,8 @@ pub fn dir() -> PathBuf {
 }
 
 /// Whether the reference data is here; `false` (after a SKIPPED line) when it is not, so
-/// the caller returns.
+/// the caller returns. Under `CI=true` a missing data set panics instead: a test that
+/// passes without checking anything is no test.
 pub fn available(test: &str) -> bool {
     if dir().is_dir() {
         return true;
@@ -25,6 +28,10 @@ pub fn available(test: &str) -> bool {
     let message = format!(
         "reference data not found at {}: put the project's shared/ beside the repository, or set TENURE_REFERENCE_DATA",
         dir().display()
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: {message} (CI=true: nothing may be skipped)"
     );
     eprintln!("SKIPPED {test}: {message}");
     false

@@ -7,155 +7,17 @@
 //! A prediction is computed from the customer's state at the instant asked, like health: it
 //! is never stored, so it cannot be stale.
 
-pub mod evaluation;
 pub mod features;
-mod forest;
 pub mod training;
 
-use forust_ml::{GradientBooster, Matrix, gradientbooster::ContributionsMethod};
 use serde::{Deserialize, Serialize};
 
 use crate::customer::CustomerState;
 use crate::engine::NameTable;
 use crate::time::Millis;
 use features::{BASE_FEATURES, FeatureSpec};
-use training::{FeatureImportance, RiskReport, standing};
-
-/// The learners compared at every training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Learner {
-    GradientBoostedTrees,
-    LogisticRegression,
-}
-
-impl Learner {
-    pub fn label(self) -> &'static str {
-        match self {
-            Learner::GradientBoostedTrees => "gradient-boosted trees",
-            Learner::LogisticRegression => "logistic regression",
-        }
-    }
-}
-
-/// Logistic regression on standardised features (missing values at the mean, i.e. 0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Logistic {
-    pub intercept: f64,
-    pub weights: Vec<f64>,
-    pub means: Vec<f64>,
-    pub scales: Vec<f64>,
-}
-
-impl Logistic {
-    fn standardise(&self, row: &[f64]) -> Vec<f64> {
-        row.iter()
-            .zip(self.means.iter().zip(&self.scales))
-            .map(|(v, (m, s))| if v.is_nan() { 0.0 } else { (v - m) / s })
-            .collect()
-    }
-
-    /// Each feature's term of the log-odds.
-    fn terms(&self, row: &[f64]) -> Vec<f64> {
-        self.standardise(row)
-            .iter()
-            .zip(&self.weights)
-            .map(|(z, w)| z * w)
-            .collect()
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Fitted {
-    Trees(Box<GradientBooster>),
-    Logistic(Logistic),
-}
-
-/// Row-major rows of `cols` values as the column-major matrix forust reads.
-pub(crate) fn column_major(x: &[f64], cols: usize) -> Vec<f64> {
-    let n = x.len() / cols;
-    let mut out = vec![0.0; x.len()];
-    for i in 0..n {
-        for j in 0..cols {
-            out[j * n + i] = x[i * cols + j];
-        }
-    }
-    out
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-impl Fitted {
-    /// Probabilities of churning for row-major rows of `cols` features.
-    pub(crate) fn probabilities(&self, x: &[f64], cols: usize) -> Vec<f64> {
-        let n = x.len() / cols;
-        match self {
-            Fitted::Trees(booster) => {
-                let data = column_major(x, cols);
-                // In parallel only for many rows: one customer's row (a profile, a segment
-                // evaluating everyone from its own parallel pass) would pay for a rayon
-                // split per prediction.
-                booster
-                    .predict(&Matrix::new(&data, n, cols), n >= 1_024)
-                    .into_iter()
-                    .map(sigmoid)
-                    .collect()
-            }
-            Fitted::Logistic(l) => x
-                .chunks(cols)
-                .map(|row| sigmoid(l.intercept + l.terms(row).iter().sum::<f64>()))
-                .collect(),
-        }
-    }
-
-    /// Each feature's contribution to the log-odds of one row: Shapley values for the trees
-    /// (they add up to the prediction with the bias), weight × standardised value for the
-    /// logistic regression.
-    fn contributions(&self, row: &[f64]) -> Vec<f64> {
-        match self {
-            Fitted::Trees(booster) => {
-                let mut c = booster.predict_contributions(
-                    &Matrix::new(row, 1, row.len()),
-                    ContributionsMethod::Shapley,
-                    false,
-                );
-                c.truncate(row.len());
-                c
-            }
-            Fitted::Logistic(l) => l.terms(row),
-        }
-    }
-
-    /// Mean |contribution| per feature over (at most 5,000 of) the rows, largest first.
-    pub(crate) fn importance(
-        &self,
-        rows: &training::Rows,
-        names: &[String],
-    ) -> Vec<FeatureImportance> {
-        let step = rows.len().div_ceil(5_000).max(1);
-        let mut sums = vec![0.0; rows.cols];
-        let mut n = 0usize;
-        for i in (0..rows.len()).step_by(step) {
-            for (s, c) in sums.iter_mut().zip(self.contributions(rows.row(i))) {
-                *s += c.abs();
-            }
-            n += 1;
-        }
-        let mut out: Vec<FeatureImportance> = names
-            .iter()
-            .zip(sums)
-            .map(|(f, s)| FeatureImportance {
-                feature: f.clone(),
-                mean_abs_contribution: if n > 0 { s / n as f64 } else { 0.0 },
-            })
-            .collect();
-        out.sort_by(|a, b| b.mean_abs_contribution.total_cmp(&a.mean_abs_contribution));
-        out
-    }
-}
+pub use tenure_risk::{Fitted, Learner, evaluation};
+use training::{RiskReport, standing};
 
 /// A trained model with its evaluation report.
 #[derive(Serialize, Deserialize)]
@@ -166,9 +28,6 @@ pub struct RiskModel {
     pub features: FeatureSpec,
     fitted: Fitted,
     pub report: RiskReport,
-    /// The kept trees laid out for scoring one row at a time, made at the first score.
-    #[serde(skip)]
-    forest: std::sync::OnceLock<Option<forest::Forest>>,
 }
 
 impl std::fmt::Debug for RiskModel {
@@ -242,19 +101,9 @@ impl RiskModel {
         Some(self.score(&row))
     }
 
-    /// The probability of one row: through the laid-out forest when the trees are kept
-    /// (the same number as forust's batch prediction, which allocates a vector per tree
-    /// for each call: a segment on risk scores every customer one at a time), else the
-    /// fitted model's own scoring.
+    /// The probability of one row (tenure_risk scores one row without allocating).
     fn score(&self, row: &[f64]) -> f64 {
-        let forest = self.forest.get_or_init(|| match &self.fitted {
-            Fitted::Trees(booster) => forest::Forest::of(booster),
-            Fitted::Logistic(_) => None,
-        });
-        match forest {
-            Some(forest) => sigmoid(forest.log_odds(row)),
-            None => self.fitted.probabilities(row, row.len())[0],
-        }
+        self.fitted.probability(row)
     }
 
     /// The customer's features at `now`, if a current customer then.
@@ -348,49 +197,5 @@ impl RiskModel {
 
     pub fn from_json(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("stored risk model: {e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::training::{Rows, fit_logistic, fit_trees};
-
-    /// One row scored through the laid-out forest equals the same row scored in forust's
-    /// batch, to the last bit, missing values included; a logistic model has no forest.
-    #[test]
-    fn one_row_scores_as_in_a_batch() {
-        let mut rng = crate::random::Rng::new(11);
-        let cols = 6;
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        for _ in 0..3_000 {
-            let row: Vec<f64> = (0..cols)
-                .map(|j| {
-                    if rng.chance(0.05) {
-                        f64::NAN
-                    } else {
-                        rng.uniform() * (j + 1) as f64
-                    }
-                })
-                .collect();
-            let signal = row[0].max(0.0) + 0.5 * row[2].max(0.0);
-            y.push(rng.uniform() * 3.0 < signal);
-            x.extend(row);
-        }
-        let rows = Rows { x, y, cols };
-        for fitted in [fit_trees(&rows).unwrap(), fit_logistic(&rows).unwrap()] {
-            let batch = fitted.probabilities(&rows.x, cols);
-            let forest = match &fitted {
-                super::Fitted::Trees(booster) => super::forest::Forest::of(booster),
-                super::Fitted::Logistic(_) => None,
-            };
-            assert_eq!(forest.is_some(), matches!(fitted, super::Fitted::Trees(_)));
-            for (i, row) in rows.x.chunks(cols).enumerate() {
-                if let Some(forest) = &forest {
-                    let p = super::sigmoid(forest.log_odds(row));
-                    assert_eq!(p.to_bits(), batch[i].to_bits(), "row {i}, laid out");
-                }
-            }
-            assert!(batch.iter().any(|p| *p > 0.6) && batch.iter().any(|p| *p < 0.4));
-        }
     }
 }

@@ -13,19 +13,17 @@
 //! better is kept, refitted on every training cut-off, and evaluated once on the holdout,
 //! next to the other learner and the recency-only baseline.
 
-use forust_ml::{GradientBooster, Matrix};
-use linfa::traits::Fit;
-use linfa_logistic::LogisticRegression;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::evaluation::{Evaluation, evaluate};
 use super::features::{CategoryCounts, FeatureSpec};
-use super::{Fitted, Learner, Logistic, RiskModel};
+use super::{Learner, RiskModel};
 use crate::customer::{CustomerState, SubscriptionStatus};
 use crate::engine::NameTable;
 use crate::random::Rng;
 use crate::time::{MILLIS_PER_DAY, Millis, day_of, format_instant};
+pub use tenure_risk::Rows;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingOptions {
@@ -206,45 +204,6 @@ fn cutoff(day: i32) -> Millis {
     i64::from(day) * MILLIS_PER_DAY - 1
 }
 
-/// Rows of one or more cut-offs, row-major.
-#[derive(Clone)]
-pub(crate) struct Rows {
-    pub x: Vec<f64>,
-    pub y: Vec<bool>,
-    pub cols: usize,
-}
-
-impl Rows {
-    fn empty(cols: usize) -> Rows {
-        Rows {
-            x: Vec::new(),
-            y: Vec::new(),
-            cols,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.y.len()
-    }
-
-    fn churned(&self) -> usize {
-        self.y.iter().filter(|c| **c).count()
-    }
-
-    pub(crate) fn row(&self, i: usize) -> &[f64] {
-        &self.x[i * self.cols..(i + 1) * self.cols]
-    }
-
-    fn concat(parts: Vec<Rows>, cols: usize) -> Rows {
-        let mut all = Rows::empty(cols);
-        for p in parts {
-            all.x.extend(p.x);
-            all.y.extend(p.y);
-        }
-        all
-    }
-}
-
 /// Whether the customer is sampled in (`share` of 1 keeps all): by their id (the stable
 /// hash the seen-ids filter uses), so the same customers at every cut-off, whatever slice
 /// they come in.
@@ -291,7 +250,7 @@ fn summary(days: &[i32], rows: &Rows) -> SetSummary {
             .map(|d| format_instant(cutoff(*d))[..10].to_owned())
             .collect(),
         rows: rows.len(),
-        churned: rows.churned(),
+        churned: rows.positives(),
     }
 }
 
@@ -308,103 +267,11 @@ fn enough(set: &'static str, s: &SetSummary, horizon: u32) -> Result<(), Trainin
     Ok(())
 }
 
-/// The settings of the trees (fixed: chosen on the demo business and CDNOW-like order data,
-/// docs/risk.md; shallow trees and a small learning rate so a few hundred rows do not
-/// over-fit).
-const TREES: usize = 200;
-const TREE_DEPTH: usize = 3;
-const LEARNING_RATE: f32 = 0.05;
-const MIN_LEAF_WEIGHT: f32 = 5.0;
-/// L2 penalty of the logistic regression, on standardised features.
-const LOGISTIC_ALPHA: f64 = 1.0;
-
-pub(crate) fn fit_trees(rows: &Rows) -> Result<Fitted, TrainingError> {
-    let data = super::column_major(&rows.x, rows.cols);
-    let matrix = Matrix::new(&data, rows.len(), rows.cols);
-    let y: Vec<f64> = rows.y.iter().map(|c| f64::from(u8::from(*c))).collect();
-    let weights = vec![1.0; rows.len()];
-    let mut booster = GradientBooster::default()
-        .set_iterations(TREES)
-        .set_max_depth(TREE_DEPTH)
-        .set_learning_rate(LEARNING_RATE)
-        .set_min_leaf_weight(MIN_LEAF_WEIGHT)
-        .set_seed(7);
-    booster
-        .fit(&matrix, &y, &weights, None)
-        .map_err(|e| TrainingError::Learner {
-            learner: "gradient-boosted trees",
-            message: e.to_string(),
-        })?;
-    Ok(Fitted::Trees(Box::new(booster)))
-}
-
-pub(crate) fn fit_logistic(rows: &Rows) -> Result<Fitted, TrainingError> {
-    let n = rows.len();
-    let cols = rows.cols;
-    let mut means = vec![0.0; cols];
-    let mut scales = vec![1.0; cols];
-    for j in 0..cols {
-        let values: Vec<f64> = (0..n)
-            .map(|i| rows.x[i * cols + j])
-            .filter(|v| !v.is_nan())
-            .collect();
-        if values.is_empty() {
-            continue;
-        }
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
-        means[j] = mean;
-        scales[j] = if var > 0.0 { var.sqrt() } else { 1.0 };
-    }
-    let standard = Logistic {
-        intercept: 0.0,
-        weights: vec![0.0; cols],
-        means,
-        scales,
-    };
-    let mut z = ndarray::Array2::<f64>::zeros((n, cols));
-    for i in 0..n {
-        for (j, v) in standard.standardise(rows.row(i)).into_iter().enumerate() {
-            z[[i, j]] = v;
-        }
-    }
-    let y = ndarray::Array1::from_iter(rows.y.iter().copied());
-    let fitted = LogisticRegression::default()
-        .alpha(LOGISTIC_ALPHA)
-        .max_iterations(100)
-        // linfa's gradient is a sum over the rows: a tolerance per row, so a large workspace
-        // stops when converged rather than at the iteration cap.
-        .gradient_tolerance(1e-6 * n as f64)
-        .fit(&linfa::Dataset::new(z, y))
-        .map_err(|e| TrainingError::Learner {
-            learner: "logistic regression",
-            message: e.to_string(),
-        })?;
-    // The fitted probability is of the label linfa calls positive; make it "churned".
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    Ok(Fitted::Logistic(Logistic {
-        intercept: sign * fitted.intercept(),
-        weights: fitted.params().iter().map(|w| sign * w).collect(),
-        ..standard
-    }))
-}
-
-fn fit(learner: Learner, rows: &Rows) -> Result<Fitted, TrainingError> {
-    match learner {
-        Learner::GradientBoostedTrees => fit_trees(rows),
-        Learner::LogisticRegression => fit_logistic(rows),
-    }
-}
-
-fn settings(learner: Learner) -> String {
-    match learner {
-        Learner::GradientBoostedTrees => format!(
-            "{TREES} trees of depth {TREE_DEPTH}, learning rate {LEARNING_RATE}, min leaf weight {MIN_LEAF_WEIGHT} (forust-ml)"
-        ),
-        Learner::LogisticRegression => format!(
-            "L2 penalty {LOGISTIC_ALPHA} on standardised features, missing values at the mean (linfa-logistic)"
-        ),
-    }
+fn fit(learner: Learner, rows: &Rows) -> Result<tenure_risk::Fitted, TrainingError> {
+    tenure_risk::fit(learner, rows).map_err(|e| TrainingError::Learner {
+        learner: e.learner.label(),
+        message: e.message,
+    })
 }
 
 /// The recency-only baseline: days since the last activity (never active scores highest).
@@ -626,7 +493,7 @@ impl Dataset {
         let training = Rows::concat(vec![fit_rows.clone(), validation.clone()], spec.len());
         // Each learner: fitted before the validation cut-off and compared on it, then
         // refitted on every training cut-off and evaluated on the holdout.
-        let learners = [Learner::GradientBoostedTrees, Learner::LogisticRegression];
+        let learners = Learner::ALL;
         let mut candidates = Vec::new();
         let mut finals = Vec::new();
         for learner in learners {
@@ -639,7 +506,7 @@ impl Dataset {
             let p = full.probabilities(&holdout.x, holdout.cols);
             candidates.push(Candidate {
                 learner,
-                settings: settings(learner),
+                settings: tenure_risk::settings(learner),
                 validation_auc,
                 holdout: evaluate(&p, &holdout.y, true),
             });
@@ -661,7 +528,16 @@ impl Dataset {
         );
         let recency_baseline = evaluate(&recency_scores(&holdout), &holdout.y, false);
         let fitted = finals.swap_remove(best);
-        let importance = fitted.importance(&holdout, &spec.names());
+        let mut importance: Vec<FeatureImportance> = spec
+            .names()
+            .into_iter()
+            .zip(fitted.importance(&holdout))
+            .map(|(feature, mean_abs_contribution)| FeatureImportance {
+                feature,
+                mean_abs_contribution,
+            })
+            .collect();
+        importance.sort_by(|a, b| b.mean_abs_contribution.total_cmp(&a.mean_abs_contribution));
         let report = RiskReport {
             trained_at: now,
             options: options.clone(),
@@ -681,7 +557,6 @@ impl Dataset {
             features: spec,
             fitted,
             report,
-            forest: Default::default(),
         })
     }
 }
