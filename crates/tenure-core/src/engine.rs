@@ -13,50 +13,16 @@
 //! the same state, which is what lets the server rebuild at start and tests compare the
 //! incremental state with a rebuild.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
-
-use crate::customer::{
-    Acquisition, CustomerState, NameId, Order, SubscriptionStatus, SubscriptionView, SurveyAnswer,
-    Ticket,
-};
+use crate::customer::CustomerState;
 use crate::customers::{Customers, Place};
 use crate::ids::{CustomerId, Identity, WorkspaceId};
 use crate::message::{Message, MessageType};
+use crate::names::NameTable;
 use crate::seen::SeenIds;
-use crate::time::{Millis, format_instant};
-
-/// Event names interned to small integers, in first-seen (log) order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NameTable {
-    names: Vec<String>,
-    /// foldhash rather than SipHash: every event folded, and every behaviour condition
-    /// evaluated for every customer, looks a name up (the map is never iterated, so its
-    /// seed changes nothing).
-    ids: foldhash::HashMap<String, NameId>,
-}
-
-impl NameTable {
-    pub fn intern(&mut self, name: &str) -> NameId {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = self.names.len() as NameId;
-        self.names.push(name.to_owned());
-        self.ids.insert(name.to_owned(), id);
-        id
-    }
-
-    pub fn get(&self, name: &str) -> Option<NameId> {
-        self.ids.get(name).copied()
-    }
-
-    pub fn name(&self, id: NameId) -> &str {
-        self.names.get(id as usize).map_or("", String::as_str)
-    }
-}
+use crate::subscription::{CustomerStatus, SubscriptionStatus, customer_status};
+use crate::time::Millis;
 
 /// What applying one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +31,8 @@ pub struct Applied {
     pub customer: CustomerId,
     /// Customers that were merged into `customer` by this message.
     pub merged: Vec<CustomerId>,
+    /// The same merges as (loser, winner) places, the loser's taken before it left.
+    pub merged_places: Vec<(Place, Place)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,11 +52,12 @@ pub struct Engine {
     seen: SeenIds,
     last_seq: i64,
     events: u64,
-    /// Live segment definitions, their counters and timers (`crate::segments`).
-    pub(crate) segment_book: crate::segments::SegmentBook,
+    /// The merges of the message being applied, as (loser, winner) places taken before the
+    /// loser left its place: returned in [`Applied`], empty between messages.
+    merges: Vec<(Place, Place)>,
     /// The workspace's renewal policy: what profiles, health, segments and risk read
     /// subscriptions under, and the default of its reports.
-    renewals: crate::customer::Renewals,
+    renewals: crate::subscription::Renewals,
 }
 
 impl Engine {
@@ -103,8 +72,8 @@ impl Engine {
             seen: SeenIds::default(),
             last_seq: 0,
             events: 0,
-            segment_book: crate::segments::SegmentBook::default(),
-            renewals: crate::customer::Renewals::default(),
+            merges: Vec::new(),
+            renewals: crate::subscription::Renewals::default(),
         }
     }
 
@@ -113,21 +82,21 @@ impl Engine {
     }
 
     /// The workspace's renewal policy (docs/metrics.md, "Renewals").
-    pub fn renewals(&self) -> crate::customer::Renewals {
+    pub fn renewals(&self) -> crate::subscription::Renewals {
         self.renewals
     }
 
-    /// Reads every subscription under a new workspace renewal policy. Statuses and MRR may
-    /// change for everyone, so segments are reconciled at the next `due_segment_changes`.
-    pub fn set_renewals(&mut self, renewals: crate::customer::Renewals) {
+    /// Reads every subscription under a new workspace renewal policy (statuses and MRR may
+    /// change for everyone); `false` if it was already the policy.
+    pub fn set_renewals(&mut self, renewals: crate::subscription::Renewals) -> bool {
         if self.renewals == renewals {
-            return;
+            return false;
         }
         self.renewals = renewals;
         for state in self.customers.iter_mut() {
             state.set_renewals(renewals);
         }
-        self.segment_book.reconcile = true;
+        true
     }
 
     /// Sequence number of the last event applied (0 for none).
@@ -180,9 +149,12 @@ impl Engine {
         if let Some(state) = self.customers.get_mut(&customer) {
             state.apply(message, name);
         }
-        self.observe_for_segments(&customer, message);
         self.events += 1;
-        Applied { customer, merged }
+        Applied {
+            customer,
+            merged,
+            merged_places: std::mem::take(&mut self.merges),
+        }
     }
 
     /// Folds a membership event Tenure built for one of its customers: what [`Self::apply`]
@@ -196,7 +168,7 @@ impl Engine {
         &mut self,
         customer: &CustomerId,
         message: &Message,
-        segment: crate::segments::SegmentId,
+        segment: crate::ids::SegmentId,
         entered: bool,
     ) {
         let name = self
@@ -373,11 +345,14 @@ impl Engine {
     }
 
     fn merge(&mut self, loser: &CustomerId, winner: &CustomerId) {
-        // What segments counted for the loser moves while it still has its place.
-        self.merge_for_segments(loser, winner);
         let Some(winner_place) = self.customers.place(winner) else {
             return;
         };
+        // Whatever is kept by place (a segment's counters, a timer) moves while the loser
+        // still has its place.
+        if let Some(loser_place) = self.customers.place(loser) {
+            self.merges.push((loser_place, winner_place));
+        }
         let Some(state) = self.customers.remove(loser) else {
             return;
         };
@@ -498,159 +473,6 @@ impl Engine {
             .take(limit)
             .collect()
     }
-
-    /// The segments the customer is in, with their names.
-    pub fn memberships(&self, state: &CustomerState) -> Vec<SegmentMembership> {
-        state
-            .segments
-            .iter()
-            .map(|(id, at)| SegmentMembership {
-                id: *id,
-                name: self.segment_name(*id).map(str::to_owned),
-                entered_at: format_instant(*at),
-            })
-            .collect()
-    }
-
-    /// The customer as the profile API shows it, evaluated at `now`.
-    pub fn profile(&self, state: &CustomerState, now: Millis) -> CustomerProfile {
-        let subscriptions = state.subscriptions_at(now);
-        let mrr = state
-            .mrr_at(now)
-            .into_iter()
-            .map(|(c, v)| (c.as_str().to_owned(), v))
-            .collect();
-        let revenue = state
-            .order_revenue_until(now)
-            .into_iter()
-            .map(|(c, v)| (c.as_str().to_owned(), v))
-            .collect();
-        let mut event_counts: Vec<(String, u32)> = state
-            .event_counts
-            .iter()
-            .map(|(n, c)| (self.names.name(*n).to_owned(), *c))
-            .collect();
-        event_counts.sort();
-        let status = customer_status(&subscriptions);
-        CustomerProfile {
-            id: state.id.clone(),
-            user_id: state.user_id.clone(),
-            anonymous_ids: state
-                .identities
-                .iter()
-                // An alias's previous id is bound both ways (its kind is unknown); show it once,
-                // as an alias.
-                .filter_map(|k| k.strip_prefix("a:"))
-                .filter(|a| {
-                    !state
-                        .identities
-                        .iter()
-                        .any(|k| k.strip_prefix("u:") == Some(*a))
-                })
-                .map(str::to_owned)
-                .collect(),
-            aliases: state
-                .identities
-                .iter()
-                .filter_map(|k| k.strip_prefix("u:"))
-                .filter(|u| Some(*u) != state.user_id.as_deref())
-                .map(str::to_owned)
-                .collect(),
-            merged_customers: state.merged.clone(),
-            traits: state.traits.clone(),
-            first_seen: format_instant(state.first_seen),
-            last_seen: format_instant(state.last_seen),
-            status,
-            events: state.event_total,
-            active_days: state.active_days.len(),
-            event_counts: event_counts.into_iter().collect(),
-            acquisition: state.acquisition.clone(),
-            mrr,
-            mrr_history: state
-                .mrr_history()
-                .into_iter()
-                .map(|(at, v)| MrrPoint {
-                    at: format_instant(at),
-                    mrr: v,
-                })
-                .collect(),
-            subscriptions,
-            orders: state.orders.clone(),
-            order_revenue: revenue,
-            surveys_shown: state.surveys_shown.len(),
-            survey_answers: state.survey_answers.clone(),
-            tickets: state.tickets.clone(),
-            open_tickets: state.open_tickets(),
-            groups: state.groups.clone(),
-            segments: self.memberships(state),
-        }
-    }
-}
-
-/// Where a customer stands with the business at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CustomerStatus {
-    /// Never subscribed.
-    Lead,
-    Trialing,
-    /// Paying (including cancelled but still paid up).
-    Active,
-    Paused,
-    /// Subscribed once; nothing active now.
-    Churned,
-}
-
-impl CustomerStatus {
-    /// The name the API uses (`lead`, `trialing`, `active`, `paused`, `churned`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Lead => "lead",
-            Self::Trialing => "trialing",
-            Self::Active => "active",
-            Self::Paused => "paused",
-            Self::Churned => "churned",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "lead" => Self::Lead,
-            "trialing" => Self::Trialing,
-            "active" => Self::Active,
-            "paused" => Self::Paused,
-            "churned" => Self::Churned,
-            _ => return None,
-        })
-    }
-}
-
-pub(crate) fn customer_status(subscriptions: &[SubscriptionView]) -> CustomerStatus {
-    status_from(subscriptions.iter().map(|v| v.status))
-}
-
-/// Where a customer stands, from the status of each of their subscriptions at one instant.
-pub(crate) fn status_from(statuses: impl Iterator<Item = SubscriptionStatus>) -> CustomerStatus {
-    use SubscriptionStatus as S;
-    // `all_unknown` stays true without subscriptions: a lead either way.
-    let (mut paying, mut trialing, mut paused, mut all_unknown) = (false, false, false, true);
-    for status in statuses {
-        paying |= status.is_paying();
-        trialing |= status == S::Trialing;
-        paused |= status == S::Paused;
-        all_unknown &= status == S::Unknown;
-    }
-    if paying {
-        CustomerStatus::Active
-    } else if trialing {
-        CustomerStatus::Trialing
-    } else if paused {
-        CustomerStatus::Paused
-    } else if all_unknown {
-        CustomerStatus::Lead
-    } else {
-        CustomerStatus::Churned
-    }
 }
 
 /// Filters for listing customers.
@@ -703,50 +525,4 @@ impl CustomerFilter {
         self.status
             .is_none_or(|status| customer_status(&subscriptions) == status)
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MrrPoint {
-    pub at: String,
-    pub mrr: i64,
-}
-
-/// The folded state of a customer as the API returns it. Money is in minor units.
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerProfile {
-    pub id: CustomerId,
-    pub user_id: Option<String>,
-    pub anonymous_ids: Vec<String>,
-    pub aliases: Vec<String>,
-    pub merged_customers: Vec<CustomerId>,
-    pub traits: Map<String, Value>,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub status: CustomerStatus,
-    pub events: u32,
-    pub active_days: usize,
-    pub event_counts: BTreeMap<String, u32>,
-    pub acquisition: Acquisition,
-    /// Current MRR per currency, minor units.
-    pub mrr: BTreeMap<String, i64>,
-    pub mrr_history: Vec<MrrPoint>,
-    pub subscriptions: Vec<SubscriptionView>,
-    pub orders: Vec<Order>,
-    /// Completed minus refunded order revenue per currency, minor units.
-    pub order_revenue: BTreeMap<String, i64>,
-    pub surveys_shown: usize,
-    pub survey_answers: Vec<SurveyAnswer>,
-    pub tickets: Vec<Ticket>,
-    pub open_tickets: usize,
-    pub groups: Vec<String>,
-    /// The segments the customer is in now.
-    pub segments: Vec<SegmentMembership>,
-}
-
-/// One segment a customer is in.
-#[derive(Debug, Clone, Serialize)]
-pub struct SegmentMembership {
-    pub id: crate::segments::SegmentId,
-    pub name: Option<String>,
-    pub entered_at: String,
 }

@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use crate::field_error::FieldError;
 use crate::ids::Fnv128;
 use crate::semantic::Semantic;
 use crate::time::{MILLIS_PER_DAY, Millis, parse_instant};
@@ -61,23 +62,6 @@ impl MessageType {
             Self::Screen => "screen",
             Self::Group => "group",
             Self::Alias => "alias",
-        }
-    }
-}
-
-/// One problem with one field of a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// Dotted path of the field, e.g. `properties.revenue`.
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
         }
     }
 }

@@ -17,7 +17,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::message::FieldError;
+use crate::field_error::FieldError;
 use crate::money::{Currency, Money};
 use crate::time::{Millis, parse_instant};
 
@@ -110,7 +110,7 @@ pub enum Semantic {
     /// Tenure records that the customer entered (`true`) or left a segment
     /// (docs/segments.md); the customer's memberships are the fold of these events.
     SegmentMembership {
-        segment: crate::segments::SegmentId,
+        segment: crate::ids::SegmentId,
         entered: bool,
     },
     Custom,
@@ -121,7 +121,7 @@ pub enum Semantic {
 pub struct HealthOverride {
     #[serde(with = "crate::time::iso")]
     pub at: Millis,
-    pub grade: crate::health::Grade,
+    pub grade: crate::health::model::Grade,
     pub score: Option<f64>,
     pub reason: String,
     pub author: String,
@@ -348,7 +348,7 @@ impl Semantic {
                 }
                 "Segment Entered" | "Segment Exited" => p
                     .id("segment_id")
-                    .and_then(|id| crate::segments::SegmentId::parse(&id))
+                    .and_then(|id| crate::ids::SegmentId::parse(&id))
                     .map_or(Semantic::Custom, |segment| Semantic::SegmentMembership {
                         segment,
                         entered: event == "Segment Entered",
@@ -388,8 +388,8 @@ impl Props<'_> {
     }
 
     /// A health grade: `red`, `yellow` or `green`.
-    fn grade(&mut self, key: &str) -> Option<crate::health::Grade> {
-        use crate::health::Grade;
+    fn grade(&mut self, key: &str) -> Option<crate::health::model::Grade> {
+        use crate::health::model::Grade;
         let grade = match self.map.get(key).and_then(Value::as_str) {
             Some("red") => Some(Grade::Red),
             Some("yellow") => Some(Grade::Yellow),

@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use tenure_core::customer::FactKind;
 use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::semantic::Interval;
+use tenure_core::subscription::FactKind;
 use tenure_core::time::{Millis, add_months, parse_instant};
-use tenure_core::{Engine, Envelope, Message, WorkspaceId};
+use tenure_core::{Envelope, LiveWorkspace, Message, WorkspaceId};
 
 struct Exposure {
     /// Monthly billing periods at risk (the open last period counts by its elapsed share).
@@ -75,7 +75,7 @@ fn the_generating_process_is_recovered_from_the_folded_state() {
         received_at: end + 1,
         batch_sent_at: None,
     };
-    let mut engine = Engine::new(WorkspaceId::parse("ws_demo").unwrap());
+    let mut engine = LiveWorkspace::new(WorkspaceId::parse("ws_demo").unwrap());
     let mut truth = HashMap::new();
     for customer in business.customers() {
         for event in customer.events.iter().cloned() {
@@ -166,7 +166,7 @@ fn the_metrics_engine_measures_the_churn_the_generator_used() {
         received_at: end + 1,
         batch_sent_at: None,
     };
-    let mut engine = Engine::new(WorkspaceId::parse("ws_demo").unwrap());
+    let mut engine = LiveWorkspace::new(WorkspaceId::parse("ws_demo").unwrap());
     let mut hazard = HashMap::new();
     for customer in business.customers() {
         for event in customer.events.iter().cloned() {
@@ -187,7 +187,7 @@ fn the_metrics_engine_measures_the_churn_the_generator_used() {
         for state in engine.customers() {
             let h = hazard[state.user_id.as_deref().unwrap()];
             for view in state.subscriptions_at(start - 1) {
-                use tenure_core::customer::SubscriptionStatus as S;
+                use tenure_core::subscription::SubscriptionStatus as S;
                 if !(view.status.is_paying() || view.status == S::Paused) {
                     continue;
                 }

@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
-use tenure_core::engine::{CustomerFilter, CustomerStatus, Engine};
+use tenure_core::LiveWorkspace;
+use tenure_core::engine::CustomerFilter;
 use tenure_core::random::Rng;
+use tenure_core::subscription::CustomerStatus;
 use tenure_core::time::{MILLIS_PER_DAY, Millis, parse_instant};
 use tenure_core::{Envelope, Message, WorkspaceId};
 
@@ -22,8 +24,8 @@ fn msg(value: Value) -> Message {
     Message::parse(value, None, envelope).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
-fn fold(messages: &[Value]) -> Engine {
-    let mut engine = Engine::new(ws());
+fn fold(messages: &[Value]) -> LiveWorkspace {
+    let mut engine = LiveWorkspace::new(ws());
     for (i, m) in messages.iter().enumerate() {
         engine.apply(&msg(m.clone()));
         engine.advance_to(i as i64 + 1);
@@ -261,7 +263,7 @@ fn an_engine_resumed_midway_equals_a_fold_of_the_whole_stream() {
         let stream = random_stream(&mut rng, len);
         // Incremental: folded up to a random point, copied (the state a process hands on;
         // there is no serialised snapshot yet), then the rest folded into the copy.
-        let mut live = Engine::new(ws());
+        let mut live = LiveWorkspace::new(ws());
         let cut = rng.below(stream.len() as u64 + 1) as usize;
         for (i, m) in stream[..cut].iter().enumerate() {
             live.apply(&msg(m.clone()));

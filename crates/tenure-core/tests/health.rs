@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::health::{Grade, HealthModel, Scale};
 use tenure_core::time::{Millis, add_months, format_instant, parse_instant};
-use tenure_core::{Engine, Envelope, Message, WorkspaceId};
+use tenure_core::{Envelope, LiveWorkspace, Message, WorkspaceId};
 
 fn at(text: &str) -> Millis {
     parse_instant(text).unwrap()
 }
 
-fn fold(messages: &[Value]) -> Engine {
-    let mut engine = Engine::new(WorkspaceId::parse("ws_health").unwrap());
+fn fold(messages: &[Value]) -> LiveWorkspace {
+    let mut engine = LiveWorkspace::new(WorkspaceId::parse("ws_health").unwrap());
     let envelope = Envelope {
         received_at: at("2026-06-01T00:00:00Z"),
         batch_sent_at: None,
@@ -193,7 +193,7 @@ fn on_the_demo_customers_about_to_churn_score_lower() {
         received_at: end + 1,
         batch_sent_at: None,
     };
-    let mut before = Engine::new(WorkspaceId::parse("ws_demo").unwrap());
+    let mut before = LiveWorkspace::new(WorkspaceId::parse("ws_demo").unwrap());
     let mut churners = std::collections::HashSet::new();
     for customer in business.customers() {
         for event in &customer.events {

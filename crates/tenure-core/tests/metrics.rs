@@ -3,7 +3,7 @@
 //! are in the comments, in minor units: 10000 = $100.00).
 
 use serde_json::{Value, json};
-use tenure_core::engine::Engine;
+use tenure_core::LiveWorkspace;
 use tenure_core::metrics::{Query, Report, Spend, Table, what_if};
 use tenure_core::money::Currency;
 use tenure_core::time::{Millis, parse_instant};
@@ -13,8 +13,8 @@ fn at(text: &str) -> Millis {
     parse_instant(text).unwrap()
 }
 
-fn fold(messages: &[Value]) -> Engine {
-    let mut engine = Engine::new(WorkspaceId::parse("ws_metrics").unwrap());
+fn fold(messages: &[Value]) -> LiveWorkspace {
+    let mut engine = LiveWorkspace::new(WorkspaceId::parse("ws_metrics").unwrap());
     let envelope = Envelope {
         received_at: at("2026-06-01T00:00:00Z"),
         batch_sent_at: None,
@@ -135,7 +135,7 @@ fn query(params: &[(&str, &str)]) -> Query {
     Query::parse(pairs, at("2026-05-15T00:00:00Z")).unwrap()
 }
 
-fn report(engine: &Engine, q: &Query, table: Table) -> Value {
+fn report(engine: &LiveWorkspace, q: &Query, table: Table) -> Value {
     serde_json::to_value(Report::build(engine, q, &[], &[table])).unwrap()
 }
 
@@ -244,7 +244,7 @@ fn renewal_policies_read_a_source_without_renewals() {
     let view = g.subscriptions[0].view_at(at("2026-05-15T00:00:00Z"));
     assert_eq!(
         view.status,
-        tenure_core::customer::SubscriptionStatus::Active
+        tenure_core::subscription::SubscriptionStatus::Active
     );
     assert_eq!(view.current_period_end, Some(at("2026-06-02T00:00:00Z")));
     assert!(Query::parse(vec![("renewals", "sometimes")], 0).is_err());
@@ -265,7 +265,7 @@ fn the_first_renewal_of_a_self_renewing_subscription_keeps_its_cycle() {
         r.view_at(at("2026-04-20T00:00:00Z")).current_period_end,
         Some(at("2026-05-10T00:00:00Z"))
     );
-    use tenure_core::customer::SubscriptionStatus::{Active, Ended, PastDue};
+    use tenure_core::subscription::SubscriptionStatus::{Active, Ended, PastDue};
     assert_eq!(r.view_at(at("2026-03-20T00:00:00Z")).status, Active);
     // Now explicit: no renewal for 05-10, so past due, then churned 30 days later.
     assert_eq!(r.view_at(at("2026-05-20T00:00:00Z")).status, PastDue);
@@ -295,7 +295,7 @@ fn implicit_periods_are_anchored_and_run_through_a_pause() {
         end_at("2026-04-05T00:00:00Z"),
         Some(at("2026-04-30T00:00:00Z"))
     );
-    use tenure_core::customer::SubscriptionStatus::{Ended, Paused};
+    use tenure_core::subscription::SubscriptionStatus::{Ended, Paused};
     let view = s.view_at(at("2026-05-20T00:00:00Z"));
     assert_eq!(
         (view.status, view.ends_at),
@@ -429,7 +429,7 @@ fn activity_business() -> Vec<Value> {
     ]
 }
 
-fn retention(engine: &Engine, params: &[(&str, &str)]) -> Vec<Vec<u64>> {
+fn retention(engine: &LiveWorkspace, params: &[(&str, &str)]) -> Vec<Vec<u64>> {
     let mut p = vec![("event", "Report Viewed")];
     p.extend_from_slice(params);
     returned(&report(engine, &query(&p), Table::Activity))

@@ -8,9 +8,9 @@ use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::risk::RiskModel;
 use tenure_core::risk::training::{TrainingError, TrainingOptions, train};
 use tenure_core::time::parse_instant;
-use tenure_core::{Engine, Envelope, Message, WorkspaceId};
+use tenure_core::{Envelope, LiveWorkspace, Message, WorkspaceId};
 
-fn demo(customers: usize, months: u32, seed: u64) -> (Engine, i64) {
+fn demo(customers: usize, months: u32, seed: u64) -> (LiveWorkspace, i64) {
     let end = parse_instant("2026-12-01").unwrap();
     let business = DemoBusiness::new(DemoConfig {
         customers,
@@ -22,7 +22,7 @@ fn demo(customers: usize, months: u32, seed: u64) -> (Engine, i64) {
         received_at: end + 1,
         batch_sent_at: None,
     };
-    let mut engine = Engine::new(WorkspaceId::parse("ws_demo").unwrap());
+    let mut engine = LiveWorkspace::new(WorkspaceId::parse("ws_demo").unwrap());
     for customer in business.customers() {
         for event in &customer.events {
             engine.apply(&Message::parse(event.clone(), None, envelope).unwrap());
@@ -115,8 +115,8 @@ fn features_at_a_cutoff_do_not_read_the_future() {
         received_at: end + 1,
         batch_sent_at: None,
     };
-    let mut full = Engine::new(WorkspaceId::parse("ws_demo").unwrap());
-    let mut before = Engine::new(WorkspaceId::parse("ws_demo").unwrap());
+    let mut full = LiveWorkspace::new(WorkspaceId::parse("ws_demo").unwrap());
+    let mut before = LiveWorkspace::new(WorkspaceId::parse("ws_demo").unwrap());
     for customer in business.customers() {
         for event in &customer.events {
             let message = Message::parse(event.clone(), None, envelope).unwrap();
@@ -203,7 +203,7 @@ fn a_segment_on_risk_follows_time_exactly() {
         now,
     );
     assert!(changes.len() >= 40, "{}", changes.len());
-    let scratch = |engine: &Engine, at: i64| -> Vec<String> {
+    let scratch = |engine: &LiveWorkspace, at: i64| -> Vec<String> {
         engine
             .customers()
             .filter(|s| {
@@ -214,7 +214,7 @@ fn a_segment_on_risk_follows_time_exactly() {
             .map(|s| s.id.to_string())
             .collect()
     };
-    let kept = |engine: &Engine| -> Vec<String> {
+    let kept = |engine: &LiveWorkspace| -> Vec<String> {
         engine
             .customers()
             .filter(|s| s.segments.iter().any(|(id, _)| *id == SegmentId(1)))

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tenure_core::random::Rng;
 use tenure_core::segments::{Definition, SegmentId};
 use tenure_core::time::{MILLIS_PER_DAY, Millis, format_instant, parse_instant};
-use tenure_core::{CustomerId, Engine, Envelope, Message, WorkspaceId};
+use tenure_core::{CustomerId, Envelope, LiveWorkspace, Message, WorkspaceId};
 
 fn at(text: &str) -> Millis {
     parse_instant(text).unwrap()
@@ -29,13 +29,13 @@ fn track(user: &str, when: Millis, event: &str, properties: Value) -> Value {
            "timestamp": format_instant(when), "properties": properties})
 }
 
-fn engine() -> Engine {
-    Engine::new(WorkspaceId::parse("ws_segments").unwrap())
+fn engine() -> LiveWorkspace {
+    LiveWorkspace::new(WorkspaceId::parse("ws_segments").unwrap())
 }
 
 /// What the server's writer does with one incoming message: fire due timers, fold the
 /// message, re-evaluate its customer. Returns the membership messages.
-fn ingest(engine: &mut Engine, m: &Message, now: Millis) -> Vec<(CustomerId, Message)> {
+fn ingest(engine: &mut LiveWorkspace, m: &Message, now: Millis) -> Vec<(CustomerId, Message)> {
     let mut out = engine.due_segment_changes(now);
     let applied = engine.apply(m);
     out.extend(engine.segment_changes(&[applied.customer], now));
@@ -54,7 +54,7 @@ fn names(changes: &[(CustomerId, Message)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn member(engine: &Engine, user: &str, segment: SegmentId) -> bool {
+fn member(engine: &LiveWorkspace, user: &str, segment: SegmentId) -> bool {
     let c = engine.find(user).unwrap();
     c.segments.iter().any(|(s, _)| *s == segment)
 }
@@ -306,7 +306,7 @@ fn random_message(rng: &mut Rng, now: Millis, serial: u64) -> Value {
 /// Incremental membership equals evaluation from scratch: the same log folded into a
 /// fresh engine, the definitions backfilled, every customer evaluated at the same instant.
 fn check(
-    incremental: &Engine,
+    incremental: &LiveWorkspace,
     log: &[Message],
     defined: &[(SegmentId, Value)],
     now: Millis,

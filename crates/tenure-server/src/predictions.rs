@@ -26,7 +26,7 @@ use tenure_core::customer::CustomerState;
 use tenure_core::money::Currency;
 use tenure_core::segments::{CustomerValues, DailyValues};
 use tenure_core::time::{Millis, day_of};
-use tenure_core::{Engine, WorkspaceId};
+use tenure_core::{LiveWorkspace, WorkspaceId};
 
 /// A fit older than this is redone when the log has moved on (see the module's doc).
 pub const REFIT_AFTER: Millis = 5 * 60 * 1000;
@@ -98,7 +98,7 @@ struct Attempt<T> {
 }
 
 impl<T> Attempt<T> {
-    fn new(model: Option<T>, engine: &Engine, now: Millis) -> Self {
+    fn new(model: Option<T>, engine: &LiveWorkspace, now: Millis) -> Self {
         Self {
             model: model.map(Arc::new),
             events_at_fit: engine.events_applied(),
@@ -108,7 +108,7 @@ impl<T> Attempt<T> {
     }
 
     /// Fitted today, and on the engine as it is (or less than `REFIT_AFTER` ago).
-    fn fresh(&self, engine: &Engine, now: Millis) -> bool {
+    fn fresh(&self, engine: &LiveWorkspace, now: Millis) -> bool {
         self.day_at_fit == day_of(now)
             && (self.events_at_fit == engine.events_applied() || now - self.fitted_at < REFIT_AFTER)
     }
@@ -154,7 +154,7 @@ impl PredictionCache {
     }
 
     /// The workspace's models, refitted if the engine or the day moved on since the last fit.
-    pub fn models(&self, engine: &Engine, now: Millis) -> Option<Arc<OrderModels>> {
+    pub fn models(&self, engine: &LiveWorkspace, now: Millis) -> Option<Arc<OrderModels>> {
         let mut fitted = self.fitted.lock().ok()?;
         if let Some(attempt) = fitted.get(engine.workspace())
             && attempt.fresh(engine, now)
@@ -172,7 +172,7 @@ impl PredictionCache {
     /// The workspace's subscription retention model, refitted like [`Self::models`].
     pub fn subscription_model(
         &self,
-        engine: &Engine,
+        engine: &LiveWorkspace,
         now: Millis,
     ) -> Option<Arc<SubscriptionModel>> {
         let mut fitted = self.subscriptions.lock().ok()?;
@@ -190,7 +190,7 @@ impl PredictionCache {
 
 /// sBG on the subscribers' first monthly contracts: customers observed for the same number
 /// of months form a cohort, alive at k = those who paid k months without a break.
-fn fit_subscriptions(engine: &Engine, now: Millis) -> Option<SubscriptionModel> {
+fn fit_subscriptions(engine: &LiveWorkspace, now: Millis) -> Option<SubscriptionModel> {
     let mut by_length: HashMap<u32, Vec<u32>> = HashMap::new();
     for c in engine.customers() {
         if let Some((_, renewals, observed)) = c.first_monthly_tenure(now)
@@ -254,7 +254,7 @@ impl SubscriptionModel {
     }
 }
 
-fn fit(engine: &Engine, now: Millis) -> Option<OrderModels> {
+fn fit(engine: &LiveWorkspace, now: Millis) -> Option<OrderModels> {
     let today = day_of(now);
     // The main currency: the one most purchasers' first order is in.
     let mut by_currency: HashMap<Currency, usize> = HashMap::new();
@@ -322,7 +322,7 @@ impl OrderModels {
 /// or preview before it evaluates. The table is computed under a read lock only; the writer
 /// then reconciles every segment with it. Blocking. Whether a table was installed.
 pub fn refresh_daily_values(
-    engine: &std::sync::RwLock<Engine>,
+    engine: &std::sync::RwLock<LiveWorkspace>,
     ingestor: &crate::writer::Ingestor,
     now: Millis,
     needed: bool,
@@ -350,7 +350,7 @@ pub fn refresh_daily_values(
 /// each customer's probability alive and predicted 12-month CLV under the order models
 /// fitted now on every customer's orders, and their percentile by revenue over the trailing
 /// 12 months, counted as `concentration` counts it. Blocking.
-pub fn daily_values(engine: &Engine, now: Millis) -> DailyValues {
+pub fn daily_values(engine: &LiveWorkspace, now: Millis) -> DailyValues {
     use rayon::prelude::*;
     let today = day_of(now);
     let customers: Vec<&CustomerState> = engine.customers().collect();
@@ -473,7 +473,7 @@ impl Totals {
 }
 
 impl OrderModels {
-    pub fn forecast(&self, engine: &Engine) -> OrderForecast {
+    pub fn forecast(&self, engine: &LiveWorkspace) -> OrderForecast {
         let mut all = Totals::default();
         let mut channels: std::collections::BTreeMap<Option<String>, Totals> = Default::default();
         for state in engine.customers() {
@@ -535,7 +535,7 @@ pub struct SubscriptionForecast {
 }
 
 impl SubscriptionModel {
-    pub fn forecast(&self, engine: &Engine, now: Millis) -> SubscriptionForecast {
+    pub fn forecast(&self, engine: &LiveWorkspace, now: Millis) -> SubscriptionForecast {
         let mut current = 0;
         let mut months = 0.0;
         let mut clv: std::collections::BTreeMap<String, f64> = Default::default();
@@ -572,7 +572,7 @@ mod tests {
     /// read; the failed attempt is now remembered until the engine or the day moves on.
     #[test]
     fn a_failed_fit_is_remembered_like_a_successful_one() {
-        let engine = Engine::new(WorkspaceId::parse("ws_fits").unwrap());
+        let engine = LiveWorkspace::new(WorkspaceId::parse("ws_fits").unwrap());
         let cache = PredictionCache::default();
         let now = 1_700_000_000_000;
         assert!(cache.subscription_model(&engine, now).is_none());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tenure_core::risk::RiskModel;
 use tenure_core::risk::training::{DatasetBuilder, TrainingError, TrainingOptions};
 use tenure_core::time::{Clock, MILLIS_PER_DAY, Millis};
-use tenure_core::{Engine, WorkspaceId};
+use tenure_core::{LiveWorkspace, WorkspaceId};
 use tenure_store::{NewRiskModel, Store, StoreError};
 
 use crate::writer::{Engines, Ingestor, SegmentDone, SegmentOp, WriteError};
@@ -96,7 +96,7 @@ const SLICE: usize = 2_000;
 /// counting, then the rows); the learners fit with no lock held. Blocking.
 pub fn train_and_keep(
     store: &Store,
-    engine: &RwLock<Engine>,
+    engine: &RwLock<LiveWorkspace>,
     workspace: &WorkspaceId,
     now: Millis,
     options: &TrainingOptions,

@@ -22,7 +22,7 @@ use serde::Serialize;
 use tenure_core::health::{AssignedModel, HealthModels};
 use tenure_core::segments::{Backfill, Definition, SegmentId};
 use tenure_core::time::{Clock, Millis};
-use tenure_core::{CustomerId, Engine, Message, MessageType, WorkspaceId};
+use tenure_core::{CustomerId, LiveWorkspace, Message, MessageType, WorkspaceId};
 use tenure_store::{Append, Backend, CustomerRow, NewEvent, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -86,7 +86,7 @@ pub enum SegmentOp {
     /// Store the workspace's renewal policy and read every subscription under it; every
     /// segment is reconciled (docs/metrics.md, "Renewals").
     SetRenewals {
-        renewals: tenure_core::customer::Renewals,
+        renewals: tenure_core::subscription::Renewals,
     },
     /// Erase a customer (an id or a user id) and those merged into them: their events and
     /// rows go in one transaction, then the engine folds the log again (docs/security.md).
@@ -141,7 +141,7 @@ enum Job {
 #[derive(Clone)]
 pub struct Engines {
     store: Store,
-    map: Arc<RwLock<HashMap<WorkspaceId, Arc<RwLock<Engine>>>>>,
+    map: Arc<RwLock<HashMap<WorkspaceId, Arc<RwLock<LiveWorkspace>>>>>,
 }
 
 impl Engines {
@@ -153,7 +153,7 @@ impl Engines {
     }
 
     /// The engine of a workspace, folding its log first if it is not loaded yet. Blocking.
-    pub fn get(&self, workspace: &WorkspaceId) -> Result<Arc<RwLock<Engine>>, StoreError> {
+    pub fn get(&self, workspace: &WorkspaceId) -> Result<Arc<RwLock<LiveWorkspace>>, StoreError> {
         if let Some(engine) = self.map.read().ok().and_then(|m| m.get(workspace).cloned()) {
             return Ok(engine);
         }
@@ -169,7 +169,7 @@ impl Engines {
     }
 
     /// The engines loaded so far.
-    pub(crate) fn loaded(&self) -> Vec<(WorkspaceId, Arc<RwLock<Engine>>)> {
+    pub(crate) fn loaded(&self) -> Vec<(WorkspaceId, Arc<RwLock<LiveWorkspace>>)> {
         self.map
             .read()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -261,12 +261,12 @@ fn readable_health_models(
 pub fn stored_renewals(
     conn: &mut dyn Backend,
     workspace: &WorkspaceId,
-) -> Result<tenure_core::customer::Renewals, StoreError> {
+) -> Result<tenure_core::subscription::Renewals, StoreError> {
     let text = conn.workspace_renewals(workspace)?;
     Ok(text
         .as_deref()
         .and_then(|t| {
-            let parsed = tenure_core::customer::Renewals::parse(t);
+            let parsed = tenure_core::subscription::Renewals::parse(t);
             if parsed.is_none() {
                 tracing::error!(workspace = %workspace, "stored renewal policy `{t}` cannot be read, using auto");
             }
@@ -294,7 +294,10 @@ pub fn stored_risk_model(
 ///
 /// Two threads: one reads and decodes rows, the other folds them, so a rebuild uses both
 /// cores (reading + decoding and folding each take about half the time).
-pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine, StoreError> {
+pub fn rebuild(
+    conn: &mut dyn Backend,
+    workspace: &WorkspaceId,
+) -> Result<LiveWorkspace, StoreError> {
     let segments = stored_segments(conn, workspace)?;
     let health = stored_health_models(conn, workspace)?;
     let risk = stored_risk_model(conn, workspace)?;
@@ -318,7 +321,7 @@ pub fn rebuild(conn: &mut dyn Backend, workspace: &WorkspaceId) -> Result<Engine
             }
             read
         });
-        let mut engine = Engine::new(workspace.clone());
+        let mut engine = LiveWorkspace::new(workspace.clone());
         // Before any event: subscriptions keep their phases under it as they are folded.
         engine.set_renewals(renewals);
         engine.set_health_models(health);
@@ -680,7 +683,7 @@ fn write_group_inner(
     workspaces: &[WorkspaceId],
     now: Millis,
 ) -> Result<Vec<Vec<Outcome>>, StoreError> {
-    let locks: Vec<(WorkspaceId, Arc<RwLock<Engine>>)> = workspaces
+    let locks: Vec<(WorkspaceId, Arc<RwLock<LiveWorkspace>>)> = workspaces
         .iter()
         .map(|ws| Ok((ws.clone(), engines.get(ws)?)))
         .collect::<Result<_, StoreError>>()?;
@@ -906,7 +909,7 @@ fn write_group_inner(
 fn append_derived(
     conn: &mut dyn Backend,
     ws: &WorkspaceId,
-    engine: &mut Engine,
+    engine: &mut LiveWorkspace,
     derived: &[(CustomerId, Message)],
 ) -> Result<(), StoreError> {
     if derived.is_empty() {
@@ -949,7 +952,7 @@ const BACKFILL_CHUNK: usize = 20_000;
 fn append_backfill(
     conn: &mut dyn Backend,
     ws: &WorkspaceId,
-    engine: &mut Engine,
+    engine: &mut LiveWorkspace,
     backfill: &Backfill,
 ) -> Result<(), StoreError> {
     for chunk in backfill.chunks(BACKFILL_CHUNK) {
@@ -1091,7 +1094,7 @@ fn segment_job(
 /// in the engine, and every segment reconciled with it (the changes appended).
 fn health_model_job(
     conn: &mut dyn Backend,
-    lock: &RwLock<Engine>,
+    lock: &RwLock<LiveWorkspace>,
     ws: &WorkspaceId,
     op: &SegmentOp,
     now: Millis,
@@ -1130,10 +1133,10 @@ fn health_model_job(
 /// one, the changes appended.
 fn reconcile_after(
     conn: &mut dyn Backend,
-    lock: &RwLock<Engine>,
+    lock: &RwLock<LiveWorkspace>,
     ws: &WorkspaceId,
     now: Millis,
-    change: impl FnOnce(&mut Engine),
+    change: impl FnOnce(&mut LiveWorkspace),
 ) -> Result<SegmentDone, StoreError> {
     let mut engine = lock
         .write()
@@ -1154,7 +1157,7 @@ fn reconcile_after(
 }
 
 fn customer_rows(
-    engine: Option<&Engine>,
+    engine: Option<&LiveWorkspace>,
     touched: Option<&Vec<CustomerId>>,
     merged: Option<&Vec<(CustomerId, CustomerId)>>,
 ) -> Vec<CustomerRow> {

@@ -5,7 +5,7 @@
 //!    throughput and acknowledgement latency (p50 / p99 / max).
 //! 2. The ceiling, side by side: the same rows loaded by the `sqlite3` shell (`.import` in
 //!    one transaction) and by PostgreSQL's `COPY`, into a fresh table with the same schema.
-//! 3. Engine rebuild from the SQLite log: read + parse + fold, then the fold alone; memory.
+//! 3. LiveWorkspace rebuild from the SQLite log: read + parse + fold, then the fold alone; memory.
 //! 4. Segments end to end on that SQLite database: 20 segments defined (19 of
 //!    `benches/segments.json` and one a probe enters), background ingest at
 //!    `BENCH_SEGMENT_RATE` events/s (5,000), and probes: one event each for a new user, which
@@ -324,7 +324,7 @@ fn rebuild_child(path: &str) {
         .unwrap();
     let decode = t.elapsed().as_secs_f64() - read;
     let t = Instant::now();
-    let mut engine = tenure_core::Engine::new(ws.id.clone());
+    let mut engine = tenure_core::LiveWorkspace::new(ws.id.clone());
     for m in &messages {
         engine.apply(m);
     }

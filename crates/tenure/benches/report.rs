@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tenure_core::metrics::{Dataset, Query, Report, Table, activity_retention};
 use tenure_core::random::Rng;
 use tenure_core::time::{MILLIS_PER_DAY, Millis, add_months, format_instant, parse_instant};
-use tenure_core::{Engine, Envelope, Message, WorkspaceId};
+use tenure_core::{Envelope, LiveWorkspace, Message, WorkspaceId};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -113,7 +113,7 @@ fn twenty_segments() -> Vec<Value> {
 /// property filter counts from the log's orders, re-derived here), then event → membership
 /// latency with all 20 live: fold one event and re-evaluate its customer against every
 /// segment, as the writer does, p50 / p99 / max over 20,000 events.
-fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
+fn segments(engine: &mut LiveWorkspace, end: Millis, envelope: Envelope) {
     use tenure_core::segments::{Definition, SegmentId};
     let defs = twenty_segments();
     let customers = engine.customer_count();
@@ -229,11 +229,11 @@ fn segments(engine: &mut Engine, end: Millis, envelope: Envelope) {
 /// demo's two health alerts (a score read on 3 and on 2 days per customer), and churn risk
 /// (`{"computed": "risk", …}`) under a model trained on the first 20,000 customers (its
 /// quality is beside the point). Last, because installing a model reconciles every segment.
-fn more_segments(engine: &mut Engine, end: Millis) {
+fn more_segments(engine: &mut LiveWorkspace, end: Millis) {
     use tenure_core::risk::training::{TrainingOptions, train};
     use tenure_core::segments::{Definition, SegmentId};
     let at = end + MILLIS_PER_DAY;
-    let define = |engine: &mut Engine, id: u32, label: &str, definition: Value| {
+    let define = |engine: &mut LiveWorkspace, id: u32, label: &str, definition: Value| {
         let definition = Definition::parse(&definition).unwrap();
         let t = Instant::now();
         let (count, _) = engine.preview_segment(&definition, &[], at, 10);
@@ -288,7 +288,7 @@ fn more_segments(engine: &mut Engine, end: Millis) {
 /// The largest backfill's events stored as the writer stores them: built and appended to
 /// a new SQLite log (the embedded default, WAL, synchronous FULL) in chunks of 20,000
 /// customers, one transaction each; and built alone, to separate the two.
-fn persist(i: usize, backfill: &tenure_core::segments::Backfill, engine: &Engine) {
+fn persist(i: usize, backfill: &tenure_core::segments::Backfill, engine: &LiveWorkspace) {
     use tenure_store::{Append, DatabaseUrl, NewEvent, Store};
     let t = Instant::now();
     let built: usize = backfill
@@ -367,7 +367,7 @@ fn main() {
 
     let rss_before = rss_anon();
     let t = Instant::now();
-    let mut engine = Engine::new(WorkspaceId::parse("ws_bench").unwrap());
+    let mut engine = LiveWorkspace::new(WorkspaceId::parse("ws_bench").unwrap());
     let mut events = 0u64;
     for chunk in (0..customers).collect::<Vec<_>>().chunks(2_000) {
         let parsed: Vec<Vec<Message>> = chunk

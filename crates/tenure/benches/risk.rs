@@ -21,7 +21,7 @@ use std::time::Instant;
 use tenure_core::demo::{DemoBusiness, DemoConfig};
 use tenure_core::risk::training::{DatasetBuilder, TrainingOptions};
 use tenure_core::time::parse_instant;
-use tenure_core::{Engine, Envelope, Message, WorkspaceId};
+use tenure_core::{Envelope, LiveWorkspace, Message, WorkspaceId};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -50,7 +50,7 @@ fn main() {
         received_at: end + 1,
         batch_sent_at: None,
     };
-    let mut engine = Engine::new(WorkspaceId::parse("ws_bench").unwrap());
+    let mut engine = LiveWorkspace::new(WorkspaceId::parse("ws_bench").unwrap());
     let mut events = 0u64;
     for customer in business.customers() {
         for event in customer.events {

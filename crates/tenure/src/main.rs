@@ -231,7 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             renewals,
             json,
         }) => {
-            let Some(policy) = tenure_core::customer::Renewals::parse(&renewals) else {
+            let Some(policy) = tenure_core::subscription::Renewals::parse(&renewals) else {
                 bail!("--renewals `{renewals}`: expected auto, implicit or explicit");
             };
             let core = tenure_server::Core::open(&database)?;

@@ -10,7 +10,7 @@ use tenure_core::risk::RiskModel;
 use tenure_core::risk::evaluation::Evaluation;
 use tenure_core::risk::training::{RiskReport, TrainingOptions, churned, standing};
 use tenure_core::time::{Clock, MILLIS_PER_DAY, format_instant, parse_instant};
-use tenure_core::{Engine, WorkspaceId};
+use tenure_core::{LiveWorkspace, WorkspaceId};
 use tenure_store::{DatabaseUrl, Store};
 
 use crate::segments::Common;
@@ -62,7 +62,7 @@ fn open(database: &DatabaseUrl, workspace: Option<&str>) -> anyhow::Result<(Stor
     Ok((store, ws.id))
 }
 
-fn engine(store: &Store, ws: &WorkspaceId) -> anyhow::Result<Engine> {
+fn engine(store: &Store, ws: &WorkspaceId) -> anyhow::Result<LiveWorkspace> {
     store
         .with(|c| tenure_server::writer::rebuild(c, ws))
         .context("loading the workspace's events")
@@ -175,7 +175,11 @@ fn train(database: &DatabaseUrl, args: TrainArgs, clock: &dyn Clock) -> anyhow::
 
 /// The holdout rows as the report evaluated them: every current customer at the holdout
 /// cut-off, the kept model's probability there, the outcome, and days since last activity.
-fn write_holdout(path: &std::path::Path, engine: &Engine, model: &RiskModel) -> anyhow::Result<()> {
+fn write_holdout(
+    path: &std::path::Path,
+    engine: &LiveWorkspace,
+    model: &RiskModel,
+) -> anyhow::Result<()> {
     let day = model
         .report
         .holdout

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tenure_core::segments::{Definition, SegmentId};
 use tenure_core::time::{Clock, format_instant};
-use tenure_core::{Engine, WorkspaceId};
+use tenure_core::{LiveWorkspace, WorkspaceId};
 use tenure_server::Core;
 use tenure_server::writer::{SegmentDone, SegmentOp};
 use tenure_store::{DatabaseUrl, Store};
@@ -60,7 +60,7 @@ pub struct Common {
 
 /// The workspace's engine with memberships brought up to `now` in memory (what a
 /// running server's first tick would append; nothing is written).
-fn current_engine(store: &Store, ws: &WorkspaceId, now: i64) -> anyhow::Result<Engine> {
+fn current_engine(store: &Store, ws: &WorkspaceId, now: i64) -> anyhow::Result<LiveWorkspace> {
     let mut engine = store
         .with(|c| tenure_server::writer::rebuild(c, ws))
         .context("loading the workspace's events")?;

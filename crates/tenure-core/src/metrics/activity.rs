@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::fold::{Plan, compute};
 use super::{Dataset, PeriodHeader, Periods, Prepared, Query, ratio};
 use crate::active_months::month_of_day;
-use crate::customer::{DayCount, NameId};
+use crate::customer::DayCount;
+use crate::names::NameId;
 use crate::time::{civil_from_days, days_from_civil, format_instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

@@ -24,8 +24,9 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::customer::{CustomerState, Phase, SubscriptionStatus};
+use crate::customer::CustomerState;
 use crate::money::Currency;
+use crate::subscription::{MrrStep, mrr_steps};
 use crate::time::{
     MILLIS_PER_DAY, Millis, civil_from_days, day_of, days_from_civil, format_instant,
 };
@@ -307,15 +308,6 @@ pub struct PeriodHeader {
     pub complete: bool,
 }
 
-/// One step of a customer's MRR: from `at` on, the customer pays `mrr` (reporting currency,
-/// minor units) and, when `mrr` is 0, `paused` says whether a paused subscription remains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MrrStep {
-    pub at: Millis,
-    pub mrr: i64,
-    pub paused: bool,
-}
-
 /// A customer ready for aggregation.
 #[derive(Debug)]
 pub struct Prepared<'a> {
@@ -383,7 +375,7 @@ pub struct Dataset<'a> {
     pub currency: CurrencyInfo,
     reporting: Option<Currency>,
     rates: BTreeMap<Currency, f64>,
-    policy: crate::customer::BillingPolicy,
+    policy: crate::subscription::BillingPolicy,
     filter: Option<Filter>,
     with_mrr: bool,
 }
@@ -575,77 +567,6 @@ fn most_used_currency(customers: &[&CustomerState]) -> Option<Currency> {
         .map(|(c, _)| c)
 }
 
-/// The customer's MRR as a step function over all subscriptions, converted by `convert`
-/// (a subscription in a currency without a rate contributes nothing).
-pub(crate) fn mrr_steps(
-    subscriptions: &[crate::customer::Subscription],
-    policy: &crate::customer::BillingPolicy,
-    mut convert: impl FnMut(Currency, i64) -> Option<i64>,
-) -> Vec<MrrStep> {
-    let mut steps: Vec<MrrStep> = Vec::new();
-    // Most customers have one subscription: its phases are the steps.
-    if let [only] = subscriptions {
-        let currency = only.currency();
-        for phase in only.phases_under(policy).iter() {
-            let mrr = match currency {
-                Some(c) if phase.mrr != 0 => convert(c, phase.mrr).unwrap_or(0),
-                _ => 0,
-            };
-            push_step(
-                &mut steps,
-                phase.from,
-                mrr,
-                phase.status == SubscriptionStatus::Paused,
-            );
-        }
-        return steps;
-    }
-    let lives: Vec<(Cow<'_, [Phase]>, Option<Currency>)> = subscriptions
-        .iter()
-        .map(|s| (s.phases_under(policy), s.currency()))
-        .collect();
-    let mut points: Vec<Millis> = lives
-        .iter()
-        .flat_map(|(p, _)| p.iter().map(|p| p.from))
-        .collect();
-    points.sort_unstable();
-    points.dedup();
-    let mut cursors = vec![0usize; lives.len()];
-    for at in points {
-        let mut mrr = 0i64;
-        let mut paused = false;
-        for (k, (phases, currency)) in lives.iter().enumerate() {
-            while cursors[k] < phases.len() && phases[cursors[k]].from <= at {
-                cursors[k] += 1;
-            }
-            let Some(phase) = cursors[k].checked_sub(1).map(|i| phases[i]) else {
-                continue;
-            };
-            if phase.status == SubscriptionStatus::Paused {
-                paused = true;
-            }
-            if phase.mrr != 0
-                && let Some(currency) = currency
-            {
-                mrr += convert(*currency, phase.mrr).unwrap_or(0);
-            }
-        }
-        push_step(&mut steps, at, mrr, paused);
-    }
-    steps
-}
-
-/// Appends a step when MRR or the paused flag changes (before the first step: 0, not paused).
-fn push_step(steps: &mut Vec<MrrStep>, at: Millis, mrr: i64, paused: bool) {
-    let paused = paused && mrr == 0;
-    let same = steps
-        .last()
-        .map_or(mrr == 0 && !paused, |s| s.mrr == mrr && s.paused == paused);
-    if !same {
-        steps.push(MrrStep { at, mrr, paused });
-    }
-}
-
 /// A ratio that is undefined (not 0) when its denominator is 0.
 pub(crate) fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
     (denominator != 0.0).then(|| numerator / denominator)
@@ -774,7 +695,7 @@ mod tests {
         for state in engine.customers().filter(|s| !s.subscriptions.is_empty()) {
             let replay = mrr_steps(
                 &state.subscriptions,
-                &crate::customer::BillingPolicy::default(),
+                &crate::subscription::BillingPolicy::default(),
                 |_, minor| Some(minor),
             );
             assert_eq!(state.default_mrr.steps, replay, "{}", state.id);
@@ -784,7 +705,7 @@ mod tests {
                 .and_then(|s| s.currency())
                 .or_else(|| state.orders.first().map(|o| o.revenue.currency));
             assert_eq!(state.main_currency, first);
-            let policy = crate::customer::BillingPolicy::default();
+            let policy = crate::subscription::BillingPolicy::default();
             for sub in &state.subscriptions {
                 assert_eq!(
                     sub.default_phases(),
@@ -812,7 +733,7 @@ mod tests {
                 }
                 assert_eq!(
                     state.status_at(at),
-                    crate::engine::customer_status(&views),
+                    crate::subscription::customer_status(&views),
                     "{here}"
                 );
                 let usd = Currency::parse("USD").unwrap();
@@ -822,16 +743,16 @@ mod tests {
                     .iter()
                     .filter(|v| {
                         v.status.is_paying()
-                            || v.status == crate::customer::SubscriptionStatus::Trialing
+                            || v.status == crate::subscription::SubscriptionStatus::Trialing
                     })
                     .filter_map(|v| v.plan.as_deref())
                     .collect();
                 assert_eq!(state.plans_at(at).collect::<Vec<_>>(), plans, "{here}");
                 seen[0] |= plans.contains(&"q");
-                seen[1] |= state.status_at(at) == crate::engine::CustomerStatus::Trialing;
+                seen[1] |= state.status_at(at) == crate::subscription::CustomerStatus::Trialing;
                 let past_due = views
                     .iter()
-                    .filter(|v| v.status == crate::customer::SubscriptionStatus::PastDue)
+                    .filter(|v| v.status == crate::subscription::SubscriptionStatus::PastDue)
                     .count();
                 assert_eq!(state.past_due_at(at), past_due, "{here}");
                 seen[2] |= past_due > 0;

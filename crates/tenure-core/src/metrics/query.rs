@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::Grain;
 use super::activity::{CohortKind, ReturnMode, Window};
-use crate::customer::{BillingPolicy, ChurnDate, CustomerState, Discounts};
+use crate::customer::CustomerState;
 use crate::money::Currency;
+use crate::subscription::{BillingPolicy, ChurnDate, Discounts};
 use crate::time::{Millis, day_of, format_instant, parse_instant};
 
 /// A parameter that could not be used, and why.
@@ -43,7 +44,7 @@ pub struct Filter {
     pub trait_equals: Option<(String, String)>,
     /// Members of this segment now (docs/segments.md): a segment is a set of customers at
     /// the instant of the report, and their whole history is counted.
-    pub segment: Option<crate::segments::SegmentId>,
+    pub segment: Option<crate::ids::SegmentId>,
 }
 
 impl Filter {
@@ -255,7 +256,7 @@ impl Query {
                     None => bad(format!("`{value}` is not a date (YYYY-MM-DD) or instant")),
                 },
                 "channel" => q.filter.channel = Some(value.to_ascii_lowercase()),
-                "segment" => match crate::segments::SegmentId::parse(value) {
+                "segment" => match crate::ids::SegmentId::parse(value) {
                     Some(id) => q.filter.segment = Some(id),
                     None => bad(format!("`{value}` is not a segment id (seg_ and a number)")),
                 },
@@ -295,7 +296,7 @@ impl Query {
                     Ok(n) => q.settings.policy.past_due_days = n,
                     Err(_) => bad(format!("`{value}` is not a whole number of days")),
                 },
-                "renewals" => match crate::customer::Renewals::parse(value) {
+                "renewals" => match crate::subscription::Renewals::parse(value) {
                     Some(renewals) => {
                         q.settings.policy.renewals = renewals;
                         q.settings.renewals_given = true;
@@ -420,7 +421,7 @@ impl Query {
     }
 
     /// Reads subscriptions under the workspace's renewal policy, unless the query named one.
-    pub fn with_workspace_renewals(mut self, renewals: crate::customer::Renewals) -> Self {
+    pub fn with_workspace_renewals(mut self, renewals: crate::subscription::Renewals) -> Self {
         if !self.settings.renewals_given {
             self.settings.policy.renewals = renewals;
         }

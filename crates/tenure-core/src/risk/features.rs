@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::customer::CustomerState;
-use crate::engine::NameTable;
-use crate::health::Metric;
+use crate::health::model::Metric;
+use crate::names::NameTable;
 use crate::time::{MILLIS_PER_DAY, Millis, day_of};
 
 /// The features every model has, in this order; then one column per plan and per channel of

@@ -13,7 +13,7 @@ pub mod training;
 use serde::{Deserialize, Serialize};
 
 use crate::customer::CustomerState;
-use crate::engine::NameTable;
+use crate::names::NameTable;
 use crate::time::Millis;
 use features::{BASE_FEATURES, FeatureSpec};
 pub use tenure_risk::{Fitted, Learner, evaluation};

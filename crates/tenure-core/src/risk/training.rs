@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use super::evaluation::{Evaluation, evaluate};
 use super::features::{CategoryCounts, FeatureSpec};
 use super::{Learner, RiskModel};
-use crate::customer::{CustomerState, SubscriptionStatus};
-use crate::engine::NameTable;
+use crate::customer::CustomerState;
+use crate::names::NameTable;
 use crate::random::Rng;
+use crate::subscription::SubscriptionStatus;
 use crate::time::{MILLIS_PER_DAY, Millis, day_of, format_instant};
 pub use tenure_risk::Rows;
 

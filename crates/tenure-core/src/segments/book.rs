@@ -6,17 +6,20 @@ use std::collections::{BTreeMap, HashMap};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::customer::{CustomerState, NameId};
+use crate::customer::CustomerState;
 use crate::customers::Place;
-use crate::engine::{Engine, NameTable};
+use crate::engine::{Applied, Engine};
 use crate::health::HealthModels;
+use crate::ids::SegmentId;
 use crate::ids::{CustomerId, Identity};
 use crate::message::{Message, MessageType};
+use crate::names::NameId;
+use crate::names::NameTable;
 use crate::seen::OWN_PREFIX;
+use crate::segments::DailyValues;
 use crate::segments::definition::{Definition, SEGMENT_EVENTS, passes};
 use crate::segments::eval::{Subject, holds, next_change};
 use crate::segments::timers::Timers;
-use crate::segments::{DailyValues, SegmentId};
 use crate::time::{Millis, day_of, format_instant};
 
 /// A filtered leaf's counts, keyed by the customer's place: foldhash instead of SipHash
@@ -90,7 +93,7 @@ fn add_day(days: &mut Vec<(i32, u32)>, day: i32, count: u32) {
 /// A trained risk model, shared with the shell; two are the same if they are the same
 /// allocation (a model is never changed, only replaced).
 #[derive(Clone)]
-struct SharedRisk(std::sync::Arc<crate::risk::RiskModel>);
+pub(crate) struct SharedRisk(pub(crate) std::sync::Arc<crate::risk::RiskModel>);
 
 impl PartialEq for SharedRisk {
     fn eq(&self, other: &Self) -> bool {
@@ -106,7 +109,7 @@ impl std::fmt::Debug for SharedRisk {
 
 /// A day's table of values, shared with the shell; compared by allocation like a model.
 #[derive(Clone)]
-struct SharedDaily(std::sync::Arc<DailyValues>);
+pub(crate) struct SharedDaily(pub(crate) std::sync::Arc<DailyValues>);
 
 impl PartialEq for SharedDaily {
     fn eq(&self, other: &Self) -> bool {
@@ -142,12 +145,12 @@ pub struct SegmentBook {
     timers: Timers,
     /// The health model `health` and `grade` conditions read (the shipped default unless
     /// set).
-    health: HealthModels,
+    pub(crate) health: HealthModels,
     /// The churn-risk model `risk` conditions read (none until one is trained).
-    risk: Option<SharedRisk>,
+    pub(crate) risk: Option<SharedRisk>,
     /// The day's table `p_alive`, `predicted_clv` and `revenue_percentile` read (none until
     /// the shell computes one).
-    daily: Option<SharedDaily>,
+    pub(crate) daily: Option<SharedDaily>,
     /// Set by a rebuild: every customer is evaluated once at the next clock tick.
     pub(crate) reconcile: bool,
 }
@@ -183,6 +186,50 @@ impl SegmentBook {
     }
 }
 
+impl SegmentBook {
+    /// Folds one message into the engine, then follows its merges and counts it for the
+    /// filtered leaves that want it: what [`LiveWorkspace::apply`] does.
+    pub(crate) fn fold(&mut self, engine: &mut Engine, message: &Message) -> Applied {
+        let applied = engine.apply(message);
+        for (loser, winner) in &applied.merged_places {
+            self.merge(*loser, *winner);
+        }
+        self.observe(engine.place(&applied.customer), message);
+        applied
+    }
+
+    /// Counts an event for the filtered leaves that want it (`place`: its customer's).
+    pub(crate) fn observe(&mut self, place: Option<Place>, message: &Message) {
+        if message.kind != MessageType::Track || self.live.values().all(|l| l.slots.is_empty()) {
+            return;
+        }
+        let Some(place) = place else {
+            return;
+        };
+        for live in self.live.values_mut() {
+            if !live.slots.is_empty() {
+                live.observe(place, message);
+            }
+        }
+    }
+
+    /// Moves what segments counted for `loser` to `winner` (a merge; the loser's place is
+    /// empty from now on) and drops the loser's timer.
+    pub(crate) fn merge(&mut self, loser: Place, winner: Place) {
+        for live in self.live.values_mut() {
+            for slot in &mut live.slots {
+                if let Some(days) = slot.remove(&loser) {
+                    let target = slot.entry(winner).or_default();
+                    for (day, count) in days {
+                        add_day(target, day, count);
+                    }
+                }
+            }
+        }
+        self.timers.set(loser, None);
+    }
+}
+
 /// The result of evaluating every segment for one customer.
 struct Verdict {
     /// `(segment, now a member)` where that differs from the customer's state.
@@ -201,17 +248,16 @@ struct Outcome {
     next: Option<Millis>,
 }
 
-impl Engine {
+impl SegmentBook {
     /// The live segments, in id order, with their member counts.
-    pub fn segments(&self) -> Vec<SegmentInfo> {
+    pub fn segments(&self, engine: &Engine) -> Vec<SegmentInfo> {
         let mut members: HashMap<SegmentId, usize> = HashMap::new();
-        for c in self.customers_by_place() {
+        for c in engine.customers_by_place() {
             for (s, _) in &c.segments {
                 *members.entry(*s).or_default() += 1;
             }
         }
-        self.segment_book
-            .live
+        self.live
             .iter()
             .map(|(id, l)| SegmentInfo {
                 id: *id,
@@ -224,17 +270,19 @@ impl Engine {
 
     /// The name of a live segment.
     pub fn segment_name(&self, id: SegmentId) -> Option<&str> {
-        self.segment_book.live.get(&id).map(|l| l.name.as_str())
+        self.live.get(&id).map(|l| l.name.as_str())
     }
 
     /// One page of a segment's members, in customer id order, after the cursor.
-    pub fn segment_members(
+    pub fn segment_members<'e>(
         &self,
+        engine: &'e Engine,
         id: SegmentId,
         after: Option<&CustomerId>,
         limit: usize,
-    ) -> Vec<(&CustomerState, Millis)> {
-        self.customers_after(after)
+    ) -> Vec<(&'e CustomerState, Millis)> {
+        engine
+            .customers_after(after)
             .filter_map(|c| {
                 c.segments
                     .binary_search_by_key(&id, |(s, _)| *s)
@@ -247,56 +295,18 @@ impl Engine {
 
     /// The instant of the earliest timer, if any (the shell sleeps until then).
     pub fn next_segment_timer(&self) -> Option<Millis> {
-        if self.segment_book.reconcile {
+        if self.reconcile {
             return Some(Millis::MIN);
         }
-        self.segment_book.timers.first().map(|(at, _)| at)
-    }
-
-    /// The workspace's health models: what profiles, the health overview and the `health`
-    /// and `grade` conditions read.
-    pub fn health_models(&self) -> &HealthModels {
-        &self.segment_book.health
-    }
-
-    /// The churn-risk model segments read, if any.
-    pub fn risk_model(&self) -> Option<&std::sync::Arc<crate::risk::RiskModel>> {
-        self.segment_book.risk.as_ref().map(|r| &r.0)
+        self.timers.first().map(|(at, _)| at)
     }
 
     /// Whether a live segment reads the day's table (`p_alive`, `predicted_clv`,
     /// `revenue_percentile`): the shell keeps today's table set while one does.
     pub fn segments_read_daily_values(&self) -> bool {
-        self.segment_book
-            .live
+        self.live
             .values()
             .any(|l| l.definition.reads_daily_values())
-    }
-
-    /// The day's table of values segments read, if one was set.
-    pub fn daily_values(&self) -> Option<&std::sync::Arc<DailyValues>> {
-        self.segment_book.daily.as_ref().map(|d| &d.0)
-    }
-
-    /// Replaces the day's table: every customer's values may change, so segments are
-    /// reconciled at the next `due_segment_changes`.
-    pub fn set_daily_values(&mut self, values: std::sync::Arc<DailyValues>) {
-        self.segment_book.daily = Some(SharedDaily(values));
-        self.segment_book.reconcile = true;
-    }
-
-    /// Replaces the churn-risk model: every customer's risk may change, so segments are
-    /// reconciled at the next `due_segment_changes`.
-    pub fn set_risk_model(&mut self, model: Option<std::sync::Arc<crate::risk::RiskModel>>) {
-        self.segment_book.risk = model.map(SharedRisk);
-        self.segment_book.reconcile = true;
-    }
-
-    /// Replaces the health models. Every customer's health may change, so segments reading
-    /// it are reconciled at the next `due_segment_changes` (as after a rebuild).
-    pub fn set_health_models(&mut self, models: HealthModels) {
-        self.segment_book.health = models;
-        self.segment_book.reconcile = true;
     }
 
     /// Installs a definition without evaluating anyone (a rebuild loads the definitions
@@ -309,10 +319,8 @@ impl Engine {
         version: u32,
         definition: Definition,
     ) {
-        self.segment_book
-            .live
-            .insert(id, Live::new(name, version, definition));
-        self.segment_book.reconcile = true;
+        self.live.insert(id, Live::new(name, version, definition));
+        self.reconcile = true;
     }
 
     /// Defines (or redefines) a segment and backfills it: `history` is every logged event
@@ -323,25 +331,26 @@ impl Engine {
     /// that say so, which the caller appends to the log.
     pub fn define_segment<'m>(
         &mut self,
+        engine: &mut Engine,
         id: SegmentId,
         name: &str,
         definition: Definition,
         history: impl IntoIterator<Item = &'m Message>,
         now: Millis,
     ) -> Backfill {
-        let version = self.segment_book.live.get(&id).map_or(1, |l| l.version + 1);
-        let live = self.live_with_history(name, version, definition, history);
-        self.segment_book.live.insert(id, live);
+        let version = self.live.get(&id).map_or(1, |l| l.version + 1);
+        let live = self.live_with_history(engine, name, version, definition, history);
+        self.live.insert(id, live);
         let stamp = format_instant(now);
         // In parallel over the table, each customer on its own (read only): whether its
         // membership changes (and the alert, built from the state before), and whether its
         // timer must move earlier. A stale, earlier timer costs one needless evaluation; a
         // missing one would be wrong: the earlier of the two is kept. Most customers need
         // nothing, and cost no allocation.
-        let (book, names) = (&self.segment_book, self.names());
+        let (book, names) = (&*self, engine.names());
         let live = &book.live[&id];
         let timers = book.timers.by_place();
-        let outcomes: Vec<Outcome> = self
+        let outcomes: Vec<Outcome> = engine
             .par_customers_by_place()
             .filter_map(|(place, c)| {
                 let c = c?;
@@ -376,7 +385,7 @@ impl Engine {
             })
             .collect();
         // Each place's change, the alerts by place, and the timers that move.
-        let mut changed = vec![None; self.place_count()];
+        let mut changed = vec![None; engine.place_count()];
         let mut alerts = Vec::new();
         let mut timer_updates = Vec::new();
         for o in outcomes {
@@ -390,8 +399,8 @@ impl Engine {
                 timer_updates.push((o.place, at));
             }
         }
-        let changes = self.in_id_order(&changed);
-        let (customers, names) = self.customers_for_backfill();
+        let changes = self.in_id_order(engine, &changed);
+        let (customers, names) = engine.customers_for_backfill();
         let name_ids = intern_in_log_order(names, &changes, &alerts);
         // In parallel again, the memberships folded into the states (folding inside the
         // evaluating pass would need the names before anyone is evaluated); then the
@@ -408,11 +417,11 @@ impl Engine {
         }
         for (place, _) in &changes {
             if let Ok(i) = alerts.binary_search_by_key(place, |(p, _)| *p) {
-                self.apply(&alerts[i].1);
+                self.fold(engine, &alerts[i].1);
             }
         }
-        self.count_own_events(changes.len());
-        self.segment_book.timers.set_many(timer_updates);
+        engine.count_own_events(changes.len());
+        self.timers.set_many(timer_updates);
         Backfill {
             segment: id,
             version,
@@ -429,14 +438,14 @@ impl Engine {
     /// three times as long (docs/benchmarks.md). Few changes are sorted by id; many are
     /// picked out of a walk of the id index, which costs tens of ms on a million customers
     /// whatever the count.
-    fn in_id_order(&self, changed: &[Option<bool>]) -> Vec<(Place, bool)> {
+    fn in_id_order(&self, engine: &Engine, changed: &[Option<bool>]) -> Vec<(Place, bool)> {
         let change = |place: Place| {
             let entered = changed.get(place.index()).copied().flatten()?;
             Some((place, entered))
         };
         let count = changed.iter().filter(|c| c.is_some()).count();
         if count * 16 >= changed.len() {
-            return self
+            return engine
                 .places_in_id_order()
                 .filter_map(|(_, place)| change(place))
                 .collect();
@@ -444,18 +453,18 @@ impl Engine {
         let mut changes: Vec<(Place, bool)> = (0..changed.len())
             .filter_map(|i| change(Place::at(i)))
             .collect();
-        let id = |place: Place| self.customer_at(place).map(|c| &c.id);
+        let id = |place: Place| engine.customer_at(place).map(|c| &c.id);
         changes.par_sort_unstable_by(|a, b| id(a.0).cmp(&id(b.0)));
         changes
     }
 
     /// Forgets a segment. Memberships are dropped from the state without events (the
     /// segment no longer exists for anything to react to). `false` if it was not defined.
-    pub fn remove_segment(&mut self, id: SegmentId) -> bool {
-        if self.segment_book.live.remove(&id).is_none() {
+    pub fn remove_segment(&mut self, engine: &mut Engine, id: SegmentId) -> bool {
+        if self.live.remove(&id).is_none() {
             return false;
         }
-        for c in self.customers_mut() {
+        for c in engine.customers_mut() {
             c.segments.retain(|(s, _)| *s != id);
         }
         true
@@ -465,25 +474,26 @@ impl Engine {
     /// hold at `now`, without saving it.
     pub fn preview_segment<'m>(
         &self,
+        engine: &Engine,
         definition: &Definition,
         history: impl IntoIterator<Item = &'m Message>,
         now: Millis,
         sample: usize,
     ) -> (usize, Vec<CustomerId>) {
-        let live = self.live_with_history("", 0, definition.clone(), history);
-        let book = &self.segment_book;
-        let members: Vec<bool> = self
+        let live = self.live_with_history(engine, "", 0, definition.clone(), history);
+        let book = self;
+        let members: Vec<bool> = engine
             .par_customers_by_place()
             .map(|(place, c)| {
                 c.is_some_and(|c| {
                     let slots = live.subject_slots(place);
-                    let subject = book.subject(c, self.names(), &slots);
+                    let subject = book.subject(c, engine.names(), &slots);
                     holds(&live.definition.condition, &subject, now)
                 })
             })
             .collect();
         let count = members.iter().filter(|m| **m).count();
-        let sample = self
+        let sample = engine
             .places_in_id_order()
             .filter(|(_, place)| members.get(place.index()).copied().unwrap_or(false))
             .map(|(id, _)| id.clone())
@@ -496,59 +506,25 @@ impl Engine {
     /// the state (what the property test compares the incremental membership with).
     pub fn evaluate_segment(
         &self,
+        engine: &Engine,
         id: SegmentId,
         customer: &CustomerState,
         now: Millis,
     ) -> Option<bool> {
-        let live = self.segment_book.live.get(&id)?;
-        let slots = self
+        let live = self.live.get(&id)?;
+        let slots = engine
             .place(&customer.id)
             .map(|p| live.subject_slots(p))
             .unwrap_or_default();
-        let subject = self.segment_book.subject(customer, self.names(), &slots);
+        let subject = self.subject(customer, engine.names(), &slots);
         Some(holds(&live.definition.condition, &subject, now))
-    }
-
-    /// Counts an event for the filtered leaves that want it (called by `apply`).
-    pub(crate) fn observe_for_segments(&mut self, customer: &CustomerId, message: &Message) {
-        if message.kind != MessageType::Track
-            || self.segment_book.live.values().all(|l| l.slots.is_empty())
-        {
-            return;
-        }
-        let Some(place) = self.place(customer) else {
-            return;
-        };
-        for live in self.segment_book.live.values_mut() {
-            if !live.slots.is_empty() {
-                live.observe(place, message);
-            }
-        }
-    }
-
-    /// Moves what segments counted for `loser` to `winner` (called by a merge, before the
-    /// loser leaves its place).
-    pub(crate) fn merge_for_segments(&mut self, loser: &CustomerId, winner: &CustomerId) {
-        let (Some(loser), Some(winner)) = (self.place(loser), self.place(winner)) else {
-            return;
-        };
-        for live in self.segment_book.live.values_mut() {
-            for slot in &mut live.slots {
-                if let Some(days) = slot.remove(&loser) {
-                    let target = slot.entry(winner).or_default();
-                    for (day, count) in days {
-                        add_day(target, day, count);
-                    }
-                }
-            }
-        }
-        self.segment_book.timers.set(loser, None);
     }
 
     /// A definition ready to run, its filtered leaves counted from `history` (logged
     /// events, resolved to today's customers; in parallel, then grouped by customer).
     fn live_with_history<'m>(
         &self,
+        engine: &Engine,
         name: &str,
         version: u32,
         definition: Definition,
@@ -567,7 +543,7 @@ impl Engine {
             .par_iter()
             .flat_map_iter(|message| {
                 let day = day_of(message.timestamp);
-                self.owner_of(message).into_iter().flat_map(move |place| {
+                engine.owner_of(message).into_iter().flat_map(move |place| {
                     slots_passed(definition, message).map(move |i| (i, place, day))
                 })
             })
@@ -591,25 +567,26 @@ impl Engine {
     /// `now`, resets their timers, and returns the membership messages to append.
     pub fn segment_changes(
         &mut self,
+        engine: &mut Engine,
         customers: &[CustomerId],
         now: Millis,
     ) -> Vec<(CustomerId, Message)> {
-        if self.segment_book.live.is_empty() {
+        if self.live.is_empty() {
             return Vec::new();
         }
         let mut messages = Vec::new();
         let mut done = std::collections::HashSet::new();
         for id in customers {
-            let Some(place) = self
+            let Some(place) = engine
                 .find(id.as_str())
-                .and_then(|state| self.place(&state.id))
+                .and_then(|state| engine.place(&state.id))
             else {
                 continue;
             };
             if !done.insert(place) {
                 continue;
             }
-            self.settle(place, now, now, "event", &mut messages);
+            self.settle(engine, place, now, now, "event", &mut messages);
         }
         messages
     }
@@ -617,39 +594,43 @@ impl Engine {
     /// Fires every timer due by `now`, each at its own instant and in time order (a timer
     /// that fires may set the next one, due by `now` too). After a rebuild, first
     /// evaluates every customer at `now`.
-    pub fn due_segment_changes(&mut self, now: Millis) -> Vec<(CustomerId, Message)> {
+    pub fn due_segment_changes(
+        &mut self,
+        engine: &mut Engine,
+        now: Millis,
+    ) -> Vec<(CustomerId, Message)> {
         let mut messages = Vec::new();
-        if self.segment_book.reconcile {
-            self.segment_book.reconcile = false;
-            self.segment_book.timers.clear();
-            let live: Vec<SegmentId> = self.segment_book.live.keys().copied().collect();
+        if self.reconcile {
+            self.reconcile = false;
+            self.timers.clear();
+            let live: Vec<SegmentId> = self.live.keys().copied().collect();
             // Memberships of segments that no longer exist are dropped.
-            for c in self.customers_mut() {
+            for c in engine.customers_mut() {
                 c.segments.retain(|(s, _)| live.binary_search(s).is_ok());
             }
             if !live.is_empty() {
                 // Every customer at once: the verdicts in parallel (read only), then their
                 // messages folded and the timers set, in customer id order (the order the
                 // log stores fastest).
-                let mut verdicts: Vec<Option<Verdict>> = self
+                let mut verdicts: Vec<Option<Verdict>> = engine
                     .par_customers_by_place()
-                    .map(|(place, c)| c.map(|c| self.verdict_of(c, place, now)))
+                    .map(|(place, c)| c.map(|c| self.verdict_of(engine, c, place, now)))
                     .collect();
-                let order: Vec<Place> = self.places_in_id_order().map(|(_, p)| p).collect();
+                let order: Vec<Place> = engine.places_in_id_order().map(|(_, p)| p).collect();
                 for place in order {
                     if let Some(verdict) = verdicts[place.index()].take() {
-                        self.commit(place, verdict, now, now, "start", &mut messages);
+                        self.commit(engine, (place, verdict), (now, now, "start"), &mut messages);
                     }
                 }
             }
             return messages;
         }
-        while let Some((at, place)) = self.segment_book.timers.first() {
+        while let Some((at, place)) = self.timers.first() {
             if at > now {
                 break;
             }
-            self.segment_book.timers.set(place, None);
-            self.settle(place, at, now, "timer", &mut messages);
+            self.timers.set(place, None);
+            self.settle(engine, place, at, now, "timer", &mut messages);
         }
         messages
     }
@@ -658,38 +639,35 @@ impl Engine {
     /// changed (applied), and sets the customer's next timer.
     fn settle(
         &mut self,
+        engine: &mut Engine,
         place: Place,
         at: Millis,
         now: Millis,
         cause: &str,
         messages: &mut Vec<(CustomerId, Message)>,
     ) {
-        let Some(verdict) = self
+        let Some(verdict) = engine
             .customer_at(place)
-            .map(|c| self.verdict_of(c, place, at))
+            .map(|c| self.verdict_of(engine, c, place, at))
         else {
             return;
         };
-        self.commit(place, verdict, at, now, cause, messages);
+        self.commit(engine, (place, verdict), (at, now, cause), messages);
     }
 
-    /// Appends (and applies) the messages of a verdict reached at `at`, and sets the
-    /// customer's next timer.
+    /// Appends (and applies) the messages of a verdict reached at `at` (evaluated at `now`,
+    /// for `cause`), and sets the customer's next timer.
     fn commit(
         &mut self,
-        place: Place,
-        verdict: Verdict,
-        at: Millis,
-        now: Millis,
-        cause: &str,
+        engine: &mut Engine,
+        (place, verdict): (Place, Verdict),
+        (at, now, cause): (Millis, Millis, &str),
         messages: &mut Vec<(CustomerId, Message)>,
     ) {
         let stamp = format_instant(at);
         for (segment, member) in verdict.changes {
-            let (Some(state), Some(live)) = (
-                self.customer_at(place),
-                self.segment_book.live.get(&segment),
-            ) else {
+            let (Some(state), Some(live)) = (engine.customer_at(place), self.live.get(&segment))
+            else {
                 continue;
             };
             let Some(identity) = sender(state) else {
@@ -706,28 +684,34 @@ impl Engine {
             let alert = alert_message(
                 state,
                 (segment, live),
-                (&self.segment_book, self.names()),
+                (&*self, engine.names()),
                 (&identity, member),
                 (at, &stamp),
                 now,
                 cause,
             );
-            self.apply_membership(&customer, &membership, segment, member);
+            engine.apply_membership(&customer, &membership, segment, member);
             messages.push((customer.clone(), membership));
             if let Some(alert) = alert {
-                self.apply(&alert);
+                self.fold(engine, &alert);
                 messages.push((customer, alert));
             }
         }
-        self.segment_book.timers.set(place, verdict.next);
+        self.timers.set(place, verdict.next);
     }
 
-    fn verdict_of(&self, state: &CustomerState, place: Place, at: Millis) -> Verdict {
+    fn verdict_of(
+        &self,
+        engine: &Engine,
+        state: &CustomerState,
+        place: Place,
+        at: Millis,
+    ) -> Verdict {
         let mut changes = Vec::new();
         let mut next: Option<Millis> = None;
-        for (id, live) in &self.segment_book.live {
+        for (id, live) in &self.live {
             let slots = live.subject_slots(place);
-            let subject = self.segment_book.subject(state, self.names(), &slots);
+            let subject = self.subject(state, engine.names(), &slots);
             let member = holds(&live.definition.condition, &subject, at);
             let was = state.segments.binary_search_by_key(id, |(s, _)| *s).is_ok();
             if member != was {
@@ -925,7 +909,7 @@ fn membership_id(
 fn alert_message(
     state: &CustomerState,
     (segment, live): (SegmentId, &Live),
-    (book, names): (&SegmentBook, &crate::engine::NameTable),
+    (book, names): (&SegmentBook, &crate::names::NameTable),
     (identity, entered): (&Identity, bool),
     (at, stamp): (Millis, &str),
     now: Millis,

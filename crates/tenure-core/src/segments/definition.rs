@@ -184,7 +184,7 @@ pub enum Condition {
     /// each of the `for_days - 1` days before (hysteresis: a customer who dips into red
     /// for one day does not raise an alert).
     HealthBand {
-        grade: crate::health::Grade,
+        grade: crate::health::model::Grade,
         for_days: u32,
     },
     /// The health score is at least `points` lower than `within_days` days earlier.
@@ -546,9 +546,9 @@ fn parse_condition(
         "health_band" => {
             only(map, at, &["health_band", "for_days"])?;
             let grade = match map["health_band"].as_str() {
-                Some("red") => crate::health::Grade::Red,
-                Some("yellow") => crate::health::Grade::Yellow,
-                Some("green") => crate::health::Grade::Green,
+                Some("red") => crate::health::model::Grade::Red,
+                Some("yellow") => crate::health::model::Grade::Yellow,
+                Some("green") => crate::health::model::Grade::Green,
                 _ => return Err(format!("{here}: must be red, yellow or green")),
             };
             let for_days = match map.get("for_days") {

@@ -8,17 +8,42 @@
 
 use serde_json::Value;
 
-use crate::customer::{CustomerState, DayCount, NameId};
-use crate::engine::NameTable;
-use crate::health::{Grade, HealthModels};
+use crate::customer::{CustomerState, DayCount};
+use crate::health::model::Grade;
+use crate::names::NameId;
+use crate::names::NameTable;
 use crate::segments::definition::{Computed, Condition, When, Window, passes};
 use crate::time::{MILLIS_PER_DAY, Millis, day_of};
+
+/// What segments read of health: a customer's score and grade at an instant under the
+/// workspace's models, and when the model that scores them can change. The health module
+/// implements it ([`HealthModels`](crate::health::HealthModels)); choosing a model evaluates
+/// segment conditions, so segments see health through this rather than import it.
+pub trait HealthSource: Sync {
+    /// The score and grade at `at` (a manual override in force included).
+    fn grade(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        at: Millis,
+    ) -> (Option<f64>, Option<Grade>);
+    /// Whether one model scores every customer (no model changes to watch).
+    fn is_single(&self) -> bool;
+    /// The earliest instant after `at` at which the model chosen for the customer can
+    /// change without an event.
+    fn next_assignment_change(
+        &self,
+        state: &CustomerState,
+        names: &NameTable,
+        at: Millis,
+    ) -> Option<Millis>;
+}
 
 /// What a condition is evaluated over.
 pub struct Subject<'a> {
     pub state: &'a CustomerState,
     pub names: &'a NameTable,
-    pub health: &'a HealthModels,
+    pub health: &'a dyn HealthSource,
     /// The workspace's churn-risk model, if one is trained.
     pub risk: Option<&'a crate::risk::RiskModel>,
     /// The day's table of values (`daily.rs`), if the shell has computed one.

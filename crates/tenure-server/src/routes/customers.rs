@@ -7,7 +7,8 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenure_core::CustomerId;
-use tenure_core::engine::{CustomerFilter, CustomerStatus};
+use tenure_core::engine::CustomerFilter;
+use tenure_core::subscription::CustomerStatus;
 use tenure_core::time::{format_instant, parse_instant};
 
 use crate::AppState;

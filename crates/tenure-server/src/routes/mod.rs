@@ -42,7 +42,7 @@ pub(crate) fn limit_param(
 pub(crate) async fn engine_for(
     state: &crate::AppState,
     workspace: &tenure_core::WorkspaceId,
-) -> Result<std::sync::Arc<std::sync::RwLock<tenure_core::Engine>>, ApiError> {
+) -> Result<std::sync::Arc<std::sync::RwLock<tenure_core::LiveWorkspace>>, ApiError> {
     let engines = state.engines.clone();
     let ws = workspace.clone();
     Ok(tokio::task::spawn_blocking(move || engines.get(&ws))

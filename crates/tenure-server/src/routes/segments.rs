@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tenure_core::segments::{Definition, SegmentId};
 use tenure_core::time::format_instant;
-use tenure_core::{CustomerId, Engine, WorkspaceId};
+use tenure_core::{CustomerId, LiveWorkspace, WorkspaceId};
 use tenure_store::SegmentRow;
 
 use crate::AppState;
@@ -46,7 +46,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| ApiError::new(Code::Internal, "the request was interrupted"))?
 }
 
-fn read_engine(lock: &RwLock<Engine>) -> Result<std::sync::RwLockReadGuard<'_, Engine>, ApiError> {
+fn read_engine(
+    lock: &RwLock<LiveWorkspace>,
+) -> Result<std::sync::RwLockReadGuard<'_, LiveWorkspace>, ApiError> {
     lock.read()
         .map_err(|_| ApiError::new(Code::Internal, "engine lock poisoned"))
 }
@@ -364,7 +366,7 @@ pub(crate) async fn members_document(
 ) -> Result<Value, ApiError> {
     let (engines, ws) = (state.engines.clone(), workspace.clone());
     blocking(move || {
-        let engine: Arc<RwLock<Engine>> = engines.get(&ws)?;
+        let engine: Arc<RwLock<LiveWorkspace>> = engines.get(&ws)?;
         let engine = read_engine(&engine)?;
         let Some(info) = engine.segments().into_iter().find(|s| s.id.0 == id) else {
             return Err(not_found(id));

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
-use tenure_core::customer::Renewals;
+use tenure_core::subscription::Renewals;
 
 use crate::AppState;
 use crate::auth::AdminKey;
