@@ -3,6 +3,7 @@
 //! Each timing is the median of several runs. Nothing is asserted: the machine is shared.
 #![allow(clippy::unwrap_used)]
 
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::time::Instant;
 
 use tenure_clv::bgbb::{BgBb, Opportunities};
@@ -39,7 +40,9 @@ fn report(name: &str, customers: usize, (ms, params): (f64, Vec<f64>)) {
     );
 }
 
-/// xorshift64*: a deterministic resample of the CDNOW customers.
+/// xorshift64*: a deterministic resample of the CDNOW customers. Written out (not a crate's
+/// generator) because scripts/bench_lifetimes.py draws the same stream in Python, so both
+/// fit the same 100,000 rows.
 fn resample(base: &[Rft], n: usize) -> Vec<Rft> {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     (0..n)
@@ -150,18 +153,12 @@ fn main() {
 
     // Summary building: 1,000,000 transactions of 100,000 customers (the size lifetimes is
     // measured on), then 10,000,000 of 1,000,000 customers, over two years.
-    let mut state = 7u64;
-    let mut next_small = || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut rng = StdRng::seed_from_u64(7);
     let small: Vec<Transaction> = (0..1_000_000)
         .map(|_| Transaction {
-            customer: (next_small() % 100_000) as u32,
-            day: (next_small() % 730) as i32,
-            value: (next_small() % 10_000) as f64 / 100.0,
+            customer: rng.random_range(0..100_000),
+            day: rng.random_range(0..730),
+            value: f64::from(rng.random_range(0..10_000u32)) / 100.0,
         })
         .collect();
     let (ms, _) = median_ms(5, || {
@@ -171,18 +168,12 @@ fn main() {
     println!(
         "{{\"impl\": \"tenure-clv\", \"task\": \"summary_1m_transactions\", \"customers\": 100000, \"ms\": {ms:.1}}}"
     );
-    let mut state = 42u64;
-    let mut next = || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut rng = StdRng::seed_from_u64(42);
     let transactions: Vec<Transaction> = (0..10_000_000)
         .map(|_| Transaction {
-            customer: (next() % 1_000_000) as u32,
-            day: (next() % 730) as i32,
-            value: (next() % 10_000) as f64 / 100.0,
+            customer: rng.random_range(0..1_000_000),
+            day: rng.random_range(0..730),
+            value: f64::from(rng.random_range(0..10_000u32)) / 100.0,
         })
         .collect();
     let (ms, _) = median_ms(3, || {

@@ -2,47 +2,39 @@
 //! no discretisation) are fitted back; the estimates must be within sampling error.
 #![allow(clippy::unwrap_used)]
 
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use rand_distr::{Beta, Distribution, Exp, Gamma};
 use tenure_clv::bgnbd::{BgNbd, Rft};
 use tenure_clv::pareto_nbd::ParetoNbd;
 
-/// xorshift64* with the samplers the simulation needs (the crate has no dependencies).
-struct Rng(u64);
+/// The samplers the simulation needs, over a seeded generator (`rand`, `rand_distr`; the
+/// stream is fixed by Cargo.lock).
+struct Rng(StdRng);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(StdRng::seed_from_u64(seed))
+    }
+
     fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        self.0.random::<f64>()
     }
 
     fn exponential(&mut self, rate: f64) -> f64 {
-        -self.uniform().ln() / rate
+        Exp::new(rate).map_or(f64::INFINITY, |d| d.sample(&mut self.0))
     }
 
-    fn normal(&mut self) -> f64 {
-        (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
-
-    /// Gamma(shape, rate = 1), Marsaglia & Tsang.
+    /// Gamma(shape, rate = 1).
     fn gamma(&mut self, shape: f64) -> f64 {
-        if shape < 1.0 {
-            return self.gamma(shape + 1.0) * self.uniform().powf(1.0 / shape);
-        }
-        let d = shape - 1.0 / 3.0;
-        let c = 1.0 / (9.0 * d).sqrt();
-        loop {
-            let x = self.normal();
-            let v = (1.0 + c * x).powi(3);
-            if v > 0.0 && self.uniform().ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-                return d * v;
-            }
-        }
+        Gamma::new(shape, 1.0)
+            .expect("a positive shape")
+            .sample(&mut self.0)
     }
 
     fn beta(&mut self, a: f64, b: f64) -> f64 {
-        let x = self.gamma(a);
-        x / (x + self.gamma(b))
+        Beta::new(a, b)
+            .expect("positive parameters")
+            .sample(&mut self.0)
     }
 }
 
@@ -119,7 +111,7 @@ fn bgnbd_recovers_the_parameters_it_was_simulated_from() {
         a: 0.8,
         b: 2.5,
     };
-    let customers = simulate_bgnbd(&truth, 30_000, &mut Rng(0x5EED_0001));
+    let customers = simulate_bgnbd(&truth, 30_000, &mut Rng::new(0x5EED_0001));
     let (_, fit) = BgNbd::fit(&customers);
     assert_recovered("BG/NBD", [truth.r, truth.alpha, truth.a, truth.b], &fit);
 }
@@ -132,7 +124,7 @@ fn pareto_nbd_recovers_the_parameters_it_was_simulated_from() {
         s: 0.6,
         beta: 12.0,
     };
-    let customers = simulate_pareto(&truth, 30_000, &mut Rng(0x5EED_0002));
+    let customers = simulate_pareto(&truth, 30_000, &mut Rng::new(0x5EED_0002));
     let (_, fit) = ParetoNbd::fit(&customers);
     assert_recovered(
         "Pareto/NBD",
@@ -159,8 +151,8 @@ fn the_model_kept_is_the_one_the_customers_were_simulated_from() {
         s: 0.6,
         beta: 12.0,
     };
-    let from_bgnbd = simulate_bgnbd(&bgnbd, 20_000, &mut Rng(0x5EED_0003));
-    let from_pareto = simulate_pareto(&pareto, 20_000, &mut Rng(0x5EED_0004));
+    let from_bgnbd = simulate_bgnbd(&bgnbd, 20_000, &mut Rng::new(0x5EED_0003));
+    let from_pareto = simulate_pareto(&pareto, 20_000, &mut Rng::new(0x5EED_0004));
     for (customers, truth) in [
         (&from_bgnbd, PurchaseModelKind::Bgnbd),
         (&from_pareto, PurchaseModelKind::ParetoNbd),
@@ -192,7 +184,7 @@ fn a_pareto_nbd_maximum_at_the_edge_stops_early_and_says_so() {
         s: 1e6,
         beta: 1e6 / 0.03,
     };
-    let customers = simulate_pareto(&truth, 5_000, &mut Rng(0x5EED_0005));
+    let customers = simulate_pareto(&truth, 5_000, &mut Rng::new(0x5EED_0005));
     let (fit_model, fit) = ParetoNbd::fit(&customers);
     assert!(fit.iterations < 300, "{} iterations", fit.iterations);
     assert!(

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use crate::customer::CustomerState;
-use crate::customers::{Customers, Place};
+use crate::customer_table::{CustomerTable, Place};
 use crate::ids::{CustomerId, Identity, WorkspaceId};
 use crate::message::{Message, MessageType};
 use crate::names::NameTable;
@@ -29,7 +29,7 @@ use crate::time::Millis;
 pub struct Applied {
     /// The customer the message now belongs to.
     pub customer: CustomerId,
-    /// Customers that were merged into `customer` by this message.
+    /// CustomerTable that were merged into `customer` by this message.
     pub merged: Vec<CustomerId>,
     /// The same merges as (loser, winner) places, the loser's taken before it left.
     pub merged_places: Vec<(Place, Place)>,
@@ -44,8 +44,8 @@ pub struct Engine {
     /// `anonymousId` → the customer's place.
     anonymous: foldhash::HashMap<String, Place>,
     /// Every customer at its place, and by id (listing pages through them in id order).
-    customers: Customers,
-    /// Customers merged away, pointing at the customer that absorbed them.
+    customers: CustomerTable,
+    /// CustomerTable merged away, pointing at the customer that absorbed them.
     merged_into: HashMap<CustomerId, CustomerId>,
     names: NameTable,
     /// Message ids folded so far (a Bloom filter: spares the writer most duplicate lookups).
@@ -66,7 +66,7 @@ impl Engine {
             workspace,
             users: Default::default(),
             anonymous: Default::default(),
-            customers: Customers::default(),
+            customers: CustomerTable::default(),
             merged_into: HashMap::new(),
             names: NameTable::default(),
             seen: SeenIds::default(),
@@ -183,7 +183,7 @@ impl Engine {
     /// For a backfill: every place mutably, in place order, beside the name table (to
     /// intern the names of what it folds, in log order). The caller counts what it folds
     /// with [`Self::count_own_events`].
-    pub(crate) fn customers_for_backfill(&mut self) -> (&mut Customers, &mut NameTable) {
+    pub(crate) fn customers_for_backfill(&mut self) -> (&mut CustomerTable, &mut NameTable) {
         (&mut self.customers, &mut self.names)
     }
 
@@ -435,7 +435,7 @@ impl Engine {
         self.customers.iter_mut()
     }
 
-    /// Customers in id order, after the cursor.
+    /// CustomerTable in id order, after the cursor.
     pub fn customers_after(
         &self,
         after: Option<&CustomerId>,

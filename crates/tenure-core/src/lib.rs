@@ -5,7 +5,7 @@
 
 pub mod active_months;
 pub mod customer;
-pub mod customers;
+pub mod customer_table;
 pub mod demo;
 pub mod engine;
 pub mod field_error;
@@ -16,6 +16,7 @@ pub mod message;
 pub mod metrics;
 pub mod money;
 pub mod names;
+pub mod predictions;
 pub mod profile;
 pub mod random;
 pub mod reserved;

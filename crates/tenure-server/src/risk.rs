@@ -12,7 +12,7 @@ use tenure_core::time::{Clock, MILLIS_PER_DAY, Millis};
 use tenure_core::{LiveWorkspace, WorkspaceId};
 use tenure_store::{NewRiskModel, Store, StoreError};
 
-use crate::writer::{Engines, Ingestor, SegmentDone, SegmentOp, WriteError};
+use crate::writer::{Engines, Ingestor, OpDone, WorkspaceOp, WriteError};
 
 /// Hands a kept model to the workspace's engine through the writer: segments on `risk` are
 /// reconciled with it (their entries and exits appended). Returns how many moved.
@@ -20,9 +20,9 @@ pub async fn install(
     ingestor: &Ingestor,
     workspace: &WorkspaceId,
     model: Arc<RiskModel>,
-) -> Result<SegmentDone, WriteError> {
+) -> Result<OpDone, WriteError> {
     ingestor
-        .segment(workspace.clone(), SegmentOp::SetRiskModel { model })
+        .segment(workspace.clone(), WorkspaceOp::SetRiskModel { model })
         .await
 }
 
@@ -31,8 +31,8 @@ pub fn install_blocking(
     ingestor: &Ingestor,
     workspace: &WorkspaceId,
     model: Arc<RiskModel>,
-) -> Result<SegmentDone, WriteError> {
-    ingestor.segment_blocking(workspace.clone(), SegmentOp::SetRiskModel { model })
+) -> Result<OpDone, WriteError> {
+    ingestor.segment_blocking(workspace.clone(), WorkspaceOp::SetRiskModel { model })
 }
 
 #[derive(Debug, thiserror::Error)]

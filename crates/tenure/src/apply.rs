@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use tenure_core::health::AssignedModel;
 use tenure_server::Core;
-use tenure_server::writer::{SegmentDone, SegmentOp};
+use tenure_server::writer::{OpDone, WorkspaceOp};
 use tenure_store::DatabaseUrl;
 
 #[derive(Args)]
@@ -80,16 +80,16 @@ pub fn run(database: &DatabaseUrl, args: ApplyArgs) -> anyhow::Result<()> {
         let name = model.model.name.clone();
         let done = core.ingestor.segment_blocking(
             ws.id.clone(),
-            SegmentOp::PutHealthModel {
+            WorkspaceOp::PutHealthModel {
                 model: Box::new(model),
                 source: source.to_string(),
             },
         )?;
         match done {
-            SegmentDone::Reconciled { entered, exited } => results.push(
+            OpDone::Reconciled { entered, exited } => results.push(
                 json!({"health_model": name, "segments_entered": entered, "segments_exited": exited}),
             ),
-            SegmentDone::Refused(message) => {
+            OpDone::Refused(message) => {
                 core.close();
                 bail!("{origin}: health model `{name}`: {message}");
             }

@@ -13,12 +13,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenure_clv::bgbb::{BgBb, Opportunities};
 use tenure_clv::bgnbd::Rft;
-use tenure_clv::clv::{customer_lifetime_value, units_per_month};
+use tenure_clv::clv::units_per_month;
 use tenure_clv::gamma_gamma::GammaGamma;
 use tenure_clv::optimize::Fit;
 use tenure_clv::purchases::{PurchaseModel, PurchaseModelKind};
 use tenure_clv::sbg::ShiftedBetaGeometric;
 use tenure_clv::summary::{CustomerSummary, Transaction, days_from_civil, summarize};
+use tenure_core::predictions::batch::{Horizon, forecast_all};
 use tenure_core::time::{day_of, parse_instant};
 
 #[derive(Args)]
@@ -249,31 +250,29 @@ fn fit_transactions(args: &ClvFitArgs) -> anyhow::Result<Value> {
                 });
             }
             let spend = spend_model(args, &summaries, &mut report)?;
-            let horizon = value.horizon_units();
+            let horizon = Horizon {
+                units: value.horizon_units(),
+                clv_months: args.clv_months,
+                monthly_discount: args.discount_rate,
+                units_per_month: value.units_per_month,
+                dert_rate: Some(value.continuous_rate),
+            };
+            // Equal (x, t_x, T) share one computation, the rest in parallel.
+            let forecasts = forecast_all(&model, &rft, &horizon);
             summaries
                 .iter()
-                .zip(&rft)
-                .map(|(s, c)| {
+                .zip(forecasts)
+                .map(|(s, f)| {
                     let expected_value =
                         spend.map(|gg| gg.conditional_expected_value(s.x, s.mean_value));
-                    let dert =
-                        model.discounted_expected_residual_transactions(value.continuous_rate, c);
                     CustomerPrediction {
                         summary: *s,
-                        probability_alive: model.probability_alive(c),
-                        expected_purchases: model.conditional_expected_purchases(horizon, c),
+                        probability_alive: f.probability_alive,
+                        expected_purchases: f.expected_purchases,
                         expected_value,
-                        clv: expected_value.map(|v| {
-                            customer_lifetime_value(
-                                &|t| model.conditional_expected_purchases(t, c),
-                                v,
-                                args.clv_months,
-                                args.discount_rate,
-                                value.units_per_month,
-                            )
-                        }),
-                        dert,
-                        dert_clv: expected_value.zip(dert).map(|(v, d)| v * d),
+                        clv: expected_value.map(|v| v * f.clv_per_value),
+                        dert: f.dert,
+                        dert_clv: expected_value.zip(f.dert).map(|(v, d)| v * d),
                     }
                 })
                 .collect()

@@ -5,7 +5,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use serde_json::json;
 use tenure_core::time::Clock;
-use tenure_server::writer::{SegmentDone, SegmentOp};
+use tenure_server::writer::{OpDone, WorkspaceOp};
 use tenure_store::DatabaseUrl;
 
 #[derive(Subcommand)]
@@ -42,11 +42,11 @@ pub fn run(
             let ws = crate::resolve_workspace(&core.store, workspace.as_deref())?;
             let done = core.ingestor.segment_blocking(
                 ws.id.clone(),
-                SegmentOp::EraseCustomer {
+                WorkspaceOp::EraseCustomer {
                     customer: id.clone(),
                 },
             )?;
-            let SegmentDone::Erased { customer, events } = done else {
+            let OpDone::Erased { customer, events } = done else {
                 bail!(
                     "no customer `{id}` in workspace {} (give a cus_… id or a user id)",
                     ws.id

@@ -238,13 +238,11 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let ws = resolve_workspace(&core.store, workspace.as_deref())?;
             let done = core.ingestor.segment_blocking(
                 ws.id.clone(),
-                tenure_server::writer::SegmentOp::SetRenewals { renewals: policy },
+                tenure_server::writer::WorkspaceOp::SetRenewals { renewals: policy },
             )?;
             core.close();
             let (entered, exited) = match done {
-                tenure_server::writer::SegmentDone::Reconciled { entered, exited } => {
-                    (entered, exited)
-                }
+                tenure_server::writer::OpDone::Reconciled { entered, exited } => (entered, exited),
                 _ => (0, 0),
             };
             if json {

@@ -9,7 +9,7 @@ use tenure_core::segments::{Definition, SegmentId};
 use tenure_core::time::{Clock, format_instant};
 use tenure_core::{LiveWorkspace, WorkspaceId};
 use tenure_server::Core;
-use tenure_server::writer::{SegmentDone, SegmentOp};
+use tenure_server::writer::{OpDone, WorkspaceOp};
 use tenure_store::{DatabaseUrl, Store};
 
 #[derive(Subcommand)]
@@ -125,7 +125,7 @@ pub fn save(
             .ingestor
             .segment_blocking(
                 ws.clone(),
-                SegmentOp::Save {
+                WorkspaceOp::Save {
                     id,
                     name: name.clone(),
                     definition,
@@ -133,7 +133,7 @@ pub fn save(
                 },
             )
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        if let SegmentDone::Saved {
+        if let OpDone::Saved {
             id: saved,
             entered,
             exited,
@@ -306,10 +306,10 @@ pub fn run(
             let ws = crate::resolve_workspace(&core.store, common.workspace.as_deref())?;
             let done = core
                 .ingestor
-                .segment_blocking(ws.id.clone(), SegmentOp::Delete { id: id.0 })
+                .segment_blocking(ws.id.clone(), WorkspaceOp::Delete { id: id.0 })
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             core.close();
-            if done != SegmentDone::Deleted {
+            if done != OpDone::Deleted {
                 bail!(
                     "no segment {id} in {} (see `tenure segments list`)",
                     ws.name

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::customer::CustomerState;
-use crate::customers::Place;
+use crate::customer_table::Place;
 use crate::engine::{Applied, Engine};
 use crate::health::HealthModels;
 use crate::ids::SegmentId;

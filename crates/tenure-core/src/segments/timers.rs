@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::customers::Place;
+use crate::customer_table::Place;
 use crate::time::Millis;
 
 /// The timer of a place that has none.

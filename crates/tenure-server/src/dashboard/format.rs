@@ -3,30 +3,31 @@
 
 use serde_json::Value;
 
-/// Percent-encodes everything but unreserved characters (RFC 3986), for query values.
+/// Everything but RFC 3986's unreserved characters.
+const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes everything but unreserved characters (RFC 3986): safe in a path segment
+/// and in a query value.
 pub fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// A query string from pairs, `?a=1&b=2`, or empty.
 pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let parts: Vec<String> = pairs
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-        .collect();
-    if parts.is_empty() {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (k, v) in pairs.into_iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(k, v);
+        any = true;
+    }
+    if !any {
         String::new()
     } else {
-        format!("?{}", parts.join("&"))
+        format!("?{}", query.finish())
     }
 }
 

@@ -89,32 +89,36 @@ impl Sessions {
     }
 }
 
-/// The value of a cookie in the request.
+/// The value of a cookie in the request (the first of that name; a malformed pair is
+/// skipped, as browsers do).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .and_then(|c| c.value_raw())
 }
 
-/// Equal texts, compared in time that does not depend on where they differ.
+/// Equal texts, compared in time that does not depend on where they differ (`subtle`).
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// `Set-Cookie` for a cookie readable only by the server, on every dashboard path; `Secure`
 /// when the page was served over HTTPS ([`served_over_https`]).
 pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}")
+    cookie::Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age_seconds))
+        .secure(secure)
+        .build()
+        .to_string()
 }
 
 /// Whether the browser reached us over HTTPS. Tenure serves plain HTTP; behind a proxy that

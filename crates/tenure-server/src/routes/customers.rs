@@ -33,13 +33,13 @@ async fn erase(
         .ingestor
         .segment(
             caller.workspace.clone(),
-            crate::writer::SegmentOp::EraseCustomer {
+            crate::writer::WorkspaceOp::EraseCustomer {
                 customer: id.clone(),
             },
         )
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
-    let crate::writer::SegmentDone::Erased { customer, events } = done else {
+    let crate::writer::OpDone::Erased { customer, events } = done else {
         return Err(not_found(&id));
     };
     // The cached models were fitted on them too.

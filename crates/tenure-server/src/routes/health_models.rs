@@ -16,7 +16,7 @@ use tenure_core::time::format_instant;
 use crate::AppState;
 use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
-use crate::writer::{SegmentDone, SegmentOp};
+use crate::writer::{OpDone, WorkspaceOp};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/health-models", get(list)).route(
@@ -113,7 +113,7 @@ async fn put(
         .ingestor
         .segment(
             caller.workspace.clone(),
-            SegmentOp::PutHealthModel {
+            WorkspaceOp::PutHealthModel {
                 model: Box::new(model),
                 source,
             },
@@ -121,7 +121,7 @@ async fn put(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     match done {
-        SegmentDone::Reconciled { entered, exited } => {
+        OpDone::Reconciled { entered, exited } => {
             super::record(
                 &state,
                 &caller,
@@ -136,7 +136,7 @@ async fn put(
                 "reconciled": {"entered": entered, "exited": exited},
             })))
         }
-        SegmentDone::Refused(message) => Err(invalid(message)),
+        OpDone::Refused(message) => Err(invalid(message)),
         _ => Err(not_found(&name)),
     }
 }
@@ -150,16 +150,16 @@ async fn delete(
         .ingestor
         .segment(
             caller.workspace.clone(),
-            SegmentOp::DeleteHealthModel { name: name.clone() },
+            WorkspaceOp::DeleteHealthModel { name: name.clone() },
         )
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     match done {
-        SegmentDone::Reconciled { .. } => {
+        OpDone::Reconciled { .. } => {
             super::record(&state, &caller, "health_model.deleted", name, String::new()).await;
             Ok(StatusCode::NO_CONTENT)
         }
-        SegmentDone::Refused(message) => Err(invalid(message)),
+        OpDone::Refused(message) => Err(invalid(message)),
         _ => Err(not_found(&name)),
     }
 }

@@ -114,7 +114,7 @@ async fn train(
         // Segments on `risk` now read the new model.
         let model = std::sync::Arc::new(model);
         let reconciled = match crate::risk::install(&state.ingestor, &ws, model.clone()).await {
-            Ok(crate::writer::SegmentDone::Reconciled { entered, exited }) => {
+            Ok(crate::writer::OpDone::Reconciled { entered, exited }) => {
                 json!({"entered": entered, "exited": exited})
             }
             Ok(_) => Value::Null,

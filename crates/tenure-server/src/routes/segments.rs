@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
 use crate::routes::ingest::read_json;
-use crate::writer::{SegmentDone, SegmentOp};
+use crate::writer::{OpDone, WorkspaceOp};
 
 /// Largest definition body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -199,7 +199,7 @@ pub(crate) async fn save(
         .ingestor
         .segment(
             ws.clone(),
-            SegmentOp::Save {
+            WorkspaceOp::Save {
                 id,
                 name,
                 definition,
@@ -208,7 +208,7 @@ pub(crate) async fn save(
         )
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
-    let SegmentDone::Saved {
+    let OpDone::Saved {
         id,
         entered,
         exited,
@@ -258,11 +258,11 @@ async fn remove(
     let id = parse_id(&id)?;
     match state
         .ingestor
-        .segment(caller.workspace.clone(), SegmentOp::Delete { id })
+        .segment(caller.workspace.clone(), WorkspaceOp::Delete { id })
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?
     {
-        SegmentDone::Deleted => {
+        OpDone::Deleted => {
             let target = SegmentId(id).to_string();
             super::record(&state, &caller, "segment.deleted", target, String::new()).await;
             Ok(StatusCode::NO_CONTENT)

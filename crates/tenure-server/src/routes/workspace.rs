@@ -13,7 +13,7 @@ use tenure_core::subscription::Renewals;
 use crate::AppState;
 use crate::auth::AdminKey;
 use crate::error::{ApiError, Code};
-use crate::writer::{SegmentDone, SegmentOp};
+use crate::writer::{OpDone, WorkspaceOp};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/workspace", get(show).put(update))
@@ -65,12 +65,12 @@ async fn update(
         .ingestor
         .segment(
             caller.workspace.clone(),
-            SegmentOp::SetRenewals { renewals },
+            WorkspaceOp::SetRenewals { renewals },
         )
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, e.to_string()))?;
     let (entered, exited) = match done {
-        SegmentDone::Reconciled { entered, exited } => (entered, exited),
+        OpDone::Reconciled { entered, exited } => (entered, exited),
         _ => (0, 0),
     };
     let target = caller.workspace.to_string();

@@ -14,7 +14,7 @@
 //! segment book keys its timers and a backfill its changes by a [`Place`] — a number —
 //! instead of hashing and comparing id strings. A merged-away customer leaves an empty
 //! place that is never reused, so a place names one customer for the engine's life.
-//! Customers are created in log order, so a rebuild from the same log gives every customer
+//! CustomerTable are created in log order, so a rebuild from the same log gives every customer
 //! the same place.
 //!
 //! The table is a list of chunks of [`CHUNK`] places, not one vector: one vector doubles by
@@ -52,7 +52,7 @@ impl Place {
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Customers {
+pub(crate) struct CustomerTable {
     /// Every customer ever created, at its place (chunk by chunk); `None` once merged into
     /// another. Every chunk but the last holds [`CHUNK`] places.
     chunks: Vec<Vec<Option<CustomerState>>>,
@@ -60,7 +60,7 @@ pub(crate) struct Customers {
     by_id: BTreeMap<CustomerId, Place>,
 }
 
-impl Customers {
+impl CustomerTable {
     /// How many customers there are (merged-away ones not counted).
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -187,7 +187,7 @@ mod tests {
     /// Places are given in insertion order and never reused; id order is kept beside them.
     #[test]
     fn places_are_dense_stable_and_never_reused() {
-        let mut c = Customers::default();
+        let mut c = CustomerTable::default();
         let b = c.insert(state("cus_b"));
         let a = c.insert(state("cus_a"));
         assert_eq!((b.index(), a.index()), (0, 1));
@@ -214,7 +214,7 @@ mod tests {
     /// one entry per place in order, and the parallel zip meets each place's value.
     #[test]
     fn chunks_keep_places_in_order() {
-        let mut c = Customers::default();
+        let mut c = CustomerTable::default();
         let n = 2 * CHUNK + 5;
         let id = |i: usize| CustomerId::parse(&format!("cus_{i}")).unwrap();
         for i in 0..n {
