@@ -20,6 +20,7 @@ pub mod clv;
 pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod optimize;
+mod parallel;
 pub mod pareto_nbd;
 pub mod purchases;
 pub mod sbg;

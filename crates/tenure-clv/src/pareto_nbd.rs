@@ -66,10 +66,7 @@ impl ParetoNbd {
 
     /// Σ weight × ln L over (customer, weight) pairs.
     pub fn log_likelihood(&self, customers: &[(Rft, f64)]) -> f64 {
-        customers
-            .iter()
-            .map(|(c, w)| w * self.log_likelihood_one(c))
-            .sum()
+        crate::parallel::sum(customers, |(c, w)| [w * self.log_likelihood_one(c)])[0]
     }
 
     /// Maximum-likelihood fit (central-difference gradient) from the start (1, 1, 1, 1); identical customers are grouped first.
@@ -86,14 +83,7 @@ impl ParetoNbd {
 
     /// ∂ Σ weight × ln L / ∂(r, α, s, β).
     pub fn gradient(&self, customers: &[(Rft, f64)]) -> [f64; 4] {
-        let mut total = [0.0; 4];
-        for (c, w) in customers {
-            let g = self.gradient_one(c);
-            for (t, g) in total.iter_mut().zip(g) {
-                *t += w * g;
-            }
-        }
-        total
+        crate::parallel::sum(customers, |(c, w)| self.gradient_one(c).map(|g| w * g))
     }
 
     /// ∂ ln L / ∂(r, α, s, β) for one customer. Analytic: the ₂F₁(a, b; a + 1; z) of A₀ is
@@ -222,24 +212,48 @@ impl ParetoNbd {
     /// annual rate d and weekly data, δ = ln(1 + d) / 52. Any s > 0 (unlike the undiscounted
     /// expectation, which needs s > 1).
     pub fn discounted_expected_residual_transactions(&self, delta: f64, c: &Rft) -> f64 {
+        self.dert_with_integral(c, self.dert_integral(delta, c.t))
+    }
+
+    /// The factor of DERT that depends on T alone: J(s, δ(β + T)), a numerical integral
+    /// ([`discounted_survival_integral`]) and all but all of DERT's cost. Customers observed
+    /// for the same T share it ([`Self::dert_with_integral`]).
+    pub fn dert_integral(&self, delta: f64, t: f64) -> f64 {
+        discounted_survival_integral(self.s, delta * (self.beta + t))
+    }
+
+    /// DERT from the customer's [`Self::dert_integral`] (the same number, to the bit, as
+    /// [`Self::discounted_expected_residual_transactions`]).
+    pub fn dert_with_integral(&self, c: &Rft, integral: f64) -> f64 {
         let Self { r, alpha, s, beta } = *self;
         let x = c.x;
         let ln_dert = ln_gamma(r + x + 1.0) - ln_gamma(r) + r * alpha.ln()
             - (r + x + 1.0) * (alpha + c.t).ln()
             + s * beta.ln()
             + (1.0 - s) * (beta + c.t).ln()
-            + discounted_survival_integral(s, delta * (beta + c.t)).ln()
+            + integral.ln()
             - self.log_likelihood_one(c);
         ln_dert.exp()
     }
 
     /// E[Y(t) | x, t_x, T]: expected purchases in the next t (FHL note, eq. 22; needs s > 1).
     pub fn conditional_expected_purchases(&self, t: f64, c: &Rft) -> f64 {
+        self.conditional_expected_purchases_given(t, c, self.probability_alive(c))
+    }
+
+    /// The same from the customer's P(alive) (its one costly factor): for several horizons
+    /// of one customer, P(alive) is computed once.
+    pub fn conditional_expected_purchases_given(
+        &self,
+        t: f64,
+        c: &Rft,
+        probability_alive: f64,
+    ) -> f64 {
         let Self { r, alpha, s, beta } = *self;
         let x = c.x;
         (r + x) * (beta + c.t) / ((alpha + c.t) * (s - 1.0))
             * (1.0 - ((beta + c.t) / (beta + c.t + t)).powf(s - 1.0))
-            * self.probability_alive(c)
+            * probability_alive
     }
 }
 

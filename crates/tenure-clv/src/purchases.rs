@@ -117,6 +117,23 @@ impl PurchaseModel {
         }
     }
 
+    /// E[Y(t) | x, t_x, T] for several t, in their order: Pareto/NBD computes the customer's
+    /// P(alive) once for all of them (the same numbers as one call per t).
+    pub fn conditional_expected_purchases_at(&self, ts: &[f64], c: &Rft) -> Vec<f64> {
+        match self {
+            PurchaseModel::ParetoNbd(m) => {
+                let p = m.probability_alive(c);
+                ts.iter()
+                    .map(|t| m.conditional_expected_purchases_given(*t, c, p))
+                    .collect()
+            }
+            _ => ts
+                .iter()
+                .map(|t| self.conditional_expected_purchases(*t, c))
+                .collect(),
+        }
+    }
+
     /// DERT at a continuous rate per time unit, for the model with a closed form
     /// (Pareto/NBD); `None` for the others.
     pub fn discounted_expected_residual_transactions(&self, rate: f64, c: &Rft) -> Option<f64> {
@@ -124,6 +141,24 @@ impl PurchaseModel {
             PurchaseModel::ParetoNbd(m) => {
                 Some(m.discounted_expected_residual_transactions(rate, c))
             }
+            _ => None,
+        }
+    }
+
+    /// The part of DERT that depends on T alone (`None` without DERT): see
+    /// [`ParetoNbd::dert_integral`].
+    pub fn dert_integral(&self, rate: f64, t: f64) -> Option<f64> {
+        match self {
+            PurchaseModel::ParetoNbd(m) => Some(m.dert_integral(rate, t)),
+            _ => None,
+        }
+    }
+
+    /// DERT from [`Self::dert_integral`] of the customer's T: the same number as
+    /// [`Self::discounted_expected_residual_transactions`].
+    pub fn dert_with_integral(&self, c: &Rft, integral: f64) -> Option<f64> {
+        match self {
+            PurchaseModel::ParetoNbd(m) => Some(m.dert_with_integral(c, integral)),
             _ => None,
         }
     }

@@ -49,7 +49,7 @@ pub fn run(database: &DatabaseUrl, args: HealthArgs, clock: &dyn Clock) -> anyho
         }
     };
     println!(
-        "Health of {}'s {} current customers ({} model, {}):",
+        "Health of {}'s {} current customers — paying a subscription now or an order in the last 365 days, with a score (docs/metrics.md, \"Current customers\") — {} model, {}:",
         ws.name,
         overview.customers,
         overview.model,

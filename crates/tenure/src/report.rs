@@ -461,7 +461,7 @@ fn subscriptions_summary(
     )?;
     line(
         out,
-        "Paying customers",
+        "Paying customers (end)",
         last.paying_customers.to_string(),
         change(
             Some(last.paying_customers as f64),

@@ -111,7 +111,7 @@ pub fn run(database: &DatabaseUrl, command: RiskCommand, clock: &dyn Clock) -> a
                 return Ok(());
             }
             println!(
-                "{} current customers; {:.1} expected to churn within {} days (model {id}, {}, trained {}):",
+                "{} current customers — paying and not cancelling, or never subscribed with an order in the last 365 days (docs/metrics.md, \"Current customers\"); {:.1} expected to churn within {} days (model {id}, {}, trained {}):",
                 ranked.current_customers,
                 ranked.expected_churners,
                 model.horizon_days,

@@ -21,6 +21,7 @@ mod book;
 pub mod daily;
 pub mod definition;
 pub mod eval;
+mod parse;
 mod timers;
 
 pub use crate::ids::SegmentId;
