@@ -33,6 +33,33 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code (the OpenAPI document lists them; a test checks docs/errors.md does).
+    pub const ALL: [Code; 23] = [
+        Code::MissingKey,
+        Code::InvalidKey,
+        Code::AdminKeyRequired,
+        Code::MalformedJson,
+        Code::PayloadTooLarge,
+        Code::UnsupportedEncoding,
+        Code::InvalidRequest,
+        Code::InvalidEvents,
+        Code::CustomerNotFound,
+        Code::MetricNotFound,
+        Code::SegmentNotFound,
+        Code::InvalidSegment,
+        Code::RiskModelNotFound,
+        Code::NotEnoughHistory,
+        Code::InvalidHealthModel,
+        Code::HealthModelNotFound,
+        Code::InvalidParameter,
+        Code::Unavailable,
+        Code::TaskRunning,
+        Code::TaskNotFound,
+        Code::KeyNotFound,
+        Code::TooManyFailures,
+        Code::Internal,
+    ];
+
     fn parts(self) -> (&'static str, &'static str, StatusCode) {
         match self {
             Code::MissingKey => ("missing_key", "auth", StatusCode::UNAUTHORIZED),

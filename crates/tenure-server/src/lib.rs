@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod openapi;
 pub mod predictions;
 pub mod risk;
 pub mod routes;

@@ -24,7 +24,13 @@ pub fn router() -> Router<AppState> {
 
 /// Erases the customer everywhere Tenure keeps them (docs/security.md, "Erasure"). The audit
 /// log keeps the `cus_` id and the count of events, nothing personal.
-async fn erase(
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "A `cus_` id or a userId")),
+    responses(
+        (status = 200, description = "Erased: the customer's id and how many events went", body = Value),
+        (status = 404, description = "`customer_not_found`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn erase(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,
@@ -56,8 +62,15 @@ async fn erase(
 }
 
 /// Everything Tenure holds about the customer (an access request): the profile as the API
-/// shows it, the customers-table rows, and every stored event, as received.
-async fn export(
+/// shows it, the customers-table rows, and every stored event, as received
+/// (docs/security.md, "Export").
+#[utoipa::path(get, path = "/v1/customers/{id}/export", tag = "customers",
+    params(("id" = String, Path, description = "A `cus_` id or a userId")),
+    responses(
+        (status = 200, description = "The profile and every event of the customer", body = Value),
+        (status = 404, description = "`customer_not_found`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn export(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,
@@ -94,15 +107,22 @@ fn not_found(id: &str) -> ApiError {
 
 const MAX_LIMIT: usize = 1000;
 
-#[derive(Debug, Deserialize)]
-struct ListParams {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Page size, 1–1000 (default 50).
     limit: Option<usize>,
+    /// The cursor: the last id of the previous page (`next`).
     after: Option<String>,
+    /// Only customers acquired through this channel.
     channel: Option<String>,
+    /// Only customers on this plan now.
     plan: Option<String>,
+    /// `lead`, `trialing`, `active`, `paused` or `churned`.
     status: Option<String>,
+    /// Only customers seen at or after this instant (ISO 8601).
     seen_since: Option<String>,
-    /// `key:value`
+    /// `key:value`: the trait's value, as text, equals `value`.
     r#trait: Option<String>,
 }
 
@@ -126,7 +146,13 @@ fn bad(param: &str, message: String) -> ApiError {
     )
 }
 
-async fn list(
+/// One page of the workspace's customers, in id order, filtered.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListParams),
+    responses(
+        (status = 200, description = "`data`: customer summaries; `next`: the cursor of the next page", body = Value),
+        (status = 400, description = "`invalid_parameter`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Query(params): Query<ListParams>,
@@ -213,7 +239,15 @@ async fn list(
     Ok(axum::Json(json!({"data": data, "next": next})))
 }
 
-async fn show(
+/// The customer's profile: identities, traits, status, MRR, subscriptions, orders, answers,
+/// tickets, segments, health, risk and predictions.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "A `cus_` id or a userId")),
+    responses(
+        (status = 200, description = "The profile (docs/api.md)", body = Value),
+        (status = 404, description = "`customer_not_found`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn show(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,

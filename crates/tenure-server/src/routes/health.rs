@@ -13,21 +13,39 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
+/// Readiness, at `/health` (what load balancers probe by default) and `/health/ready` (the
+/// annotated handler's; the OpenAPI document copies it to the other).
+pub(crate) const READY_ROUTES: [&str; 2] = ["/health/ready", "/health"];
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(ready))
-        .route("/health/ready", get(ready))
-        .route("/health/live", get(live))
+    let mut router = Router::new().route("/health/live", get(live));
+    for path in READY_ROUTES {
+        router = router.route(path, get(ready));
+    }
+    router
 }
 
-async fn live() -> axum::Json<Value> {
+#[utoipa::path(
+    get, path = "/health/live", tag = "health",
+    responses(
+        (status = 200, description = "The process answers (liveness)", body = Value),
+    )
+)]
+pub(crate) async fn live() -> axum::Json<Value> {
     axum::Json(json!({"status": "ok"}))
 }
 
 /// How long the database may take to answer a readiness probe.
 const DATABASE_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready: the writer runs and the database answers", body = Value),
+        (status = 503, description = "Not ready: which part is not (`writer`, `database`)", body = Value),
+    )
+)]
+pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
     let writer = state.ingestor.is_running();
     let store = state.store.clone();
     let probe = tokio::task::spawn_blocking(move || store.with(|c| c.workspaces()).map(|_| ()));

@@ -57,7 +57,13 @@ fn row_json(row: &tenure_store::HealthModelRow) -> Value {
     })
 }
 
-async fn list(
+#[utoipa::path(
+    get, path = "/v1/health-models", tag = "health",
+    responses(
+        (status = 200, description = "The stored models and the order they are tried in", body = Value),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -77,7 +83,15 @@ async fn list(
     })))
 }
 
-async fn show(
+#[utoipa::path(
+    get, path = "/v1/health-models/{name}", tag = "health",
+    params(("name" = String, Path, description = "The model's name")),
+    responses(
+        (status = 200, description = "The stored model", body = Value),
+        (status = 404, description = "`health_model_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn show(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(name): Path<String>,
@@ -90,7 +104,16 @@ async fn show(
     Ok(axum::Json(row_json(row)))
 }
 
-async fn put(
+#[utoipa::path(
+    put, path = "/v1/health-models/{name}", tag = "health",
+    params(("name" = String, Path, description = "The model's name")),
+    request_body(content = Value, content_type = "application/json", description = "A health model (docs/health.md), with optional `applies_to` and `priority`"),
+    responses(
+        (status = 200, description = "Stored; the segments it moved (`reconciled`)", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_health_model`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn put(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(name): Path<String>,
@@ -141,7 +164,15 @@ async fn put(
     }
 }
 
-async fn delete(
+#[utoipa::path(
+    delete, path = "/v1/health-models/{name}", tag = "health",
+    params(("name" = String, Path, description = "The model's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`health_model_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(name): Path<String>,

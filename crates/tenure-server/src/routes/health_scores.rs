@@ -17,12 +17,22 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/health-scores", get(overview))
 }
 
-#[derive(Debug, Deserialize)]
-struct Params {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Params {
+    /// How many red customers to list, 1–1000 (default 20).
     limit: Option<String>,
 }
 
-async fn overview(
+#[utoipa::path(
+    get, path = "/v1/health-scores", tag = "health",
+    params(Params),
+    responses(
+        (status = 200, description = "Current customers by grade and the at-risk list", body = Value),
+        (status = 400, description = "`invalid_parameter`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn overview(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Query(params): Query<Params>,

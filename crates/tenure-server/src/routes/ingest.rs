@@ -34,6 +34,21 @@ use crate::AppState;
 use crate::error::{ApiError, Code};
 use crate::writer::Outcome;
 
+/// One message per request: Segment's paths and the short ones of the browser library
+/// (`analytics-next`). The OpenAPI document is built from this table too.
+pub(crate) const SINGLE_ROUTES: [(&str, &str, MessageType); 6] = [
+    ("/v1/identify", "/v1/i", MessageType::Identify),
+    ("/v1/track", "/v1/t", MessageType::Track),
+    ("/v1/page", "/v1/p", MessageType::Page),
+    ("/v1/screen", "/v1/s", MessageType::Screen),
+    ("/v1/group", "/v1/g", MessageType::Group),
+    ("/v1/alias", "/v1/a", MessageType::Alias),
+];
+
+/// A batch: Segment's `/v1/batch`, its alias `/v1/import`, the browser library's `/v1/b`
+/// (the first is the annotated handler's; the OpenAPI document copies it to the others).
+pub(crate) const BATCH_ROUTES: [&str; 3] = ["/v1/batch", "/v1/import", "/v1/b"];
+
 pub fn router() -> Router<AppState> {
     let single = |kind: MessageType| {
         post(
@@ -47,20 +62,13 @@ pub fn router() -> Router<AppState> {
     };
     let batch = || post(ingest_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES));
     let mut router = Router::new();
-    for (long, short, kind) in [
-        ("/v1/identify", "/v1/i", MessageType::Identify),
-        ("/v1/track", "/v1/t", MessageType::Track),
-        ("/v1/page", "/v1/p", MessageType::Page),
-        ("/v1/screen", "/v1/s", MessageType::Screen),
-        ("/v1/group", "/v1/g", MessageType::Group),
-        ("/v1/alias", "/v1/a", MessageType::Alias),
-    ] {
+    for (long, short, kind) in SINGLE_ROUTES {
         router = router.route(long, single(kind)).route(short, single(kind));
     }
+    for path in BATCH_ROUTES {
+        router = router.route(path, batch());
+    }
     router
-        .route("/v1/batch", batch())
-        .route("/v1/import", batch())
-        .route("/v1/b", batch())
         .route(
             "/v1/m",
             post(library_metrics).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
@@ -84,13 +92,28 @@ pub fn router() -> Router<AppState> {
 
 /// `/v1/m`: the browser library's telemetry about itself (not customer events). Accepted so
 /// that it does not log errors, and dropped.
-async fn library_metrics() -> StatusCode {
+#[utoipa::path(
+    post, path = "/v1/m", tag = "ingestion",
+    request_body(content = Value, content_type = "application/json", description = "The browser library\'s telemetry (dropped)"),
+    responses(
+        (status = 200, description = "Accepted and dropped"),
+    )
+)]
+pub(crate) async fn library_metrics() -> StatusCode {
     StatusCode::OK
 }
 
 /// What the browser library reads at load from `{cdnURL}/v1/projects/{writeKey}/settings`:
 /// send everything to this server (the host it was asked on) and load nothing else.
-async fn library_settings(
+#[utoipa::path(
+    get, path = "/v1/projects/{write_key}/settings", tag = "ingestion",
+    params(("write_key" = String, Path, description = "The workspace\'s write key")),
+    responses(
+        (status = 200, description = "The settings analytics-next reads at load", body = Value),
+        (status = 401, description = "`invalid_key`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn library_settings(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(write_key): Path<String>,
@@ -263,7 +286,17 @@ async fn ingest_single(
     store_and_answer(&state, caller, items).await
 }
 
-async fn ingest_batch(
+#[utoipa::path(
+    post, path = "/v1/batch", tag = "ingestion",
+    request_body(content = Value, content_type = "application/json", description = "`{\"batch\": [messages]}`, Segment\'s batch (gzip accepted)"),
+    responses(
+        (status = 200, description = "Every message stored or a duplicate, in order", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_events`: each bad message named", body = crate::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_encoding`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn ingest_batch(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,

@@ -26,7 +26,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit", get(audit_log))
 }
 
-async fn list(
+#[utoipa::path(
+    get, path = "/v1/keys", tag = "keys",
+    responses(
+        (status = 200, description = "The workspace's keys with their last use (never their secrets)", body = Value),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -37,15 +43,26 @@ async fn list(
     Ok(axum::Json(json!({"keys": keys})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
+    /// `write` (ingestion only) or `admin` (everything in the workspace).
     kind: String,
+    /// What the key is for, shown in listings and the audit log.
     name: Option<String>,
+    /// The key stops working after this many days (at least 1).
     expires_in_days: Option<u32>,
 }
 
-async fn create(
+#[utoipa::path(
+    post, path = "/v1/keys", tag = "keys",
+    request_body(content = CreateBody, description = "The kind of key, an optional name and lifetime"),
+    responses(
+        (status = 201, description = "The key and its secret, shown this once", body = Value),
+        (status = 400, description = "`invalid_request`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     body: Bytes,
@@ -84,7 +101,15 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(answer)))
 }
 
-async fn revoke(
+#[utoipa::path(
+    delete, path = "/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked (on every process within a second)"),
+        (status = 404, description = "`key_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,
@@ -110,12 +135,22 @@ async fn revoke(
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct AuditQuery {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditQuery {
+    /// How many entries, 1–1000 (default 100).
     limit: Option<String>,
 }
 
-async fn audit_log(
+#[utoipa::path(
+    get, path = "/v1/audit", tag = "keys",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The audit log, newest first", body = Value),
+        (status = 400, description = "`invalid_parameter`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn audit_log(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Query(q): Query<AuditQuery>,

@@ -25,20 +25,29 @@ pub fn router() -> Router<AppState> {
         .route("/v1/openapi.json", get(openapi))
 }
 
-/// The OpenAPI description of these endpoints (generated from docs/metrics.md by
-/// scripts/gen_openapi.py; a test keeps it in step with the code).
-const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
-
-async fn openapi() -> impl axum::response::IntoResponse {
+#[utoipa::path(
+    get, path = "/v1/openapi.json", tag = "meta",
+    responses(
+        (status = 200, description = "This document", body = Value),
+    )
+)]
+pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
+        crate::openapi::document(),
     )
 }
 
 type Params = Query<Vec<(String, String)>>;
 
-async fn all(
+#[utoipa::path(
+    get, path = "/v1/metrics", tag = "metrics",
+    responses(
+        (status = 200, description = "Every table of the report (docs/metrics.md); the query parameters are listed under components.parameters", body = Value),
+        (status = 400, description = "`invalid_parameter`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn all(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Query(params): Params,
@@ -64,7 +73,16 @@ async fn all(
     ))
 }
 
-async fn one(
+#[utoipa::path(
+    get, path = "/v1/metrics/{table}", tag = "metrics",
+    params(("table" = String, Path, description = "A table of the report")),
+    responses(
+        (status = 200, description = "One table of the report", body = Value),
+        (status = 400, description = "`invalid_parameter`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`metric_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn one(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(name): Path<String>,
@@ -92,7 +110,13 @@ async fn one(
 
 /// The customer-lifetime models fitted on the workspace's own data and the sum of every
 /// customer's predictions (see `predictions.rs`); `null` for a part without enough data.
-async fn clv(
+#[utoipa::path(
+    get, path = "/v1/metrics/clv", tag = "metrics",
+    responses(
+        (status = 200, description = "The purchase and subscription models fitted on the workspace, and the sum of every customer's predictions", body = Value),
+    )
+)]
+pub(crate) async fn clv(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -174,21 +198,33 @@ pub(crate) async fn report(
     .map_err(|_| ApiError::new(Code::Internal, "report interrupted"))?
 }
 
-#[derive(Debug, Deserialize)]
-struct SpendBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct SpendBody {
     spend: Vec<SpendRow>,
 }
 
-#[derive(Debug, Deserialize)]
-struct SpendRow {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct SpendRow {
+    /// The acquisition channel, as customers' `channel` names it.
     channel: String,
+    /// `YYYY-MM`.
     month: String,
+    /// In major units.
     amount: f64,
+    /// ISO 4217.
     currency: String,
 }
 
 /// Validates every row first: one bad row stores nothing, and the error names each.
-async fn put_spend(
+#[utoipa::path(
+    put, path = "/v1/spend", tag = "metrics",
+    request_body(content = SpendBody, description = "Marketing spend per channel and month (replaces the rows it names)"),
+    responses(
+        (status = 200, description = "Stored", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_request`: every bad row named", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn put_spend(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     body: axum::body::Bytes,
@@ -224,7 +260,13 @@ async fn put_spend(
     Ok(axum::Json(json!({"success": true, "stored": count})))
 }
 
-async fn list_spend(
+#[utoipa::path(
+    get, path = "/v1/spend", tag = "metrics",
+    responses(
+        (status = 200, description = "The stored spend rows", body = Value),
+    )
+)]
+pub(crate) async fn list_spend(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {

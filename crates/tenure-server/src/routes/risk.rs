@@ -25,11 +25,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Optional training options; the defaults otherwise.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TrainBody {
+pub(crate) struct TrainBody {
+    /// Churn within this many days is predicted (default 90).
     horizon_days: Option<u32>,
+    /// How many past cut-offs give training rows.
     cutoffs: Option<u32>,
+    /// Days between cut-offs.
     spacing_days: Option<u32>,
 }
 
@@ -59,7 +62,16 @@ fn not_trained() -> ApiError {
 /// Validates the options, then trains in the background: answers `202` with the task
 /// (`GET /v1/tasks/{id}` gives its progress, then the model's id and report, or the error).
 /// One training per workspace at a time; another while it runs is `409 task_running`.
-async fn train(
+#[utoipa::path(
+    post, path = "/v1/risk/train", tag = "risk",
+    request_body(content = TrainBody, description = "Optional training options (an empty body: the defaults)"),
+    responses(
+        (status = 202, description = "Training started: the task (GET /v1/tasks/{id})", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_request`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`task_running`: a training is already running", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn train(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     body: axum::body::Bytes,
@@ -140,7 +152,14 @@ async fn train(
     ))
 }
 
-async fn model(
+#[utoipa::path(
+    get, path = "/v1/risk/model", tag = "risk",
+    responses(
+        (status = 200, description = "The model in use and its evaluation report", body = Value),
+        (status = 404, description = "`risk_model_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn model(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -163,13 +182,19 @@ async fn model(
 /// The ranking's parameters: `limit` (1–1000, 20), `sort` (`probability`, or
 /// `expected_loss`: probability × MRR, the revenue expected to leave), and filters on the
 /// latest `plan`, the acquisition `channel` and the health `grade`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RankingParams {
+    /// 1–1000 (default 20).
     pub limit: Option<String>,
+    /// `probability` (default) or `expected_loss` (probability × MRR).
     pub sort: Option<String>,
+    /// Only customers whose latest plan is this one.
     pub plan: Option<String>,
+    /// Only customers acquired through this channel.
     pub channel: Option<String>,
+    /// Only customers of this health grade (`red`, `yellow`, `green`).
     pub grade: Option<String>,
 }
 
@@ -180,7 +205,16 @@ pub(crate) enum RankBy {
     ExpectedLoss,
 }
 
-async fn customers(
+#[utoipa::path(
+    get, path = "/v1/risk/customers", tag = "risk",
+    params(RankingParams),
+    responses(
+        (status = 200, description = "The current customers most likely to churn, with reasons", body = Value),
+        (status = 400, description = "`invalid_parameter`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`risk_model_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn customers(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     params: Result<Query<RankingParams>, axum::extract::rejection::QueryRejection>,

@@ -103,7 +103,13 @@ pub(crate) async fn load(state: &AppState, ws: &WorkspaceId) -> Result<Vec<Value
     .await
 }
 
-async fn list(
+#[utoipa::path(
+    get, path = "/v1/segments", tag = "segments",
+    responses(
+        (status = 200, description = "The segments with their member counts", body = Value),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -111,7 +117,15 @@ async fn list(
     Ok(axum::Json(json!({ "segments": segments })))
 }
 
-async fn show(
+#[utoipa::path(
+    get, path = "/v1/segments/{id}", tag = "segments",
+    params(("id" = String, Path, description = "`seg_…`")),
+    responses(
+        (status = 200, description = "The segment and its definition", body = Value),
+        (status = 404, description = "`segment_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn show(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,
@@ -226,7 +240,15 @@ pub(crate) async fn save(
     Ok(segment)
 }
 
-async fn create(
+#[utoipa::path(
+    post, path = "/v1/segments", tag = "segments",
+    request_body(content = Value, content_type = "application/json", description = "`{\"name\", \"definition\"}` (docs/segments.md)"),
+    responses(
+        (status = 201, description = "Created and backfilled: who entered", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_segment`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     body: Result<Bytes, BytesRejection>,
@@ -237,7 +259,17 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(segment)))
 }
 
-async fn update(
+#[utoipa::path(
+    put, path = "/v1/segments/{id}", tag = "segments",
+    params(("id" = String, Path, description = "`seg_…`")),
+    request_body(content = Value, content_type = "application/json", description = "`{\"name\", \"definition\"}`"),
+    responses(
+        (status = 200, description = "Replaced and backfilled: who entered and left", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_segment`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`segment_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,
@@ -250,7 +282,15 @@ async fn update(
     Ok(axum::Json(segment))
 }
 
-async fn remove(
+#[utoipa::path(
+    delete, path = "/v1/segments/{id}", tag = "segments",
+    params(("id" = String, Path, description = "`seg_…`")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`segment_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn remove(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,
@@ -271,7 +311,15 @@ async fn remove(
     }
 }
 
-async fn preview(
+#[utoipa::path(
+    post, path = "/v1/segments/preview", tag = "segments",
+    request_body(content = Value, content_type = "application/json", description = "`{\"definition\"}`: who it would hold now, without saving it"),
+    responses(
+        (status = 200, description = "The count and a sample of members", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_segment`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn preview(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     body: Result<Bytes, BytesRejection>,
@@ -326,13 +374,25 @@ pub(crate) async fn preview_document(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-struct MemberParams {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MemberParams {
+    /// Page size, 1–1000 (default 100).
     limit: Option<String>,
+    /// The cursor: the last customer id of the previous page.
     after: Option<String>,
 }
 
-async fn members(
+#[utoipa::path(
+    get, path = "/v1/segments/{id}/members", tag = "segments",
+    params(("id" = String, Path, description = "`seg_…`"), MemberParams),
+    responses(
+        (status = 200, description = "One page of members, in customer id order", body = Value),
+        (status = 400, description = "`invalid_parameter`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`segment_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn members(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,
@@ -391,7 +451,15 @@ pub(crate) async fn members_document(
     .await
 }
 
-async fn customer_segments(
+#[utoipa::path(
+    get, path = "/v1/customers/{id}/segments", tag = "segments",
+    params(("id" = String, Path, description = "A `cus_` id or a userId")),
+    responses(
+        (status = 200, description = "The segments the customer is in", body = Value),
+        (status = 404, description = "`customer_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn customer_segments(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,

@@ -17,7 +17,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tasks/{id}", get(show))
 }
 
-async fn list(
+#[utoipa::path(
+    get, path = "/v1/tasks", tag = "tasks",
+    responses(
+        (status = 200, description = "The workspace's tasks, newest first", body = Value),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -26,7 +32,15 @@ async fn list(
     ))
 }
 
-async fn show(
+#[utoipa::path(
+    get, path = "/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task: status, times, result or error", body = Value),
+        (status = 404, description = "`task_not_found`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn show(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     Path(id): Path<String>,

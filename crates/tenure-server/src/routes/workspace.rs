@@ -19,7 +19,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/workspace", get(show).put(update))
 }
 
-async fn show(
+#[utoipa::path(
+    get, path = "/v1/workspace", tag = "workspace",
+    responses(
+        (status = 200, description = "The workspace and its settings", body = Value),
+    )
+)]
+pub(crate) async fn show(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -34,7 +40,15 @@ async fn show(
     })))
 }
 
-async fn update(
+#[utoipa::path(
+    put, path = "/v1/workspace", tag = "workspace",
+    request_body(content = Value, content_type = "application/json", description = "`{\"renewals\": \"auto\" | \"implicit\" | \"explicit\"}`"),
+    responses(
+        (status = 200, description = "Stored; the segments it moved", body = Value),
+        (status = 400, description = "`malformed_json`, `invalid_request`", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     body: Bytes,
