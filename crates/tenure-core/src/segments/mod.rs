@@ -18,9 +18,11 @@
 //! [`CustomerState::segments`]: crate::customer::CustomerState::segments
 
 mod book;
+mod counters;
 pub mod daily;
 pub mod definition;
 pub mod eval;
+mod events;
 mod parse;
 mod timers;
 
