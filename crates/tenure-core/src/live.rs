@@ -19,7 +19,7 @@ use crate::engine::{Applied, Engine};
 use crate::health::HealthModels;
 use crate::ids::{CustomerId, SegmentId, WorkspaceId};
 use crate::message::Message;
-use crate::risk::RiskModel;
+use crate::risk::ChurnRisk;
 use crate::segments::{Backfill, DailyValues, Definition, SegmentBook, SegmentInfo};
 use crate::subscription::Renewals;
 use crate::time::Millis;
@@ -86,13 +86,13 @@ impl LiveWorkspace {
     }
 
     /// The churn-risk model segments read, if any.
-    pub fn risk_model(&self) -> Option<&Arc<RiskModel>> {
+    pub fn risk_model(&self) -> Option<&Arc<dyn ChurnRisk>> {
         self.segments.risk.as_ref().map(|r| &r.0)
     }
 
     /// Replaces the churn-risk model: every customer's risk may change, so segments are
     /// reconciled at the next `due_segment_changes`.
-    pub fn set_risk_model(&mut self, model: Option<Arc<RiskModel>>) {
+    pub fn set_risk_model(&mut self, model: Option<Arc<dyn ChurnRisk>>) {
         self.segments.risk = model.map(crate::segments::SharedRisk);
         self.segments.reconcile = true;
     }

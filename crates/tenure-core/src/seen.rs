@@ -68,7 +68,7 @@ pub struct SeenIds {
 /// Two 64-bit hashes of an id, a word at a time (multiply-rotate, then SplitMix64's
 /// finaliser). Stable across versions and machines, unlike `std`'s hasher; not resistant to
 /// chosen collisions, which here could only cost extra lookups, never a wrong answer.
-pub(crate) fn hash(id: &str) -> (u64, u64) {
+pub fn hash(id: &str) -> (u64, u64) {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     fn mix64(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -8,12 +8,21 @@
 //! - [`evaluation`]: AUC, calibration, lift and capture of a score on rows whose outcome is
 //!   known.
 //!
-//! This crate knows nothing of customers: what a customer looks like as a row, and which
-//! rows a training uses, is `tenure_core::risk`. Keeping the solvers here keeps them (and
-//! their generic code, monomorphised where it is compiled) out of the core's build.
+//! - [`training`]: rows at past cut-offs of a workspace's history, both learners compared on
+//!   a time-based split, the better kept and evaluated on a holdout;
+//! - [`model`]: the trained model: a customer's probability and its reasons, the riskiest
+//!   customers; it is what segments read (`tenure_core::risk::ChurnRisk`).
+//!
+//! What a customer looks like as a row, and who is a current customer, is
+//! `tenure_core::risk`; the core does not depend on this crate, so it never compiles the
+//! solvers (and their generic code, monomorphised where it is compiled).
 
 pub mod evaluation;
 mod forest;
+pub mod model;
+pub mod training;
+
+pub use model::{RiskModel, RiskPrediction, RiskReason, Riskiest};
 
 use std::sync::OnceLock;
 

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use tenure_core::risk::RiskModel;
-use tenure_core::risk::training::{DatasetBuilder, TrainingError, TrainingOptions};
 use tenure_core::time::{Clock, MILLIS_PER_DAY, Millis};
 use tenure_core::{LiveWorkspace, WorkspaceId};
+use tenure_risk::RiskModel;
+use tenure_risk::training::{DatasetBuilder, TrainingError, TrainingOptions};
 use tenure_store::{NewRiskModel, Store, StoreError};
 
 use crate::writer::{Engines, Ingestor, OpDone, WorkspaceOp, WriteError};
@@ -203,7 +203,7 @@ pub fn stored_but_not_installed(
         let installed = engine
             .read()
             .ok()
-            .and_then(|e| e.risk_model().map(|m| m.trained_at));
+            .and_then(|e| e.risk_model().map(|m| m.trained_at()));
         if installed != Some(latest.trained_at) {
             out.push((workspace, latest));
         }

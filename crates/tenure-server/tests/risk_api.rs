@@ -210,7 +210,7 @@ async fn train_then_read_the_model_the_riskiest_and_each_profile() {
             engines.load_all().unwrap();
             let mut attempts = std::collections::HashMap::new();
             let mut pass = |at: i64| {
-                let options = tenure_core::risk::training::TrainingOptions {
+                let options = tenure_risk::training::TrainingOptions {
                     horizon_days: 60,
                     ..Default::default()
                 };

@@ -230,8 +230,8 @@ fn segments(engine: &mut LiveWorkspace, end: Millis, envelope: Envelope) {
 /// (`{"computed": "risk", …}`) under a model trained on the first 20,000 customers (its
 /// quality is beside the point). Last, because installing a model reconciles every segment.
 fn more_segments(engine: &mut LiveWorkspace, end: Millis) {
-    use tenure_core::risk::training::{TrainingOptions, train};
     use tenure_core::segments::{Definition, SegmentId};
+    use tenure_risk::training::{TrainingOptions, train};
     let at = end + MILLIS_PER_DAY;
     let define = |engine: &mut LiveWorkspace, id: u32, label: &str, definition: Value| {
         let definition = Definition::parse(&definition).unwrap();

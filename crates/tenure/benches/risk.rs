@@ -19,9 +19,9 @@
 use std::time::Instant;
 
 use tenure_core::demo::{DemoBusiness, DemoConfig};
-use tenure_core::risk::training::{DatasetBuilder, TrainingOptions};
 use tenure_core::time::parse_instant;
 use tenure_core::{Envelope, LiveWorkspace, Message, WorkspaceId};
+use tenure_risk::training::{DatasetBuilder, TrainingOptions};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -174,7 +174,7 @@ pub fn run(config: &Config, database_flag: Option<&str>, args: DemoArgs) -> anyh
             &engine,
             &workspace.id,
             now,
-            &tenure_core::risk::training::TrainingOptions::default(),
+            &tenure_risk::training::TrainingOptions::default(),
         ) {
             Ok((_, model)) => {
                 let model = std::sync::Arc::new(model);

@@ -6,11 +6,11 @@ use std::sync::RwLock;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use tenure_core::risk::RiskModel;
-use tenure_core::risk::evaluation::Evaluation;
-use tenure_core::risk::training::{RiskReport, TrainingOptions, churned, standing};
 use tenure_core::time::{Clock, MILLIS_PER_DAY, format_instant, parse_instant};
 use tenure_core::{LiveWorkspace, WorkspaceId};
+use tenure_risk::RiskModel;
+use tenure_risk::evaluation::Evaluation;
+use tenure_risk::training::{RiskReport, TrainingOptions, churned, standing};
 use tenure_store::{DatabaseUrl, Store};
 
 use crate::segments::Common;

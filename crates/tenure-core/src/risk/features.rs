@@ -96,8 +96,13 @@ impl FeatureSpec {
     }
 
     /// The number of columns.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         BASE_FEATURES.len() + self.plans.len() + self.channels.len()
+    }
+
+    /// Never: the base features are always there.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Appends the customer's features as of `at` to `out`.

@@ -28,7 +28,7 @@ use super::events::{alert_message, has_sender, intern_in_log_order, membership_m
 /// A trained risk model, shared with the shell; two are the same if they are the same
 /// allocation (a model is never changed, only replaced).
 #[derive(Clone)]
-pub(crate) struct SharedRisk(pub(crate) std::sync::Arc<crate::risk::RiskModel>);
+pub(crate) struct SharedRisk(pub(crate) std::sync::Arc<dyn crate::risk::ChurnRisk>);
 
 impl PartialEq for SharedRisk {
     fn eq(&self, other: &Self) -> bool {
@@ -95,7 +95,7 @@ impl SegmentBook {
         &self.health
     }
 
-    fn risk(&self) -> Option<&crate::risk::RiskModel> {
+    fn risk(&self) -> Option<&dyn crate::risk::ChurnRisk> {
         self.risk.as_ref().map(|r| r.0.as_ref())
     }
 

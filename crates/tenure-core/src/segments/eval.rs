@@ -45,7 +45,7 @@ pub struct Subject<'a> {
     pub names: &'a NameTable,
     pub health: &'a dyn HealthSource,
     /// The workspace's churn-risk model, if one is trained.
-    pub risk: Option<&'a crate::risk::RiskModel>,
+    pub risk: Option<&'a dyn crate::risk::ChurnRisk>,
     /// The day's table of values (`daily.rs`), if the shell has computed one.
     pub daily: Option<&'a crate::segments::DailyValues>,
     /// For each slot of the definition: the customer's matching occurrences per UTC day,

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tenure_core::risk::training::{TrainingError, TrainingOptions};
 use tenure_core::time::format_instant;
+use tenure_risk::training::{TrainingError, TrainingOptions};
 
 use crate::AppState;
 use crate::auth::AdminKey;

@@ -50,7 +50,7 @@ pub(super) fn segment_job(
         WorkspaceOp::SetRiskModel { model } => {
             let model = model.clone();
             reconcile_after(conn, &lock, ws, now, move |engine| {
-                engine.set_risk_model(Some(model))
+                engine.set_risk_model(Some(model as Arc<dyn tenure_core::risk::ChurnRisk>))
             })
         }
         WorkspaceOp::EraseCustomer { customer } => {

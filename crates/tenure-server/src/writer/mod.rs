@@ -93,7 +93,7 @@ pub enum WorkspaceOp {
     },
     /// Use a newly trained churn-risk model; every segment reading risk is reconciled.
     SetRiskModel {
-        model: Arc<tenure_core::risk::RiskModel>,
+        model: Arc<tenure_risk::RiskModel>,
     },
     /// Use a new day's table of values (`p_alive`, `predicted_clv`, `revenue_percentile`,
     /// docs/segments.md); every segment is reconciled with it.

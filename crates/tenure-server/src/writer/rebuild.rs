@@ -93,9 +93,9 @@ pub fn stored_renewals(
 pub fn stored_risk_model(
     conn: &mut dyn Backend,
     workspace: &WorkspaceId,
-) -> Result<Option<Arc<tenure_core::risk::RiskModel>>, StoreError> {
+) -> Result<Option<Arc<tenure_risk::RiskModel>>, StoreError> {
     Ok(conn.latest_risk_model(workspace)?.and_then(|row| {
-        tenure_core::risk::RiskModel::from_json(&row.model)
+        tenure_risk::RiskModel::from_json(&row.model)
             .map_err(|e| tracing::error!(workspace = %workspace, model = row.id, "stored risk model cannot be read: {e}"))
             .ok()
             .map(Arc::new)
@@ -139,7 +139,7 @@ pub fn rebuild(
         // Before any event: subscriptions keep their phases under it as they are folded.
         engine.set_renewals(renewals);
         engine.set_health_models(health);
-        engine.set_risk_model(risk);
+        engine.set_risk_model(risk.map(|m| m as Arc<dyn tenure_core::risk::ChurnRisk>));
         for (row, definition) in segments {
             engine.load_segment(SegmentId(row.id), &row.name, row.version, definition);
         }

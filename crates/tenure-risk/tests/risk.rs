@@ -5,10 +5,10 @@
 
 use serde_json::json;
 use tenure_core::demo::{DemoBusiness, DemoConfig};
-use tenure_core::risk::RiskModel;
-use tenure_core::risk::training::{TrainingError, TrainingOptions, train};
 use tenure_core::time::parse_instant;
 use tenure_core::{Envelope, LiveWorkspace, Message, WorkspaceId};
+use tenure_risk::RiskModel;
+use tenure_risk::training::{TrainingError, TrainingOptions, train};
 
 fn demo(customers: usize, months: u32, seed: u64) -> (LiveWorkspace, i64) {
     let end = parse_instant("2026-12-01").unwrap();
@@ -140,8 +140,8 @@ fn features_at_a_cutoff_do_not_read_the_future() {
             .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
         assert!(same, "{}: {a:?} vs {b:?} ({:?})", state.id, spec.names());
         assert_eq!(
-            tenure_core::risk::training::standing(state, cut),
-            tenure_core::risk::training::standing(later, cut)
+            tenure_risk::training::standing(state, cut),
+            tenure_risk::training::standing(later, cut)
         );
         compared += 1;
     }
@@ -247,7 +247,7 @@ fn a_segment_on_risk_follows_time_exactly() {
 /// between slices) are the rows built at once: the same report, to the last bit.
 #[test]
 fn rows_built_in_slices_train_the_same_model() {
-    use tenure_core::risk::training::DatasetBuilder;
+    use tenure_risk::training::DatasetBuilder;
     let (engine, now) = demo(2000, 24, 42);
     let states: Vec<_> = engine.customers().collect();
     let options = TrainingOptions::default();

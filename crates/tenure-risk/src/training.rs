@@ -16,15 +16,15 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::evaluation::{Evaluation, evaluate};
-use super::features::{CategoryCounts, FeatureSpec};
-use super::{Learner, RiskModel};
-use crate::customer::CustomerState;
-use crate::names::NameTable;
-use crate::random::Rng;
-use crate::subscription::SubscriptionStatus;
-use crate::time::{MILLIS_PER_DAY, Millis, day_of, format_instant};
-pub use tenure_risk::Rows;
+use tenure_core::customer::CustomerState;
+use tenure_core::names::NameTable;
+use tenure_core::random::Rng;
+use tenure_core::risk::features::{CategoryCounts, FeatureSpec};
+pub use tenure_core::risk::labels::{Standing, churned, standing};
+use tenure_core::time::{MILLIS_PER_DAY, Millis, day_of, format_instant};
+
+use crate::evaluation::{Evaluation, evaluate};
+use crate::{Learner, RiskModel, Rows};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingOptions {
@@ -131,7 +131,7 @@ pub struct FeatureImportance {
 /// The evaluation report, kept with the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskReport {
-    #[serde(with = "crate::time::iso")]
+    #[serde(with = "tenure_core::time::iso")]
     pub trained_at: Millis,
     pub options: TrainingOptions,
     pub kept: Learner,
@@ -147,58 +147,6 @@ pub struct RiskReport {
     pub importance: Vec<FeatureImportance>,
 }
 
-/// Whether the customer is a current customer at `at`, and of which kind:
-/// - a **subscriber** pays a subscription at `at`; one who has already cancelled (still paid
-///   up) is not current: that outcome is known, not predicted;
-/// - a **buyer** has never had a subscription by `at` and placed an order in the 365 days
-///   before it (a lapsed subscriber who still orders is a churned subscriber, not a buyer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    Subscriber,
-    Buyer,
-}
-
-pub fn standing(state: &CustomerState, at: Millis) -> Option<Standing> {
-    // From the subscriptions' kept phases (no replay: every customer is judged when a
-    // segment on risk is backfilled).
-    let (mut started, mut cancelling, mut paying) = (false, false, false);
-    for (status, mrr) in state.subscriptions.iter().map(|s| s.status_at(at)) {
-        if status == SubscriptionStatus::Unknown {
-            continue;
-        }
-        started = true;
-        cancelling |= status == SubscriptionStatus::Cancelling;
-        paying |= status.is_paying() && mrr > 0;
-    }
-    if started {
-        return (paying && !cancelling).then_some(Standing::Subscriber);
-    }
-    let year_ago = at - 365 * MILLIS_PER_DAY;
-    state
-        .orders
-        .iter()
-        .any(|o| o.at > year_ago && o.at <= at)
-        .then_some(Standing::Buyer)
-}
-
-/// Whether a customer current at `at` churned by `at + horizon`: a subscriber has no
-/// subscription left that is trialing, paying or paused (a pause is contraction, not churn,
-/// PRODUCT.md); a buyer placed no order in the horizon.
-pub fn churned(state: &CustomerState, standing: Standing, at: Millis, horizon_days: u32) -> bool {
-    let end = at + i64::from(horizon_days) * MILLIS_PER_DAY;
-    match standing {
-        Standing::Subscriber => !state.subscriptions.iter().any(|s| {
-            let status = s.status_at(end).0;
-            status.is_paying()
-                || matches!(
-                    status,
-                    SubscriptionStatus::Paused | SubscriptionStatus::Trialing
-                )
-        }),
-        Standing::Buyer => !state.orders.iter().any(|o| o.at > at && o.at <= end),
-    }
-}
-
 /// The cut-off of day `day`: its first instant minus one, so the features read the days
 /// before it in full.
 fn cutoff(day: i32) -> Millis {
@@ -210,7 +158,7 @@ fn cutoff(day: i32) -> Millis {
 /// they come in.
 fn sampled(state: &CustomerState, share: f64) -> bool {
     share >= 1.0
-        || Rng::derive(0x005E_ED41, crate::seen::hash(state.id.as_str()).0).uniform() < share
+        || Rng::derive(0x005E_ED41, tenure_core::seen::hash(state.id.as_str()).0).uniform() < share
 }
 
 fn rows_at(
@@ -268,8 +216,8 @@ fn enough(set: &'static str, s: &SetSummary, horizon: u32) -> Result<(), Trainin
     Ok(())
 }
 
-fn fit(learner: Learner, rows: &Rows) -> Result<tenure_risk::Fitted, TrainingError> {
-    tenure_risk::fit(learner, rows).map_err(|e| TrainingError::Learner {
+fn fit(learner: Learner, rows: &Rows) -> Result<crate::Fitted, TrainingError> {
+    crate::fit(learner, rows).map_err(|e| TrainingError::Learner {
         learner: e.learner.label(),
         message: e.message,
     })
@@ -507,7 +455,7 @@ impl Dataset {
             let p = full.probabilities(&holdout.x, holdout.cols);
             candidates.push(Candidate {
                 learner,
-                settings: tenure_risk::settings(learner),
+                settings: crate::settings(learner),
                 validation_auc,
                 holdout: evaluate(&p, &holdout.y, true),
             });
