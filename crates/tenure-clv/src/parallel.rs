@@ -14,6 +14,13 @@ const CHUNKS: usize = 16;
 /// Below this many items one thread sums every run.
 const PARALLEL_FROM: usize = 4_096;
 
+/// The cores to use, asked once (the standard library reads the cgroup quota each time, and
+/// a fit sums hundreds of times).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Σ f(item), component by component.
 pub(crate) fn sum<T: Sync, const N: usize>(
     items: &[T],
@@ -29,8 +36,12 @@ pub(crate) fn sum<T: Sync, const N: usize>(
         }
         total
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let totals: Vec<[f64; N]> = if items.len() < PARALLEL_FROM || threads < 2 {
+    let threads = if items.len() < PARALLEL_FROM {
+        1
+    } else {
+        cores()
+    };
+    let totals: Vec<[f64; N]> = if threads < 2 {
         items.chunks(size).map(run).collect()
     } else {
         let chunks: Vec<&[T]> = items.chunks(size).collect();

@@ -102,7 +102,7 @@ impl RiskModel {
     /// The customer's features at `now`, if a current customer then.
     fn row(&self, state: &CustomerState, names: &NameTable, now: Millis) -> Option<Vec<f64>> {
         standing(state, now)?;
-        let mut row = Vec::with_capacity(self.features.len());
+        let mut row = Vec::with_capacity(self.features.columns());
         self.features.extract(state, names, now, &mut row);
         Some(row)
     }

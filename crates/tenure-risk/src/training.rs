@@ -169,7 +169,7 @@ fn rows_at(
     horizon: u32,
     share: f64,
 ) -> Rows {
-    let cols = spec.len();
+    let cols = spec.columns();
     let parts: Vec<(Vec<f64>, bool)> = states
         .par_iter()
         .filter(|state| sampled(state, share))
@@ -330,7 +330,7 @@ impl DatasetBuilder {
             1.0
         };
         self.spec = std::mem::take(&mut self.categories).spec();
-        let cols = self.spec.len();
+        let cols = self.spec.columns();
         self.rows = self.days().map(|_| Rows::empty(cols)).collect();
     }
 
@@ -354,7 +354,7 @@ impl DatasetBuilder {
     /// The sets; refuses when one is too small to learn or judge from.
     pub fn finish(mut self) -> Result<Dataset, TrainingError> {
         let horizon = self.options.horizon_days;
-        let cols = self.spec.len();
+        let cols = self.spec.columns();
         let holdout = self.rows.pop().unwrap_or_else(|| Rows::empty(cols));
         let mut training = self.rows.into_iter();
         let validation = training.next().unwrap_or_else(|| Rows::empty(cols));
@@ -439,7 +439,7 @@ impl Dataset {
             holdout,
             summaries: [fit_summary, validation_summary, holdout_summary],
         } = self;
-        let training = Rows::concat(vec![fit_rows.clone(), validation.clone()], spec.len());
+        let training = Rows::concat(vec![fit_rows.clone(), validation.clone()], spec.columns());
         // Each learner: fitted before the validation cut-off and compared on it, then
         // refitted on every training cut-off and evaluated on the holdout.
         let learners = Learner::ALL;

@@ -186,7 +186,9 @@ fn add_common_answers(operation: &mut Operation, path: &str, public: bool) {
         }
     };
     if !public {
-        let ingestion = path.starts_with("/v1/projects/")
+        // The browser library's settings carry the write key in their path, not in a header.
+        let key_in_path = path.starts_with("/v1/projects/");
+        let ingestion = key_in_path
             || routes::ingest::BATCH_ROUTES.contains(&path)
             || routes::ingest::SINGLE_ROUTES
                 .iter()
@@ -202,7 +204,9 @@ fn add_common_answers(operation: &mut Operation, path: &str, public: bool) {
             "429",
             "`too_many_failures`: too many failed authentications from this address",
         );
-        operation.security = Some(vec![SecurityRequirement::new("key", Vec::<String>::new())]);
+        if !key_in_path {
+            operation.security = Some(vec![SecurityRequirement::new("key", Vec::<String>::new())]);
+        }
     }
     add(
         "503",

@@ -28,6 +28,9 @@ use tenure_server::{Application, Settings, SystemClock};
 use tenure_store::{DatabaseUrl, KeyKind, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "support/batch_clients.rs"]
+mod batch_clients;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -80,40 +83,8 @@ async fn legit(
         .unwrap();
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let (client, bodies, next, base, key) = (
-            client.clone(),
-            bodies.clone(),
-            next.clone(),
-            base.to_owned(),
-            key.to_owned(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < until {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                let t = Instant::now();
-                let response = client
-                    .post(format!("{base}/v1/batch"))
-                    .basic_auth(&key, Some(""))
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200);
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
-    latencies.sort();
+    let latencies =
+        batch_clients::post_batches(&client, (base, key), bodies, next, 16, Some(until)).await;
     Legit {
         events: latencies.len() * 100,
         seconds: started.elapsed().as_secs_f64(),

@@ -32,6 +32,8 @@ use tenure_store::{DatabaseUrl, KeyKind, Store};
 
 const BATCH: usize = 100;
 
+#[path = "support/batch_clients.rs"]
+mod batch_clients;
 #[path = "support/sqlite_ceiling.rs"]
 mod sqlite_ceiling;
 use sqlite_ceiling::{COLUMNS, sqlite_ceiling};
@@ -95,46 +97,16 @@ async fn http_ingest(base: &str, key: &str, bodies: Arc<Vec<Vec<u8>>>, concurren
         .build()
         .unwrap();
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, next, bodies, base, key) = (
-            client.clone(),
-            next.clone(),
-            bodies.clone(),
-            base.to_owned(),
-            key.to_owned(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                let t = Instant::now();
-                let response = client
-                    .post(format!("{base}/v1/batch"))
-                    .basic_auth(&key, Some(""))
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    response.status(),
-                    200,
-                    "{}",
-                    response.text().await.unwrap_or_default()
-                );
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
-    }
-    let mut latencies: Vec<Duration> = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
+    let latencies = batch_clients::post_batches(
+        &client,
+        (base, key),
+        bodies.clone(),
+        next,
+        concurrency,
+        None,
+    )
+    .await;
     let seconds = started.elapsed().as_secs_f64();
-    latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let pick =
         |q: f64| ms(latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)]);

@@ -98,8 +98,9 @@ pub fn forecast_all(
         }
         answer_of[*i] = distinct.len() - 1;
     }
+    // A model without DERT answers `None` for every T, at no cost.
     let integrals: std::collections::HashMap<u64, f64> = match horizon.dert_rate {
-        Some(rate) if model.dert_integral(rate, 0.0).is_some() => {
+        Some(rate) => {
             let mut ts: Vec<u64> = customers.iter().map(|c| c.t.to_bits()).collect();
             ts.par_sort_unstable();
             ts.dedup();
@@ -107,7 +108,7 @@ pub fn forecast_all(
                 .filter_map(|t| Some((t, model.dert_integral(rate, f64::from_bits(t))?)))
                 .collect()
         }
-        _ => Default::default(),
+        None => Default::default(),
     };
     let answers: Vec<PurchaseForecast> = distinct
         .par_iter()

@@ -96,13 +96,8 @@ impl FeatureSpec {
     }
 
     /// The number of columns.
-    pub fn len(&self) -> usize {
+    pub fn columns(&self) -> usize {
         BASE_FEATURES.len() + self.plans.len() + self.channels.len()
-    }
-
-    /// Never: the base features are always there.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Appends the customer's features as of `at` to `out`.

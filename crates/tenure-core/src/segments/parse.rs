@@ -211,7 +211,8 @@ fn computed(node: &Node<'_>) -> Result<Condition, String> {
     })
 }
 
-/// `performed` / `not_performed`: an event, counted (`at_least`, `at_most`, `exactly`) ever or `within_days`, optionally filtered by properties (`where`: a counter slot).
+/// `performed` / `not_performed`: an event, counted (`at_least`, `at_most`, `exactly`) ever
+/// or `within_days`, optionally filtered by properties (`where`: a counter slot).
 fn performed(node: &Node<'_>, slots: &mut Slots) -> Result<Condition, String> {
     let Node {
         map,
